@@ -1,0 +1,56 @@
+# koipond: every target sets up what it needs first, so a fresh clone needs only `make demo` / `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+# uv must use this machine's Python, never download one.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(PYTHON)
+
+.PHONY: env demo up test test-fast lint format bench clean help
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "koipond needs Python >= 3.11; found $$($(PYTHON) --version)"; exit 1; }
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock $(UV)
+	$(UV) sync --all-extras --frozen
+	@touch $@
+
+env: $(VENV)/.synced ## create .venv with the locked dependencies
+
+demo: env ## run the main job on a fresh local pond, then exit
+	$(BIN)/koipond demo
+
+up: env ## start a local pond and keep it running (Ctrl-C stops it)
+	$(BIN)/koipond up
+
+test: env ## the whole suite: unit, integration, e2e (a real local pond)
+	$(BIN)/pytest tests
+
+test-fast: env ## unit tests only
+	$(BIN)/pytest tests/unit -q
+
+lint: env ## ruff (lint + format check) and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: env ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: env ## benchmarks (ratios against peers measured in the same run)
+	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
+	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean: ## remove the environment and local pond state
+	rm -rf $(VENV) $(TOOLS) .pond .pytest_cache .mypy_cache .ruff_cache

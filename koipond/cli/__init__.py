@@ -1,0 +1,1 @@
+"""The ``koipond`` command line: pond processes and client verbs."""

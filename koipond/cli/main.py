@@ -1,0 +1,39 @@
+"""Entry point of the ``koipond`` command."""
+
+from __future__ import annotations
+
+import click
+
+import koipond
+from koipond import envvars
+from koipond.cli import control_commands, pond_commands, tests_commands
+from koipond.cli.context import CliState
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(koipond.__version__, prog_name="koipond")
+@click.option("--keeper-url", envvar=envvars.KEEPER_URL, help=f"Keeper base URL [env {envvars.KEEPER_URL}].")
+@click.option("--token", envvar=envvars.TOKEN, help=f"API token [env {envvars.TOKEN}].")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of tables.")
+@click.pass_context
+def cli(ctx: click.Context, keeper_url: str | None, token: str | None, as_json: bool) -> None:
+    """koipond: continuous load testing with always-on simulated clients (koi).
+
+    \b
+    Run a local pond:   koipond up        (then use the client verbs below)
+    See it work:        koipond demo
+    Client verbs talk to the Keeper named by KOIPOND_KEEPER_URL with KOIPOND_TOKEN.
+    """
+    ctx.obj = CliState(keeper_url=keeper_url, token=token, as_json=as_json)
+
+
+pond_commands.register(cli)
+cli.add_command(tests_commands.test_group)
+cli.add_command(control_commands.estop_group)
+cli.add_command(control_commands.keys_group)
+cli.add_command(control_commands.behaviors_group)
+cli.add_command(control_commands.schools_command)
+
+
+if __name__ == "__main__":
+    cli()

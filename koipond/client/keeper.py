@@ -1,0 +1,131 @@
+"""A typed-enough client of the Keeper HTTP API, used by the CLI, the demo and Schools."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from koipond.errors import KoipondError
+
+
+class KeeperApiError(KoipondError):
+    """The Keeper answered with an error (``status`` and its JSON error body) or could not be reached."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details)
+        self.status = status
+        self.code = code
+
+
+class KeeperClient:
+    """One method per API call; JSON in, JSON (dicts) out; errors raise :class:`KeeperApiError`."""
+
+    def __init__(self, base_url: str, token: str | None, timeout: float = 15.0) -> None:
+        headers = {"authorization": f"Bearer {token}"} if token else {}
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> KeeperClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, json: Any = None, params: dict[str, Any] | None = None) -> Any:
+        try:
+            response = self._http.request(method, path, json=json, params=params)
+        except httpx.HTTPError as exc:
+            raise KeeperApiError(0, "unreachable", f"cannot reach the Keeper at {self.base_url}: {exc}") from exc
+        if response.is_success:
+            return response.json() if response.content else None
+        try:
+            error = response.json()["error"]
+            raise KeeperApiError(response.status_code, error["code"], error["message"], error.get("details"))
+        except (ValueError, KeyError, TypeError):
+            raise KeeperApiError(
+                response.status_code, "http_error", response.text[:500] or response.reason_phrase
+            ) from None
+
+    def health(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/healthz")
+        return result
+
+    def start_test(self, **spec: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", "/v1/tests", json=spec)
+        return result
+
+    def list_tests(self, status: str | None = None) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.request("GET", "/v1/tests", params={"status": status} if status else None)[
+            "tests"
+        ]
+        return result
+
+    def show_test(self, test_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/v1/tests/{test_id}")
+        return result
+
+    def update_test(self, test_id: str, **change: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("PATCH", f"/v1/tests/{test_id}", json=change)
+        return result
+
+    def stop_test(self, test_id: str, reason: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", f"/v1/tests/{test_id}/stop", json={"reason": reason})
+        return result
+
+    def resume_test(self, test_id: str, reason: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", f"/v1/tests/{test_id}/resume", json={"reason": reason})
+        return result
+
+    def test_events(self, test_id: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.request("GET", f"/v1/tests/{test_id}/events")["events"]
+        return result
+
+    def poll(self, school_id: str, capacity: int, running: dict[str, int]) -> dict[str, Any]:
+        body = {"capacity": capacity, "running": running}
+        result: dict[str, Any] = self.request("POST", f"/v1/schools/{school_id}/poll", json=body)
+        return result
+
+    def list_schools(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.request("GET", "/v1/schools")["schools"]
+        return result
+
+    def estop_on(self, reason: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", "/v1/emergency-stop", json={"reason": reason})
+        return result
+
+    def estop_off(self, reason: str | None = None) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("DELETE", "/v1/emergency-stop", json={"reason": reason})
+        return result
+
+    def estop_status(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/v1/emergency-stop")
+        return result
+
+    def put_behavior(self, name: str, document: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("PUT", f"/v1/behaviors/{name}", json=document)
+        return result
+
+    def get_behavior(self, name: str, version: int | None = None) -> dict[str, Any]:
+        params = {"version": version} if version else None
+        result: dict[str, Any] = self.request("GET", f"/v1/behaviors/{name}", params=params)
+        return result
+
+    def list_behaviors(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.request("GET", "/v1/behaviors")["behaviors"]
+        return result
+
+    def create_key(self, name: str, role: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", "/v1/keys", json={"name": name, "role": role})
+        return result
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.request("GET", "/v1/keys")["keys"]
+        return result
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("DELETE", f"/v1/keys/{key_id}")
+        return result

@@ -1,0 +1,96 @@
+"""Composition root: builds every adapter and service once per process and wires them together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+from koipond.ports import Clock, SystemClock
+from koipond.services.auth import AuthService
+from koipond.services.behaviors import BehaviorService
+from koipond.services.emergency_stop import EmergencyStopService
+from koipond.services.loadtests import LoadTestService
+from koipond.services.polling import PollService
+from koipond.settings import Settings, get_settings
+from koipond.store.allocation import DynamoAllocationRepository
+from koipond.store.behaviors import DynamoBehaviorRepository
+from koipond.store.estop import DynamoEmergencyStopRepository
+from koipond.store.history import DynamoHistoryRepository
+from koipond.store.keys import DynamoApiKeyRepository
+from koipond.store.loadtests import DynamoLoadTestRepository
+from koipond.store.schools import DynamoSchoolRepository
+from koipond.store.table import DynamoTable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+@dataclass(frozen=True)
+class Keeper:
+    """Everything the Keeper API needs, built once."""
+
+    settings: Settings
+    tests: LoadTestService
+    estop: EmergencyStopService
+    polls: PollService
+    auth: AuthService
+    behaviors: BehaviorService
+
+
+def dynamodb_client(settings: Settings) -> DynamoDBClient:
+    """A DynamoDB client for real AWS, or for the embedded AWS when ``aws_endpoint`` is set."""
+    # Bounded timeouts and adaptive retries: a throttled table slows a poll, it does not hang it.
+    config = Config(connect_timeout=3, read_timeout=10, retries={"mode": "adaptive", "max_attempts": 5})
+    if settings.aws_endpoint:
+        return boto3.client(
+            "dynamodb",
+            endpoint_url=settings.aws_endpoint,
+            region_name=settings.aws_region,
+            aws_access_key_id="koipond",
+            aws_secret_access_key="koipond",  # noqa: S106 - the embedded AWS accepts any credentials
+            config=config,
+        )
+    return boto3.client("dynamodb", region_name=settings.aws_region, config=config)
+
+
+def build_keeper(settings: Settings, client: DynamoDBClient, clock: Clock | None = None) -> Keeper:
+    """Wire the Keeper's services over one table."""
+    clock = clock or SystemClock()
+    table = DynamoTable(client, settings.table_name)
+    history = DynamoHistoryRepository(table)
+    tests_repo = DynamoLoadTestRepository(table, history)
+    estop_repo = DynamoEmergencyStopRepository(table, history)
+    behaviors_repo = DynamoBehaviorRepository(table, history)
+    tests = LoadTestService(tests_repo, history, estop_repo, behaviors_repo, clock, settings.max_koi_per_test)
+    polls = PollService(
+        DynamoSchoolRepository(table),
+        DynamoAllocationRepository(table, history),
+        tests_repo,
+        estop_repo,
+        tests,
+        clock,
+        settings.poll_interval_seconds,
+        settings.missed_polls,
+    )
+    auth = AuthService(DynamoApiKeyRepository(table, history), clock)
+    if settings.admin_token is not None:
+        auth.ensure_bootstrap_admin(settings.admin_token.get_secret_value())
+    return Keeper(
+        settings=settings,
+        tests=tests,
+        estop=EmergencyStopService(estop_repo, history, tests, clock),
+        polls=polls,
+        auth=auth,
+        behaviors=BehaviorService(behaviors_repo, clock),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_keeper() -> Keeper:
+    """The process's Keeper, built on first use (a Lambda cold start), never at import time."""
+    settings = get_settings()
+    return build_keeper(settings, dynamodb_client(settings))

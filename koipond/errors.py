@@ -1,0 +1,69 @@
+"""The one error tree of koipond; HTTP status mapping lives in the Keeper API, nowhere else.
+
+KoipondError
+├── BadRequestError            the caller's input is malformed or absurd        (400/422)
+│   └── BehaviorInvalidError   a behavior document fails its schema            (422)
+├── AuthenticationError        no token, unknown or revoked token              (401)
+├── PermissionDeniedError      the token's role is too low for the action      (403)
+├── NotFoundError              an id that does not exist                       (404)
+├── ConflictError              state forbids the action                        (409)
+│   ├── StaleVersionError      the caller's version is not the stored one      (409)
+│   └── EmergencyStopActiveError  new load refused while the stop is pulled    (409)
+├── StoreError                 the store failed (throttled, unreachable)       (503)
+└── ConfigurationError         settings are missing or contradictory           (500)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class KoipondError(Exception):
+    """Root of every error koipond raises on purpose."""
+
+    code = "internal_error"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, Any] = details or {}
+
+
+class BadRequestError(KoipondError):
+    code = "bad_request"
+
+
+class BehaviorInvalidError(BadRequestError):
+    code = "behavior_invalid"
+
+
+class AuthenticationError(KoipondError):
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(KoipondError):
+    code = "forbidden"
+
+
+class NotFoundError(KoipondError):
+    code = "not_found"
+
+
+class ConflictError(KoipondError):
+    code = "conflict"
+
+
+class StaleVersionError(ConflictError):
+    code = "stale_version"
+
+
+class EmergencyStopActiveError(ConflictError):
+    code = "emergency_stop_active"
+
+
+class StoreError(KoipondError):
+    code = "store_unavailable"
+
+
+class ConfigurationError(KoipondError):
+    code = "configuration_error"

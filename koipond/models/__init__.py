@@ -1,0 +1,1 @@
+"""Domain models: what koipond knows, independent of wire and storage shapes."""

@@ -1,0 +1,528 @@
+"""Behavior documents: what each koi does (actions, websocket, channels) and scripted formations."""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import re
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, time, timedelta
+from types import MappingProxyType
+from typing import Annotated, Any, Literal, NamedTuple
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StringConstraints,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+
+BEHAVIOR_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+"""Names of stored behaviors (and of files in ``behaviors/``): URL- and DynamoDB-key-safe."""
+
+IDENTIFIER_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+"""Names of actions, formations and formation steps."""
+
+METRIC_LABEL_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+MAX_ACTIONS = 64  # bounds the cardinality of the per-action metric label
+MAX_RATE_PER_HOUR = 36_000.0  # 10 calls/s per koi: far above any human, so a typo, not a plan
+
+TEMPLATE_VARIABLES: Mapping[str, str] = MappingProxyType(
+    {
+        "koi.index": "this koi's 0-based index in the test; koi 0 acts as the workspace admin",
+        "koi.id": "stable koi identifier (test id and index), unique across tests",
+        "user.id": "id of the user this koi acts as (user number koi.index of the workspace)",
+        "user.name": "name of the user this koi acts as",
+        "workspace": "id of the workspace (team) the koi's users belong to",
+        "channel.id": "id of the channel of this call: one of the koi's channels, or the formation's channel",
+        "channel.name": "name of that same channel",
+        "message.ts": "ts of the newest message the koi has seen in channel.id; the call is skipped if none",
+        "random.int": "uniform random integer in [0, 1000000000), fresh per call",
+        "random.uuid": "random UUID4, fresh per call (e.g. a client_msg_id)",
+        "random.text": "a few random words, like a chat message, fresh per call",
+        "now.ts": "current Unix time as a Slack-style ts with microseconds, e.g. 1718000000.123456",
+    }
+)
+"""Every variable a ``{placeholder}`` may name, with its meaning; values are always rendered as strings."""
+
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+ChannelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,79}$")]
+
+_FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+# --- templates -----------------------------------------------------------------------------------
+
+
+class TemplateError(ValueError):
+    """A template is malformed or names a variable with no value.
+
+    A ``ValueError`` so that pydantic reports it as a validation error of the field holding it.
+    """
+
+
+class CrossFieldError(ValueError):
+    """Several problems found by one validator, each at its own path below the validated model.
+
+    ``koipond.behavior_files.validation_problems`` expands it, so each problem keeps a precise path.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{path}: {problem}" if path else problem for path, problem in problems))
+        self.problems = tuple(problems)
+
+
+class TemplatePart(NamedTuple):
+    """One piece of a parsed template: literal text, or the name of a variable."""
+
+    text: str
+    is_variable: bool
+
+
+_TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]|[^{}]+")
+_VARIABLE_NAME = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*")
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_template(template: str) -> tuple[TemplatePart, ...]:
+    """Split a template into literal text and ``{variable}`` placeholders (cached: parsed once).
+
+    Args:
+        template: text where ``{name}`` is a placeholder and ``{{``/``}}`` are literal braces.
+
+    Returns:
+        The parts in order; adjacent literal text is merged.
+
+    Raises:
+        TemplateError: a brace is unbalanced or a placeholder is not a variable name.
+    """
+    parts: list[TemplatePart] = []
+    for match in _TEMPLATE_TOKEN.finditer(template):
+        token, name = match.group(0), match.group(1)
+        if name is not None:
+            if not _VARIABLE_NAME.fullmatch(name):
+                raise TemplateError(
+                    f"invalid placeholder {token!r} at position {match.start()}; "
+                    "write literal braces as '{{' and '}}'"
+                )
+            parts.append(TemplatePart(name, is_variable=True))
+        elif token in ("{", "}"):
+            raise TemplateError(
+                f"unbalanced {token!r} at position {match.start()}; write a literal brace as {token * 2!r}"
+            )
+        else:
+            text = token[0] if token in ("{{", "}}") else token
+            if parts and not parts[-1].is_variable:
+                text = parts.pop().text + text
+            parts.append(TemplatePart(text, is_variable=False))
+    return tuple(parts)
+
+
+def template_variables(template: str) -> tuple[str, ...]:
+    """List the variables a template uses, in order of first use, without repeats.
+
+    Raises:
+        TemplateError: the template is malformed.
+    """
+    return tuple(dict.fromkeys(part.text for part in parse_template(template) if part.is_variable))
+
+
+def render_template(template: str, variables: Mapping[str, str]) -> str:
+    """Replace each placeholder by its value; values are inserted verbatim (never re-rendered).
+
+    Args:
+        template: the template text.
+        variables: value of each variable, e.g. ``{"channel.id": "C042"}``.
+
+    Returns:
+        The rendered text.
+
+    Raises:
+        TemplateError: the template is malformed or uses a variable missing from ``variables``.
+    """
+    try:
+        return "".join(variables[p.text] if p.is_variable else p.text for p in parse_template(template))
+    except KeyError as exc:
+        raise TemplateError(f"no value for template variable {exc.args[0]!r} in {template!r}") from None
+
+
+def escape_template(text: str) -> str:
+    """Return a template that renders to exactly ``text`` (braces doubled)."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def render_json(value: JsonValue, variables: Mapping[str, str]) -> JsonValue:
+    """Render every string inside a JSON-like value (keys stay literal; non-strings unchanged).
+
+    Raises:
+        TemplateError: as ``render_template``.
+    """
+    if isinstance(value, str):
+        return render_template(value, variables)
+    if isinstance(value, list):
+        return [render_json(item, variables) for item in value]
+    if isinstance(value, dict):
+        return {key: render_json(item, variables) for key, item in value.items()}
+    return value
+
+
+def _unknown_variable_problem(name: str) -> str:
+    hint = difflib.get_close_matches(name, TEMPLATE_VARIABLES, n=1)
+    suggestion = f"did you mean {hint[0]!r}? " if hint else ""
+    return f"unknown template variable {name!r}; {suggestion}allowed: {', '.join(TEMPLATE_VARIABLES)}"
+
+
+def _json_strings(value: JsonValue, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _json_strings(item, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _json_strings(item, f"{path}.{key}")
+
+
+# --- actions, websocket, channels ----------------------------------------------------------------
+
+
+class Action(BaseModel):
+    """One HTTP call a koi makes, as a Poisson process at ``rate_per_hour * weight`` per koi."""
+
+    model_config = _FROZEN
+
+    method: HttpMethod
+    path: str = Field(min_length=1, max_length=2048, pattern=r"^/")
+    params: dict[str, str] = Field(default_factory=dict)
+    body: dict[str, JsonValue] | None = None
+    rate_per_hour: float = Field(ge=0, le=MAX_RATE_PER_HOUR)
+    # A dial on the rate: 0 keeps the action for formations only, 2 doubles it without restating it.
+    weight: float = Field(default=1.0, ge=0, le=100)
+    name_for_metrics: str | None = Field(default=None, pattern=METRIC_LABEL_PATTERN)
+
+    @model_validator(mode="after")
+    def _check_templates(self) -> Action:
+        problems = [(path, problem) for path, text in self.template_strings() for problem in _template_problems(text)]
+        if self.effective_rate_per_hour > MAX_RATE_PER_HOUR:
+            problems.append(("weight", f"rate_per_hour * weight exceeds {MAX_RATE_PER_HOUR:g} per hour"))
+        if problems:
+            raise CrossFieldError(problems)
+        return self
+
+    @property
+    def effective_rate_per_hour(self) -> float:
+        """Per-koi steady-state rate of this action (calls per hour)."""
+        return self.rate_per_hour * self.weight
+
+    def template_strings(self) -> Iterator[tuple[str, str]]:
+        """Yield ``(path, template)`` for every templated string: path, params values, body strings."""
+        yield "path", self.path
+        for key, value in self.params.items():
+            yield f"params.{key}", value
+        if self.body is not None:
+            yield from _json_strings(self.body, "body")
+
+    def variables_used(self) -> frozenset[str]:
+        """Every template variable this action's path, params and body use."""
+        return frozenset(v for _, text in self.template_strings() for v in template_variables(text))
+
+
+def _template_problems(template: str) -> list[str]:
+    """Problems of one template string: syntax, then each unknown variable."""
+    try:
+        names = template_variables(template)
+    except TemplateError as exc:
+        return [str(exc)]
+    return [_unknown_variable_problem(name) for name in names if name not in TEMPLATE_VARIABLES]
+
+
+class WebsocketSettings(BaseModel):
+    """The realtime connection every koi holds while it swims."""
+
+    model_config = _FROZEN
+
+    enabled: bool = True
+    path: str = Field(default="/ws", min_length=1, pattern=r"^/")
+    reconnect_min_seconds: float = Field(default=1.0, gt=0, le=3600)
+    reconnect_max_seconds: float = Field(default=60.0, gt=0, le=3600)
+    ping_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _min_le_max(self) -> WebsocketSettings:
+        if self.reconnect_min_seconds > self.reconnect_max_seconds:
+            raise CrossFieldError(
+                [
+                    (
+                        "reconnect_min_seconds",
+                        f"reconnect_min_seconds ({self.reconnect_min_seconds:g}) is greater than "
+                        f"reconnect_max_seconds ({self.reconnect_max_seconds:g})",
+                    )
+                ]
+            )
+        return self
+
+
+class ChannelSelection(BaseModel):
+    """Which channels koi use: ``count_per_koi`` of the workspace's, plus the org-wide one."""
+
+    model_config = _FROZEN
+
+    count_per_koi: int = Field(default=5, ge=0, le=500)
+    org_wide: ChannelName | None = None
+
+
+# --- formations ----------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_MIN_EVERY = timedelta(minutes=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _quoted_hint(value: Any, example: str) -> Any:
+    # YAML 1.1 reads unquoted 10:30 as the number 630 and 90 as an int: say so instead of "not a string".
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"expected a quoted string such as {example!r}, got the number {value!r}")
+    return value
+
+
+class FormationStart(BaseModel):
+    """When a formation fires: exactly one of ``at``, ``daily_utc`` or ``every``."""
+
+    model_config = _FROZEN
+
+    at: AwareDatetime | None = None
+    daily_utc: str | None = Field(default=None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    every: str | None = None
+
+    @field_validator("daily_utc", mode="before")
+    @classmethod
+    def _daily_quoted(cls, value: Any) -> Any:
+        return _quoted_hint(value, "09:30")
+
+    @field_validator("every", mode="before")
+    @classmethod
+    def _every_duration(cls, value: Any) -> Any:
+        value = _quoted_hint(value, "1h")
+        if isinstance(value, str):
+            interval = _parse_duration(value)
+            if interval is None or interval < _MIN_EVERY:
+                raise ValueError(f"expected a duration of at least 1m such as '90s', '1h30m', '1d'; got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> FormationStart:
+        chosen = [name for name in ("at", "daily_utc", "every") if getattr(self, name) is not None]
+        if len(chosen) != 1:
+            raise ValueError(f"set exactly one of 'at', 'daily_utc', 'every'; got {chosen or 'none'}")
+        return self
+
+    @property
+    def interval(self) -> timedelta | None:
+        """The period of an ``every`` start, else None."""
+        return None if self.every is None else _parse_duration(self.every)
+
+    def next_after(self, moment: datetime) -> datetime | None:
+        """First firing time strictly after ``moment`` (None once a one-off ``at`` has passed).
+
+        ``every`` counts from the Unix epoch, so every School computes the same times unaided.
+        """
+        if self.at is not None:
+            return self.at if self.at > moment else None
+        if self.daily_utc is not None:
+            fire = datetime.combine(moment.astimezone(UTC).date(), time.fromisoformat(self.daily_utc), UTC)
+            return fire if fire > moment else fire + timedelta(days=1)
+        interval = self.interval
+        assert interval is not None  # guaranteed by _exactly_one
+        return _EPOCH + interval * ((moment - _EPOCH) // interval + 1)
+
+
+def _parse_duration(text: str) -> timedelta | None:
+    match = _DURATION.fullmatch(text)
+    if not text or match is None:
+        return None
+    days, hours, minutes, seconds = (int(group or 0) for group in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+class KoiShare(BaseModel):
+    """A step selector: this fraction of the formation's participants."""
+
+    model_config = _FROZEN
+
+    share: float = Field(gt=0, le=1)
+
+
+KoiSelector = Literal["all", "first"] | KoiShare
+
+
+class FormationStep(BaseModel):
+    """One step: the selected koi each call ``action`` ``repeat`` times within the step's window."""
+
+    model_config = _FROZEN
+
+    name: Identifier
+    action: Identifier
+    koi: KoiSelector = "all"
+    within_seconds: float = Field(ge=0, le=86_400)
+    after: Identifier | None = None
+    repeat: int = Field(default=1, ge=1, le=1000)
+
+    @field_validator("koi", mode="wrap")
+    @classmethod
+    def _koi_selector(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        # A plain union reports one error per member, with type names as paths: one clear message instead.
+        try:
+            return handler(value)
+        except ValueError:
+            raise ValueError(f"expected 'all', 'first' or {{share: <0 < x <= 1>}}, got {value!r}") from None
+
+
+def _order_problem(step: FormationStep, earlier: set[str], names: list[str]) -> str | None:
+    if step.after is None or step.after in earlier:
+        return None
+    if step.after == step.name:
+        where = "itself"
+    elif step.after in names:
+        where = "a later step"
+    else:
+        where = "no step of this formation"
+    return f"step {step.name!r} runs after {step.after!r}, which is {where}"
+
+
+class Formation(BaseModel):
+    """A scripted, coordinated scenario that many koi play at the same time."""
+
+    model_config = _FROZEN
+
+    description: str = Field(default="", max_length=2000)
+    start: FormationStart
+    spread_seconds: float = Field(default=0.0, ge=0, le=86_400)
+    # Koi 0 always takes part, so that a `first` step has its admin whatever the share.
+    share: float = Field(default=1.0, gt=0, le=1)
+    # What {channel.*} means in the steps: channels.org_wide, or one of the koi's channels per run.
+    channel: Literal["org_wide", "own"] = "own"
+    steps: list[FormationStep] = Field(min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def _check_steps(self) -> Formation:
+        problems: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        names = [step.name for step in self.steps]
+        for i, step in enumerate(self.steps):
+            if step.name in seen:
+                problems.append((f"steps[{i}].name", f"duplicate step name {step.name!r}"))
+            elif (problem := _order_problem(step, seen, names)) is not None:
+                problems.append((f"steps[{i}].after", problem))
+            seen.add(step.name)
+        interval = self.start.interval
+        if not problems and interval is not None and self.duration_seconds >= interval.total_seconds():
+            problems.append(
+                (
+                    "start.every",
+                    f"runs would overlap: one run lasts {self.duration_seconds:g}s, "
+                    f"not less than every {self.start.every!r}",
+                )
+            )
+        if problems:
+            raise CrossFieldError(problems)
+        return self
+
+    @property
+    def duration_seconds(self) -> float:
+        """Longest time from firing until the last participant's last step window closes."""
+        ends: dict[str, float] = {}
+        previous_end = 0.0
+        for step in self.steps:
+            begin = ends[step.after] if step.after is not None else previous_end
+            previous_end = ends[step.name] = begin + step.within_seconds
+        return self.spread_seconds + max(ends.values())
+
+
+# --- documents -----------------------------------------------------------------------------------
+
+
+class BehaviorDocument(BaseModel):
+    """A behavior as uploaded to the Keeper and stored in ``behaviors/``."""
+
+    model_config = _FROZEN
+
+    schema_version: Literal[1] = 1
+    description: str = Field(max_length=2000)
+    actions: dict[Identifier, Action] = Field(min_length=1, max_length=MAX_ACTIONS)
+    websocket: WebsocketSettings = Field(default_factory=WebsocketSettings)
+    channels: ChannelSelection = Field(default_factory=ChannelSelection)
+    formations: dict[Identifier, Formation] = Field(default_factory=dict, max_length=32)
+
+    @field_validator("actions", mode="after")
+    @classmethod
+    def _default_metric_names(cls, actions: dict[str, Action]) -> dict[str, Action]:
+        return {
+            name: action
+            if action.name_for_metrics is not None
+            else action.model_copy(update={"name_for_metrics": name})
+            for name, action in actions.items()
+        }
+
+    @model_validator(mode="after")
+    def _check_references(self) -> BehaviorDocument:
+        problems = self._channel_problems()
+        for formation_name, formation in self.formations.items():
+            for i, step in enumerate(formation.steps):
+                if step.action not in self.actions:
+                    problems.append(
+                        (
+                            f"formations.{formation_name}.steps[{i}].action",
+                            f"formation {formation_name!r} step {step.name!r} names unknown action "
+                            f"{step.action!r}; actions: {', '.join(self.actions)}",
+                        )
+                    )
+        if problems:
+            raise CrossFieldError(problems)
+        return self
+
+    def _channel_problems(self) -> list[tuple[str, str]]:
+        problems: list[tuple[str, str]] = []
+        for name, action in self.actions.items():
+            if self.channels.count_per_koi == 0 and action.effective_rate_per_hour > 0 and _uses_channel(action):
+                problems.append(
+                    (
+                        f"actions.{name}",
+                        f"action {name!r} uses a channel variable but channels.count_per_koi is 0",
+                    )
+                )
+        for name, formation in self.formations.items():
+            if formation.channel == "org_wide" and self.channels.org_wide is None:
+                problems.append(
+                    (
+                        f"formations.{name}.channel",
+                        f"formation {name!r} uses the org-wide channel but channels.org_wide names none",
+                    )
+                )
+        return problems
+
+    @property
+    def steady_rate_per_hour(self) -> float:
+        """Total per-koi steady-state call rate, formations excluded (calls per hour)."""
+        return sum(action.effective_rate_per_hour for action in self.actions.values())
+
+
+def _uses_channel(action: Action) -> bool:
+    return bool({"channel.id", "channel.name", "message.ts"} & action.variables_used())
+
+
+class StoredBehavior(BaseModel):
+    """One immutable version of a named behavior, as the Keeper stores it."""
+
+    model_config = _FROZEN
+
+    name: str = Field(pattern=BEHAVIOR_NAME_PATTERN)
+    version: int = Field(ge=1)
+    document: BehaviorDocument
+    created_at: AwareDatetime
+    created_by: str = Field(min_length=1, max_length=256)

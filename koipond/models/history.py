@@ -1,0 +1,41 @@
+"""Append-only history: every state change with who, when and why."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ESTOP_SUBJECT = "estop"
+KEYS_SUBJECT = "keys"
+
+
+class EventKind(StrEnum):
+    TEST_CREATED = "test_created"
+    TEST_SCALED = "test_scaled"
+    TEST_SHED = "test_shed"
+    TEST_STOPPED = "test_stopped"
+    TEST_RESUMED = "test_resumed"
+    TEST_COMPLETED = "test_completed"
+    TEST_REALLOCATED = "test_reallocated"
+    ESTOP_ACTIVATED = "estop_activated"
+    ESTOP_LIFTED = "estop_lifted"
+    KEY_CREATED = "key_created"
+    KEY_REVOKED = "key_revoked"
+    BEHAVIOR_PUT = "behavior_put"
+
+
+class HistoryEvent(BaseModel):
+    """One state change. ``subject`` is a test id, ``estop``, ``keys`` or ``behavior:<name>``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    subject: str
+    kind: EventKind
+    actor: str
+    reason: str | None = None
+    at: datetime
+    details: dict[str, Any] = Field(default_factory=dict)

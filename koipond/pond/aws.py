@@ -1,0 +1,111 @@
+"""The embedded AWS: moto in server mode, provisioned with the table, token queues, key and bucket."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from koipond.settings import Settings
+from koipond.store.schema import create_table
+
+# The pond's account: moto's default, so ARNs it builds match what we compute.
+POND_ACCOUNT = "123456789012"
+# Retries before a batch of token jobs lands in the dead-letter queue (the CDK app uses the same).
+MAX_RECEIVE_COUNT = 5
+
+
+@dataclass(frozen=True)
+class ProvisionedResources:
+    table: str
+    queue_url: str
+    dlq_url: str
+    bucket: str
+    kms_key_id: str
+
+
+def aws_client(service: str, settings: Settings) -> Any:
+    """A boto3 client for the embedded AWS (any credentials are accepted there)."""
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=settings.aws_endpoint,
+        region_name=settings.aws_region,
+        aws_access_key_id="koipond",
+        aws_secret_access_key="koipond",  # noqa: S106 - not a secret: the embedded AWS takes any
+        config=Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3}),
+    )
+
+
+def provision(settings: Settings) -> ProvisionedResources:
+    """Create (idempotently) everything the pond's components expect to find."""
+    create_table(aws_client("dynamodb", settings), settings.table_name)
+    queue_url, dlq_url = _provision_queues(settings)
+    key_id = _provision_key(settings)
+    _provision_bucket(settings, key_id)
+    return ProvisionedResources(settings.table_name, queue_url, dlq_url, settings.token_bucket, key_id)
+
+
+def _provision_queues(settings: Settings) -> tuple[str, str]:
+    sqs = aws_client("sqs", settings)
+    dlq_url = sqs.create_queue(QueueName=settings.token_dlq_name)["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+    queue_url = sqs.create_queue(
+        QueueName=settings.token_queue_name,
+        Attributes={"RedrivePolicy": json.dumps(redrive), "VisibilityTimeout": "60"},
+    )["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    # Lets the console's (and our) DLQ redrive move messages back to the source queue only.
+    allow = {"redrivePermission": "byQueue", "sourceQueueArns": [queue_arn]}
+    sqs.set_queue_attributes(QueueUrl=dlq_url, Attributes={"RedriveAllowPolicy": json.dumps(allow)})
+    return queue_url, dlq_url
+
+
+def _provision_key(settings: Settings) -> str:
+    kms = aws_client("kms", settings)
+    aliases = kms.list_aliases()["Aliases"]
+    for alias in aliases:
+        if alias["AliasName"] == settings.token_kms_alias and "TargetKeyId" in alias:
+            return str(alias["TargetKeyId"])
+    key_id = str(kms.create_key(Description="koipond token shards")["KeyMetadata"]["KeyId"])
+    kms.enable_key_rotation(KeyId=key_id)
+    kms.create_alias(AliasName=settings.token_kms_alias, TargetKeyId=key_id)
+    return key_id
+
+
+def _provision_bucket(settings: Settings, key_id: str) -> None:
+    s3 = aws_client("s3", settings)
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if settings.token_bucket not in existing:
+        s3.create_bucket(Bucket=settings.token_bucket)
+    s3.put_bucket_encryption(
+        Bucket=settings.token_bucket,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_id}}]
+        },
+    )
+
+
+def serve(settings: Settings, host: str, port: int, on_ready: Any = None) -> None:
+    """Run moto's server until SIGTERM/SIGINT, provisioned before ``on_ready`` is called."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        resources = provision(settings.model_copy(update={"aws_endpoint": f"http://{host}:{port}"}))
+        if on_ready:
+            on_ready(resources)
+        stop.wait()
+    finally:
+        server.stop()

@@ -1,0 +1,1 @@
+"""Services: the decisions and workflows of koipond, pure where they can be."""

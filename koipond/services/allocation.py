@@ -1,0 +1,366 @@
+"""Pure allocation decision: which live School runs which koi indexes of which running test."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from fractions import Fraction
+
+from koipond.models.allocation import Allocation, KoiRange
+
+# Half-open [start, end) as a plain tuple: a 10,000-range allocation is rebuilt on every poll, and
+# validating a pydantic model per intermediate range would dominate the cost.
+Span = tuple[int, int]
+# school_id -> test_id -> spans; sorted and disjoint until `_fill_gaps` appends, canonical on output.
+Holdings = dict[str, dict[str, list[Span]]]
+
+
+@dataclass(frozen=True)
+class KoiDemand:
+    """How many koi one running test wants now (already reduced by its ``shed_percent``)."""
+
+    test_id: str
+    koi: int
+
+    def __post_init__(self) -> None:
+        if self.koi < 0:
+            raise ValueError(f"test {self.test_id!r} demands {self.koi} koi; must be >= 0")
+
+
+@dataclass(frozen=True)
+class SchoolView:
+    """A School as the allocation sees it: how many koi it will run and whether it still polls."""
+
+    school_id: str
+    capacity: int
+    live: bool
+
+    def __post_init__(self) -> None:
+        if self.capacity < 0:
+            raise ValueError(f"school {self.school_id!r} has capacity {self.capacity}; must be >= 0")
+
+
+@dataclass(frozen=True)
+class RebalanceTolerance:
+    """How far above its fair share a School may sit before its excess koi are moved elsewhere."""
+
+    ratio: Fraction = Fraction(1, 10)
+    min_koi: int = 50
+
+    def __post_init__(self) -> None:
+        # At least one koi of slack absorbs the rounding of fractional fair shares, so an allocation
+        # that was just rebalanced never qualifies for rebalancing again (idempotence).
+        if self.ratio < 0 or self.min_koi < 1:
+            raise ValueError("rebalance tolerance needs ratio >= 0 and min_koi >= 1")
+
+
+DEFAULT_TOLERANCE = RebalanceTolerance()
+
+
+def is_live(last_poll_at: datetime, now: datetime, poll_interval_seconds: float, missed_polls: int = 3) -> bool:
+    """Tell whether a School still counts as live.
+
+    Args:
+        last_poll_at: When the School last polled (timezone-aware).
+        now: The current time (timezone-aware).
+        poll_interval_seconds: The interval Schools are told to poll at.
+        missed_polls: How many intervals a School may miss before it is considered dead.
+
+    Returns:
+        True while ``now - last_poll_at <= missed_polls * poll_interval_seconds``.
+    """
+    return now - last_poll_at <= timedelta(seconds=missed_polls * poll_interval_seconds)
+
+
+def allocate_koi(
+    previous: Allocation,
+    demands: Sequence[KoiDemand],
+    schools: Sequence[SchoolView],
+    *,
+    tolerance: RebalanceTolerance = DEFAULT_TOLERANCE,
+) -> Allocation:
+    """Recompute the allocation from the previous one with as little churn as possible.
+
+    Steps: keep what live Schools already hold of running tests, clipped to each demand (scaling
+    down stops the highest indexes); trim Schools over capacity; move the excess of Schools far above
+    their fair share; hand the unheld indexes to the least loaded Schools (water-filling).
+
+    Args:
+        previous: The stored allocation; overlapping claims in it are resolved, earliest start first.
+        demands: One entry per running test; tests absent or with 0 koi lose all their koi.
+        schools: Every School known; dead or absent Schools lose all their koi.
+        tolerance: How far above its fair share a School may stay without being rebalanced.
+
+    Returns:
+        A canonical allocation with ``previous.version`` (the caller bumps it when storing).
+
+    Raises:
+        ValueError: A test id or School id appears twice.
+    """
+    wanted = _demand_by_test(demands)
+    capacity = _live_capacity(schools)
+    known: dict[Span, KoiRange] = {}
+    holdings = _surviving_holdings(previous, wanted, capacity, known)
+    loads = {school_id: _load(tests) for school_id, tests in holdings.items()}
+    _trim_to_capacity(holdings, loads, capacity)
+    settled_total = min(sum(wanted.values()), sum(capacity.values()))
+    _rebalance(holdings, loads, capacity, settled_total, tolerance)
+    _fill_gaps(holdings, loads, wanted, capacity)
+    return _to_allocation(previous.version, holdings, known)
+
+
+def _demand_by_test(demands: Sequence[KoiDemand]) -> dict[str, int]:
+    wanted: dict[str, int] = {}
+    for demand in demands:
+        if demand.test_id in wanted:
+            raise ValueError(f"test {demand.test_id!r} appears twice in the demands")
+        wanted[demand.test_id] = demand.koi
+    return {test_id: koi for test_id, koi in wanted.items() if koi > 0}
+
+
+def _live_capacity(schools: Sequence[SchoolView]) -> dict[str, int]:
+    capacity: dict[str, int] = {}
+    seen: set[str] = set()
+    for school in schools:
+        if school.school_id in seen:
+            raise ValueError(f"school {school.school_id!r} appears twice")
+        seen.add(school.school_id)
+        if school.live:
+            capacity[school.school_id] = school.capacity
+    return capacity
+
+
+def _surviving_holdings(
+    previous: Allocation, wanted: Mapping[str, int], capacity: Mapping[str, int], known: dict[Span, KoiRange]
+) -> Holdings:
+    """Keep previous claims of live Schools on running tests, clipped to each test's demand.
+
+    Fills ``known`` with the previous ranges so that unchanged ones are reused on output.
+    """
+    claims: dict[str, list[tuple[int, str, int]]] = {test_id: [] for test_id in wanted}
+    for school_id, tests in previous.assignments.items():
+        if school_id not in capacity:
+            continue
+        for test_id, ranges in tests.items():
+            test_claims = claims.get(test_id)
+            if test_claims is None:
+                continue
+            limit = wanted[test_id]
+            for koi_range in ranges:
+                start, end = koi_range.start, koi_range.end
+                known[start, end] = koi_range
+                if start < limit:
+                    test_claims.append((start, school_id, min(end, limit)))
+    holdings: Holdings = {school_id: {} for school_id in capacity}
+    for test_id, test_claims in claims.items():
+        test_claims.sort()
+        _grant_first_claims(holdings, test_id, test_claims)
+    return holdings
+
+
+def _grant_first_claims(holdings: Holdings, test_id: str, claims: list[tuple[int, str, int]]) -> None:
+    """Grant sorted claims in order so that an index claimed twice stays with its first claimant.
+
+    The stored allocation is written atomically and never overlaps, but a hand-edited or corrupt
+    document must not make two Schools run the same koi.
+    """
+    covered = 0
+    for start, school_id, end in claims:
+        start = max(start, covered)
+        if start < end:
+            holdings[school_id].setdefault(test_id, []).append((start, end))
+            covered = end
+
+
+def _trim_to_capacity(holdings: Holdings, loads: dict[str, int], capacity: Mapping[str, int]) -> None:
+    for school_id, tests in holdings.items():
+        excess = loads[school_id] - capacity[school_id]
+        if excess > 0:
+            _release_highest(tests, excess)
+            loads[school_id] -= excess
+
+
+def _rebalance(
+    holdings: Holdings,
+    loads: dict[str, int],
+    capacity: Mapping[str, int],
+    settled_total: int,
+    tolerance: RebalanceTolerance,
+) -> None:
+    """Bring Schools far above their fair share down to it; the released koi become gaps to fill.
+
+    ``settled_total`` is the load after gap filling, so fair shares are those of the final state.
+    Small imbalances are left alone: moving a koi restarts its websocket and session.
+    """
+    total_capacity = sum(capacity.values())
+    for school_id, tests in holdings.items():
+        # fair = settled_total * capacity / total_capacity, compared exactly in integers
+        fair_scaled = settled_total * capacity[school_id]
+        ceil_fair = -(-fair_scaled // total_capacity) if total_capacity else 0
+        excess = loads[school_id] - ceil_fair
+        if excess > 0 and _far_above(loads[school_id], fair_scaled, total_capacity, tolerance):
+            _release_highest(tests, excess)
+            loads[school_id] -= excess
+
+
+def _far_above(load: int, fair_scaled: int, total_capacity: int, tolerance: RebalanceTolerance) -> bool:
+    """``load > fair + max(ratio * fair, min_koi)`` with ``fair = fair_scaled / total_capacity``."""
+    ratio = Fraction(tolerance.ratio)
+    scale = total_capacity * ratio.denominator
+    slack = max(ratio.numerator * fair_scaled, tolerance.min_koi * scale)
+    return load * scale > fair_scaled * ratio.denominator + slack
+
+
+def _release_highest(tests: dict[str, list[Span]], amount: int) -> None:
+    """Drop ``amount`` koi from one School: the highest indexes of its largest test, then the next.
+
+    Taking from one test at a time keeps the released koi in few contiguous ranges; ties between
+    equally large tests go to the smaller test id so the choice is deterministic.
+    """
+    for test_id in sorted(tests, key=lambda t: (-_count(tests[t]), t)):
+        if amount == 0:
+            break
+        taken = min(amount, _count(tests[test_id]))
+        tests[test_id] = _drop_highest(tests[test_id], taken)
+        amount -= taken
+
+
+def _fill_gaps(
+    holdings: Holdings, loads: Mapping[str, int], wanted: Mapping[str, int], capacity: Mapping[str, int]
+) -> None:
+    """Hand unheld indexes, lowest first, to the Schools with the lowest load ratio."""
+    gaps = _gaps(holdings, wanted)
+    free = sum(capacity[school_id] - loads[school_id] for school_id in capacity)
+    missing = {test_id: _count(spans) for test_id, spans in gaps.items()}
+    amount = min(sum(missing.values()), free)
+    if amount == 0:
+        return
+    # When capacity is short, every test is covered to a similar fraction instead of by test id.
+    quotas = _water_fill({t: (wanted[t] - missing[t], wanted[t]) for t in wanted}, amount)
+    stream = [(t, s, e) for t in sorted(quotas) for s, e in _take_lowest(gaps[t], quotas[t])]
+    grants = _water_fill({s: (loads[s], capacity[s]) for s in capacity}, amount)
+    _hand_out(holdings, stream, grants)
+
+
+def _gaps(holdings: Holdings, wanted: Mapping[str, int]) -> dict[str, list[Span]]:
+    held: dict[str, list[Span]] = {test_id: [] for test_id in wanted}
+    for tests in holdings.values():
+        for test_id, spans in tests.items():
+            held[test_id].extend(spans)
+    return {test_id: _complement(sorted(held[test_id]), wanted[test_id]) for test_id in wanted}
+
+
+def _water_fill(bins: Mapping[str, tuple[int, int]], amount: int) -> dict[str, int]:
+    """Split ``amount`` over bins of ``(level, ceiling)`` so the lowest ``level / ceiling`` rise first.
+
+    The water line settles at ``(amount + active levels) / active ceilings`` over the bins below it;
+    integer shares are floors, and the leftover units go to the largest remainders (then by key).
+    ``amount`` must not exceed the total free room.
+    """
+    open_bins = sorted((k for k, (lvl, top) in bins.items() if lvl < top), key=lambda k: _ratio_key(bins, k))
+    active: list[str] = []
+    level_sum = ceiling_sum = 0
+    for key in open_bins:
+        level, ceiling = bins[key]
+        if active and level * ceiling_sum >= (amount + level_sum) * ceiling:
+            break  # this bin is already at or above the water line, and so are the rest
+        active.append(key)
+        level_sum += level
+        ceiling_sum += ceiling
+    water = amount + level_sum
+    shares = {k: water * bins[k][1] // ceiling_sum - bins[k][0] for k in active}
+    leftover = amount - sum(shares.values())
+    for key in sorted(active, key=lambda k: (-(water * bins[k][1] % ceiling_sum), k))[:leftover]:
+        shares[key] += 1
+    return {k: share for k, share in shares.items() if share > 0}
+
+
+def _ratio_key(bins: Mapping[str, tuple[int, int]], key: str) -> tuple[Fraction, str]:
+    level, ceiling = bins[key]
+    return Fraction(level, ceiling), key
+
+
+def _hand_out(holdings: Holdings, stream: list[tuple[str, int, int]], grants: Mapping[str, int]) -> None:
+    """Give each School, in id order, the next ``grants[school]`` koi of the stream of gaps."""
+    queue = deque(stream)
+    for school_id in sorted(grants):
+        tests = holdings[school_id]
+        need = grants[school_id]
+        while need > 0:
+            test_id, start, end = queue.popleft()
+            taken = min(need, end - start)
+            tests.setdefault(test_id, []).append((start, start + taken))
+            if start + taken < end:
+                queue.appendleft((test_id, start + taken, end))
+            need -= taken
+
+
+def _to_allocation(version: int, holdings: Holdings, known: Mapping[Span, KoiRange]) -> Allocation:
+    assignments: dict[str, dict[str, tuple[KoiRange, ...]]] = {}
+    for school_id in sorted(holdings):
+        tests = {t: _as_ranges(spans, known) for t, spans in sorted(holdings[school_id].items()) if spans}
+        if tests:
+            assignments[school_id] = tests
+    # Every range is a validated KoiRange and the shape is built just above; re-validating thousands
+    # of ranges on every poll would cost more than the whole decision.
+    return Allocation.model_construct(version=version, assignments=assignments)
+
+
+def _as_ranges(spans: list[Span], known: Mapping[Span, KoiRange]) -> tuple[KoiRange, ...]:
+    """Sort and merge adjacent spans: the canonical form lets equal allocations compare equal.
+
+    Spans that were already ranges of the previous allocation reuse its frozen models.
+    """
+    merged: list[Span] = []
+    for start, end in sorted(spans):
+        if merged and merged[-1][1] == start:
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return tuple(known.get(span) or KoiRange(start=span[0], end=span[1]) for span in merged)
+
+
+def _count(spans: list[Span]) -> int:
+    return sum(end - start for start, end in spans)
+
+
+def _load(tests: Mapping[str, list[Span]]) -> int:
+    return sum(end - start for spans in tests.values() for start, end in spans)
+
+
+def _complement(spans: list[Span], limit: int) -> list[Span]:
+    """Indexes of ``[0, limit)`` outside the sorted, disjoint ``spans``."""
+    gaps: list[Span] = []
+    cursor = 0
+    for start, end in spans:
+        if start > cursor:
+            gaps.append((cursor, start))
+        cursor = end
+    if cursor < limit:
+        gaps.append((cursor, limit))
+    return gaps
+
+
+def _take_lowest(spans: list[Span], amount: int) -> list[Span]:
+    taken: list[Span] = []
+    for start, end in spans:
+        if amount <= 0:
+            break
+        size = min(amount, end - start)
+        taken.append((start, start + size))
+        amount -= size
+    return taken
+
+
+def _drop_highest(spans: list[Span], amount: int) -> list[Span]:
+    kept = list(spans)
+    while amount > 0:
+        start, end = kept.pop()
+        if end - start > amount:
+            kept.append((start, end - amount))
+            amount = 0
+        else:
+            amount -= end - start
+    return kept

@@ -1,0 +1,65 @@
+"""Behaviors: validate uploaded documents and store each upload as a new version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from koipond.behavior_files import validation_problems
+from koipond.errors import BehaviorInvalidError, ConflictError
+from koipond.models.behavior import BehaviorDocument, StoredBehavior
+from koipond.models.history import EventKind
+from koipond.ports import Clock
+from koipond.services.history import new_event
+from koipond.store.behaviors import DynamoBehaviorRepository
+
+_RETRIES_ON_RACE = 3
+
+
+class BehaviorService:
+    def __init__(self, behaviors: DynamoBehaviorRepository, clock: Clock) -> None:
+        self._behaviors = behaviors
+        self._clock = clock
+
+    def get(self, name: str, version: int | None = None) -> StoredBehavior:
+        return self._behaviors.get(name, version)
+
+    def list_latest(self) -> list[StoredBehavior]:
+        return sorted(self._behaviors.list_latest(), key=lambda b: b.name)
+
+    def put(self, name: str, document: dict[str, Any], actor: str) -> StoredBehavior:
+        """Validate ``document`` and store it as the next version of ``name``.
+
+        Raises:
+            BehaviorInvalidError: the document (or the name) breaks the schema; details list each problem.
+        """
+        try:
+            parsed = BehaviorDocument.model_validate(document)
+        except ValidationError as exc:
+            problems = validation_problems(exc)
+            summary = "; ".join(f"{p['path']}: {p['problem']}" for p in problems[:5])
+            raise BehaviorInvalidError(f"behavior {name!r} is invalid: {summary}", {"problems": problems}) from exc
+        for attempt in range(_RETRIES_ON_RACE):
+            latest = self._behaviors.latest(name)
+            version = (latest.version + 1) if latest else 1
+            behavior = self._stored(name, version, parsed, actor)
+            event = new_event(
+                self._clock, f"behavior:{name}", EventKind.BEHAVIOR_PUT, actor, None, {"version": version}
+            )
+            try:
+                self._behaviors.put(behavior, event)
+                return behavior
+            except ConflictError:
+                if attempt == _RETRIES_ON_RACE - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _stored(self, name: str, version: int, document: BehaviorDocument, actor: str) -> StoredBehavior:
+        try:
+            return StoredBehavior(
+                name=name, version=version, document=document, created_at=self._clock.now(), created_by=actor
+            )
+        except ValidationError as exc:
+            problems = validation_problems(exc)
+            raise BehaviorInvalidError(f"behavior name {name!r} is invalid", {"problems": problems}) from exc

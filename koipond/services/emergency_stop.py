@@ -1,0 +1,86 @@
+"""The emergency stop: pull it and every test stops and no new load starts; lift it to allow load again."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from koipond.errors import StaleVersionError
+from koipond.models.estop import EmergencyStop
+from koipond.models.history import ESTOP_SUBJECT, EventKind, HistoryEvent
+from koipond.models.tests import LoadTestStatus
+from koipond.ports import Clock
+from koipond.services.history import new_event
+from koipond.services.loadtests import LoadTestService
+from koipond.store.estop import DynamoEmergencyStopRepository
+from koipond.store.history import DynamoHistoryRepository
+
+
+@dataclass(frozen=True)
+class EmergencyStopStatus:
+    state: EmergencyStop
+    history: list[HistoryEvent]
+    changed: bool = False
+
+
+class EmergencyStopService:
+    def __init__(
+        self,
+        estop: DynamoEmergencyStopRepository,
+        history: DynamoHistoryRepository,
+        tests: LoadTestService,
+        clock: Clock,
+    ) -> None:
+        self._estop = estop
+        self._history = history
+        self._tests = tests
+        self._clock = clock
+
+    def status(self, history_limit: int = 50) -> EmergencyStopStatus:
+        events = self._history.list_events(ESTOP_SUBJECT, newest_first=True, limit=history_limit)
+        return EmergencyStopStatus(state=self._estop.get(), history=events)
+
+    def activate(self, actor: str, reason: str) -> EmergencyStopStatus:
+        """Pull the stop (idempotent), then stop every running test with a history event each.
+
+        The switch is flipped first: from that moment every poll tells every School to stop all
+        koi, so load halts within one poll interval even if stopping the tests one by one fails.
+        """
+        current = self._estop.get()
+        changed = False
+        if not current.active:
+            now = self._clock.now()
+            state = EmergencyStop(active=True, reason=reason, activated_by=actor, activated_at=now)
+            event = new_event(self._clock, ESTOP_SUBJECT, EventKind.ESTOP_ACTIVATED, actor, reason)
+            self._save(state, current.version, event)
+            changed = True
+        for test in self._tests.list_tests(LoadTestStatus.RUNNING):
+            self._tests.stop(test.id, actor, f"emergency stop: {reason}")
+        return EmergencyStopStatus(self._estop.get(), self._recent(), changed)
+
+    def lift(self, actor: str, reason: str | None) -> EmergencyStopStatus:
+        """Lift the stop (idempotent). Tests stay stopped: resuming load is a deliberate act."""
+        current = self._estop.get()
+        if not current.active:
+            return EmergencyStopStatus(current, self._recent(), changed=False)
+        lifted = current.model_copy(
+            update={
+                "active": False,
+                "lifted_by": actor,
+                "lifted_at": self._clock.now(),
+                "lift_reason": reason,
+            }
+        )
+        event = new_event(self._clock, ESTOP_SUBJECT, EventKind.ESTOP_LIFTED, actor, reason)
+        self._save(lifted, current.version, event)
+        return EmergencyStopStatus(self._estop.get(), self._recent(), changed=True)
+
+    def _save(self, state: EmergencyStop, expected_version: int, event: HistoryEvent) -> None:
+        try:
+            self._estop.save(state, expected_version, event)
+        except StaleVersionError:
+            # Someone flipped it at the same moment; their flip is in history, ours would repeat it.
+            if self._estop.get().active != state.active:
+                raise
+
+    def _recent(self) -> list[HistoryEvent]:
+        return self._history.list_events(ESTOP_SUBJECT, newest_first=True, limit=50)

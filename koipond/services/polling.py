@@ -1,0 +1,157 @@
+"""School polls: record the heartbeat, recompute the allocation, answer with the School's share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from koipond.errors import StaleVersionError
+from koipond.models.allocation import Allocation
+from koipond.models.estop import EmergencyStop
+from koipond.models.history import EventKind, HistoryEvent
+from koipond.models.schools import PollAnswer, School, TestAssignment
+from koipond.models.tests import LoadTest, LoadTestStatus
+from koipond.ports import Clock
+from koipond.services.allocation import KoiDemand, SchoolView, allocate_koi, is_live
+from koipond.services.history import new_event
+from koipond.services.loadtests import LoadTestService
+from koipond.store.allocation import DynamoAllocationRepository
+from koipond.store.estop import DynamoEmergencyStopRepository
+from koipond.store.loadtests import DynamoLoadTestRepository
+from koipond.store.schools import DynamoSchoolRepository
+
+# Concurrent polls retry on a lost race; past this, the poll answers from the stored allocation.
+_MAX_ATTEMPTS = 5
+
+
+class PollService:
+    def __init__(
+        self,
+        schools: DynamoSchoolRepository,
+        allocation: DynamoAllocationRepository,
+        tests: DynamoLoadTestRepository,
+        estop: DynamoEmergencyStopRepository,
+        lifecycle: LoadTestService,
+        clock: Clock,
+        poll_interval_seconds: float,
+        missed_polls: int,
+    ) -> None:
+        self._schools = schools
+        self._allocation = allocation
+        self._tests = tests
+        self._estop = estop
+        self._lifecycle = lifecycle
+        self._clock = clock
+        self._interval = poll_interval_seconds
+        self._missed = missed_polls
+
+    def poll(self, school_id: str, capacity: int, running: Mapping[str, int]) -> PollAnswer:
+        """Handle one poll and return the School's desired state."""
+        now = self._clock.now()
+        previous = self._schools.get(school_id)
+        first_seen = previous.first_seen_at if previous else now
+        school = School(
+            id=school_id, capacity=capacity, running=dict(running), last_poll_at=now, first_seen_at=first_seen
+        )
+        self._schools.heartbeat(school)
+        for attempt in range(_MAX_ATTEMPTS):
+            allocation, tests, estop = self._read_inputs()
+            if attempt == 0 and any(t.has_elapsed(now) for t in tests.values() if t.status is LoadTestStatus.RUNNING):
+                self._lifecycle.complete_elapsed(list(tests.values()))
+                continue
+            try:
+                allocation = self._reallocate(allocation, tests, estop)
+                break
+            except StaleVersionError:
+                continue
+        else:
+            allocation, tests, estop = self._read_inputs()
+        return self._answer(school_id, allocation, tests, estop)
+
+    def list_schools(self) -> list[tuple[School, bool, int]]:
+        """Every known School with whether it is live and how many koi it is assigned."""
+        allocation = self._allocation.get()
+        now = self._clock.now()
+        return [
+            (s, is_live(s.last_poll_at, now, self._interval, self._missed), allocation.load_of_school(s.id))
+            for s in sorted(self._schools.list_all(), key=lambda s: s.id)
+        ]
+
+    def current_allocation(self) -> Allocation:
+        return self._allocation.get()
+
+    def _read_inputs(self) -> tuple[Allocation, dict[str, LoadTest], EmergencyStop]:
+        # The estop and allocation are read first: the transaction's checks then catch any change
+        # that lands between these reads and the write.
+        estop = self._estop.get()
+        allocation = self._allocation.get()
+        ids = {t.id for t in self._tests.list_by_status(LoadTestStatus.RUNNING)}
+        ids |= {test_id for tests in allocation.assignments.values() for test_id in tests}
+        # The index is eventually consistent: confirm every test with a consistent read.
+        tests = {t.id: t for t in self._tests.get_many(sorted(ids))}
+        return allocation, tests, estop
+
+    def _reallocate(self, previous: Allocation, tests: dict[str, LoadTest], estop: EmergencyStop) -> Allocation:
+        demands = [] if estop.active else [KoiDemand(t.id, t.active_koi) for t in tests.values() if t.active_koi > 0]
+        now = self._clock.now()
+        views = [
+            SchoolView(s.id, s.capacity, is_live(s.last_poll_at, now, self._interval, self._missed))
+            for s in self._schools.list_all()
+        ]
+        proposed = allocate_koi(previous, demands, views)
+        if proposed.same_assignments(previous):
+            return previous
+        events = self._reallocation_events(previous, proposed, tests)
+        versions = {test_id: t.version for test_id, t in tests.items()}
+        return self._allocation.save(proposed, previous.version, versions, estop.version, events)
+
+    def _reallocation_events(
+        self, previous: Allocation, proposed: Allocation, tests: dict[str, LoadTest]
+    ) -> list[HistoryEvent]:
+        """One event per test whose set of Schools changed: where its koi run is history too."""
+        events = []
+        for test_id in sorted(tests):
+            before, after = previous.koi_of_test(test_id), proposed.koi_of_test(test_id)
+            if set(before) != set(after):
+                reason = _describe_move(set(before), set(after))
+                details = {"koi_per_school": after, "previous_koi_per_school": before}
+                events.append(new_event(self._clock, test_id, EventKind.TEST_REALLOCATED, "keeper", reason, details))
+        return events
+
+    def _answer(
+        self, school_id: str, allocation: Allocation, tests: dict[str, LoadTest], estop: EmergencyStop
+    ) -> PollAnswer:
+        assignments = []
+        for test_id, ranges in sorted(allocation.for_school(school_id).items()):
+            test = tests.get(test_id)
+            if test is None or estop.active:
+                continue
+            assignments.append(
+                TestAssignment(
+                    test_id=test.id,
+                    test_name=test.name,
+                    ranges=ranges,
+                    koi=sum(r.size for r in ranges),
+                    behavior_name=test.behavior.name,
+                    behavior_version=test.behavior.version,
+                    target=test.target,
+                    workspace=test.workspace,
+                    tags=test.tags,
+                )
+            )
+        return PollAnswer(
+            school_id=school_id,
+            stop_all=estop.active,
+            stop_reason=f"emergency stop: {estop.reason}" if estop.active else None,
+            poll_interval_seconds=self._interval,
+            allocation_version=allocation.version,
+            assignments=tuple(assignments),
+        )
+
+
+def _describe_move(before: set[str], after: set[str]) -> str:
+    parts = []
+    if gone := sorted(before - after):
+        parts.append(f"koi left {', '.join(gone)}")
+    if new := sorted(after - before):
+        parts.append(f"koi assigned to {', '.join(new)}")
+    return "; ".join(parts)

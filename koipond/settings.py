@@ -1,0 +1,39 @@
+"""One settings object per process, read from ``KOIPOND_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from koipond import envvars
+
+
+class Settings(BaseSettings):
+    """Control-plane settings; every field maps to one variable in :mod:`koipond.envvars`."""
+
+    model_config = SettingsConfigDict(env_prefix="KOIPOND_", extra="ignore", frozen=True)
+
+    aws_endpoint: str | None = Field(
+        default=None, description=f"{envvars.AWS_ENDPOINT}: embedded AWS URL; unset means real AWS."
+    )
+    aws_region: str = Field(default="us-east-1", description=envvars.AWS_REGION)
+    table_name: str = Field(default="koipond", description=envvars.TABLE_NAME)
+    admin_token: SecretStr | None = Field(
+        default=None, description=f"{envvars.ADMIN_TOKEN}: bootstrap admin token, stored hashed."
+    )
+    poll_interval_seconds: float = Field(default=5.0, gt=0, le=300, description=envvars.POLL_INTERVAL_SECONDS)
+    missed_polls: int = Field(default=3, ge=1, le=100, description=envvars.MISSED_POLLS)
+    default_school_capacity: int = Field(default=5000, ge=1, description=envvars.DEFAULT_SCHOOL_CAPACITY)
+    max_koi_per_test: int = Field(default=10_000_000, ge=1, description=envvars.MAX_KOI_PER_TEST)
+    token_queue_name: str = Field(default="koipond-token-jobs", description=envvars.TOKEN_QUEUE_NAME)
+    token_dlq_name: str = Field(default="koipond-token-jobs-dlq", description=envvars.TOKEN_DLQ_NAME)
+    token_bucket: str = Field(default="koipond-tokens", description=envvars.TOKEN_BUCKET)
+    token_kms_alias: str = Field(default="alias/koipond-tokens", description=envvars.TOKEN_KMS_ALIAS)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once (Lambda cold start, CLI start)."""
+    return Settings()

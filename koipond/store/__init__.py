@@ -1,0 +1,1 @@
+"""DynamoDB store: one table, explicit item mapping, named conditional writes."""

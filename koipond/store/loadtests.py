@@ -1,0 +1,67 @@
+"""Load tests in the table, each write paired with its history event in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from koipond.errors import ConflictError, NotFoundError, StaleVersionError
+from koipond.models.history import HistoryEvent
+from koipond.models.tests import LoadTest, LoadTestStatus
+from koipond.store.history import DynamoHistoryRepository
+from koipond.store.items import loadtest_from_item, loadtest_pk, loadtest_to_item, loadtests_index
+from koipond.store.schema import META
+from koipond.store.table import NEW_ITEM, SAME_VERSION, ConditionFailed, DynamoTable
+
+
+class DynamoLoadTestRepository:
+    def __init__(self, table: DynamoTable, history: DynamoHistoryRepository) -> None:
+        self._table = table
+        self._history = history
+
+    def get(self, test_id: str) -> LoadTest:
+        item = self._table.get(loadtest_pk(test_id), META)
+        if item is None:
+            raise NotFoundError(f"no load test with id {test_id!r}", {"test_id": test_id})
+        return loadtest_from_item(item)
+
+    def get_many(self, test_ids: Sequence[str]) -> list[LoadTest]:
+        """Consistent reads of the given tests (unknown ids are left out)."""
+        items = self._table.batch_get([(loadtest_pk(test_id), META) for test_id in test_ids])
+        return [loadtest_from_item(item) for item in items]
+
+    def list_by_status(self, status: LoadTestStatus | None = None) -> list[LoadTest]:
+        """Tests by status (all when None), newest first; reads the index, so eventually consistent."""
+        statuses = [status] if status else list(LoadTestStatus)
+        found = [
+            loadtest_from_item(item)
+            for st in statuses
+            for item in self._table.query(loadtests_index(st), index=True, ascending=False)
+        ]
+        return sorted(found, key=lambda t: t.created_at, reverse=True)
+
+    def create(self, test: LoadTest, event: HistoryEvent) -> None:
+        try:
+            # Prevents: two creates racing on the same id (ids are random, but never overwrite).
+            self._table.transact(
+                [self._table.put_action(loadtest_to_item(test), NEW_ITEM), self._history.append_action(event)]
+            )
+        except ConditionFailed as exc:
+            raise ConflictError(f"load test {test.id!r} already exists") from exc
+
+    def save(self, test: LoadTest, expected_version: int, event: HistoryEvent) -> LoadTest:
+        """Store ``test`` as version ``expected_version + 1`` with its history event.
+
+        Raises:
+            StaleVersionError: someone else changed the test since ``expected_version`` was read.
+        """
+        stored = test.model_copy(update={"version": expected_version + 1})
+        # Prevents: lost updates when two people (or a person and the guard) change a test at once.
+        put = self._table.put_action(loadtest_to_item(stored), SAME_VERSION, {":expected": expected_version})
+        try:
+            self._table.transact([put, self._history.append_action(event)])
+        except ConditionFailed as exc:
+            raise StaleVersionError(
+                f"load test {test.id!r} changed since version {expected_version}; read it again and retry",
+                {"test_id": test.id, "expected_version": expected_version},
+            ) from exc
+        return stored

@@ -1,0 +1,67 @@
+"""The single-table layout: key names, the index and TTL, and how to create the table.
+
+Items (``pk`` / ``sk``; ``gsi1pk`` / ``gsi1sk`` where listed):
+
+| item          | pk                 | sk                  | gsi1pk           | gsi1sk               |
+|---------------|--------------------|---------------------|------------------|----------------------|
+| load test     | ``TEST#<id>``      | ``META``            | ``TESTS#<status>``| ``<created_at>#<id>``|
+| history event | ``HIST#<subject>`` | ``<at>#<event id>`` |                  |                      |
+| School        | ``SCHOOL#<id>``    | ``META``            | ``SCHOOLS``      | ``<id>``             |
+| allocation    | ``ALLOCATION``     | ``META``            |                  |                      |
+| emergency stop| ``ESTOP``          | ``META``            |                  |                      |
+| API key       | ``KEY#<id>``       | ``META``            | ``KEYS``         | ``<id>``             |
+| behavior      | ``BEHAVIOR#<name>``| ``V#<version:010>`` | ``BEHAVIORS``    | ``<name>#<version>`` |
+
+The index's partition key carries the test status, so listing running tests is one Query rather
+than a Scan. School heartbeats carry ``expires_at`` (TTL) so dead Schools disappear by themselves;
+liveness itself is computed from ``last_poll_at`` because TTL deletion can lag by days.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+PK = "pk"
+SK = "sk"
+GSI1 = "gsi1"
+GSI1_PK = "gsi1pk"
+GSI1_SK = "gsi1sk"
+TTL_ATTRIBUTE = "expires_at"
+VERSION = "version"
+DOC = "doc"
+META = "META"
+
+
+def create_table(client: DynamoDBClient, table_name: str) -> bool:
+    """Create the table with its index and TTL if it does not exist.
+
+    Returns:
+        True when the table was created, False when it already existed.
+    """
+    if table_name in client.list_tables()["TableNames"]:
+        return False
+    client.create_table(
+        TableName=table_name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": name, "AttributeType": "S"} for name in (PK, SK, GSI1_PK, GSI1_SK)],
+        KeySchema=[{"AttributeName": PK, "KeyType": "HASH"}, {"AttributeName": SK, "KeyType": "RANGE"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": GSI1,
+                "KeySchema": [
+                    {"AttributeName": GSI1_PK, "KeyType": "HASH"},
+                    {"AttributeName": GSI1_SK, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    client.get_waiter("table_exists").wait(TableName=table_name)
+    client.update_time_to_live(
+        TableName=table_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+    )
+    return True

@@ -1,0 +1,176 @@
+"""Thin typed access to the one DynamoDB table: serialization, paging and error translation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from koipond.errors import StoreError
+from koipond.store.schema import GSI1, GSI1_PK, PK, SK
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+Item = dict[str, Any]
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+# DynamoDB accepts at most 100 actions per transaction.
+MAX_TRANSACTION_ITEMS = 100
+
+
+class ConditionFailed(Exception):
+    """A named condition of a write did not hold; ``failed`` lists the failing actions' indexes."""
+
+    def __init__(self, failed: Sequence[int]) -> None:
+        super().__init__(f"condition failed for actions {list(failed)}")
+        self.failed = tuple(failed)
+
+
+def _to_python(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _to_python(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_to_python(v) for v in value]
+    return value
+
+
+def serialize(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}
+
+
+def deserialize(raw: Mapping[str, Any]) -> Item:
+    return {k: _to_python(_deserializer.deserialize(v)) for k, v in raw.items()}
+
+
+class DynamoTable:
+    """The table, addressed by plain Python dicts; SDK errors become :class:`StoreError`."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self.client = client
+        self.name = table_name
+
+    def get(self, pk: str, sk: str) -> Item | None:
+        """Strongly consistent read of one item."""
+        try:
+            raw = self.client.get_item(TableName=self.name, Key=serialize({PK: pk, SK: sk}), ConsistentRead=True)
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"reading {pk} failed: {exc}") from exc
+        found = raw.get("Item")
+        return deserialize(found) if found else None
+
+    def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
+        """Strongly consistent reads of many items (missing ones are left out)."""
+        found: list[Item] = []
+        # BatchGetItem takes at most 100 keys per call.
+        for offset in range(0, len(keys), 100):
+            request: Any = {
+                self.name: {
+                    "Keys": [serialize({PK: pk, SK: sk}) for pk, sk in keys[offset : offset + 100]],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                try:
+                    answer = self.client.batch_get_item(RequestItems=request)
+                except (ClientError, BotoCoreError) as exc:
+                    raise StoreError(f"batch read failed: {exc}") from exc
+                found.extend(deserialize(raw) for raw in answer["Responses"].get(self.name, []))
+                request = answer.get("UnprocessedKeys") or None
+        return found
+
+    def query(self, pk: str, *, index: bool = False, ascending: bool = True, limit: int | None = None) -> list[Item]:
+        """All items of one partition (of the table, or of the index when ``index``), in key order."""
+        return list(self._query_pages(pk, index=index, ascending=ascending, limit=limit))
+
+    def _query_pages(self, pk: str, *, index: bool, ascending: bool, limit: int | None) -> Iterator[Item]:
+        args: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": GSI1_PK if index else PK},
+            "ExpressionAttributeValues": serialize({":pk": pk}),
+            "ScanIndexForward": ascending,
+        }
+        if index:
+            args["IndexName"] = GSI1
+        else:
+            args["ConsistentRead"] = True
+        yielded = 0
+        while True:
+            try:
+                page = self.client.query(**args)
+            except (ClientError, BotoCoreError) as exc:
+                raise StoreError(f"query of {pk} failed: {exc}") from exc
+            for raw in page.get("Items", []):
+                yield deserialize(raw)
+                yielded += 1
+                if limit is not None and yielded >= limit:
+                    return
+            if "LastEvaluatedKey" not in page:
+                return
+            args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def transact(self, actions: Sequence[TransactWriteItemTypeDef]) -> None:
+        """Apply all actions or none.
+
+        Raises:
+            ConditionFailed: a condition did not hold; nothing was written.
+            StoreError: DynamoDB refused or failed for another reason.
+        """
+        if len(actions) > MAX_TRANSACTION_ITEMS:
+            raise StoreError(f"a transaction of {len(actions)} actions exceeds DynamoDB's {MAX_TRANSACTION_ITEMS}")
+        try:
+            self.client.transact_write_items(TransactItems=list(actions))
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") == "TransactionCanceledException":
+                reasons = exc.response.get("CancellationReasons", [])
+                failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
+                if failed or "ConditionalCheckFailed" in error.get("Message", ""):
+                    raise ConditionFailed(failed) from exc
+            raise StoreError(f"write failed: {error.get('Message', exc)}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"write failed: {exc}") from exc
+
+    def put_action(
+        self, item: Mapping[str, Any], condition: str | None = None, values: Mapping[str, Any] | None = None
+    ) -> TransactWriteItemTypeDef:
+        """A Put for :meth:`transact`; ``condition`` may use ``#pk`` and ``#version``."""
+        put: dict[str, Any] = {"TableName": self.name, "Item": serialize(item)}
+        if condition:
+            put["ConditionExpression"] = condition
+            put["ExpressionAttributeNames"] = _names_in(condition)
+            if values:
+                put["ExpressionAttributeValues"] = serialize(values)
+        return {"Put": put}  # type: ignore[typeddict-item]
+
+    def check_action(self, pk: str, sk: str, condition: str, values: Mapping[str, Any]) -> TransactWriteItemTypeDef:
+        """A ConditionCheck for :meth:`transact`: the write proceeds only if this item is as read."""
+        check: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": serialize({PK: pk, SK: sk}),
+            "ConditionExpression": condition,
+            "ExpressionAttributeNames": _names_in(condition),
+            "ExpressionAttributeValues": serialize(values),
+        }
+        return {"ConditionCheck": check}  # type: ignore[typeddict-item]
+
+
+_PLACEHOLDERS = {"#pk": PK, "#sk": SK, "#version": "version"}
+
+
+def _names_in(condition: str) -> dict[str, str]:
+    return {name: attr for name, attr in _PLACEHOLDERS.items() if name in condition}
+
+
+# Conditions shared by the repositories; each caller says which race it prevents.
+NEW_ITEM = "attribute_not_exists(#pk)"
+SAME_VERSION = "#version = :expected"
+SAME_VERSION_OR_NEW = "attribute_not_exists(#pk) OR #version = :expected"

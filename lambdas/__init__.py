@@ -1,0 +1,1 @@
+"""Lambda functions: thin entry points over the koipond core."""

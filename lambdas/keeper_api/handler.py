@@ -1,0 +1,43 @@
+"""Keeper API Lambda entry point: routing, validation, OpenAPI; the work happens in koipond.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+import koipond
+from lambdas.keeper_api.errors import register_error_handlers
+from lambdas.keeper_api.routes import behaviors, emergency_stop, keys, loadtests, schools
+from lambdas.keeper_api.schemas import HealthOut
+
+logger = Logger(service="keeper-api")
+app = APIGatewayHttpResolver(enable_validation=True)
+app.configure_openapi(
+    title="koipond Keeper API",
+    version=koipond.__version__,
+    summary="Control plane of koipond: load tests, Schools, emergency stop, behaviors and API keys.",
+    security_schemes={"bearer": HTTPBearer(bearerFormat="kp_<key id>_<secret>")},
+    security=[{"bearer": []}],
+)
+register_error_handlers(app)
+for module in (loadtests, schools, emergency_stop, behaviors, keys):
+    app.include_router(module.router, prefix="/v1")
+
+
+@app.get("/healthz", summary="Liveness; no authentication", security=[{}], tags=["meta"])
+def healthz() -> HealthOut:
+    return HealthOut(status="ok", version=koipond.__version__)
+
+
+@app.get("/openapi.json", summary="This API's OpenAPI 3.1 document", security=[{}], include_in_schema=False)
+def openapi() -> Response[str]:
+    return Response(200, content_types.APPLICATION_JSON, app.get_openapi_json_schema())
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,1 @@
+"""Keeper API routes, one router per resource."""

@@ -1,0 +1,50 @@
+"""Behaviors: upload (validated; each upload is a new version) and read."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from koipond.composition import get_keeper
+from koipond.models.auth import Principal
+from koipond.models.behavior import BEHAVIOR_NAME_PATTERN, BehaviorDocument, StoredBehavior
+from lambdas.keeper_api import auth
+from lambdas.keeper_api.schemas import BehaviorListOut, BehaviorOut
+
+router = APIGatewayHttpRouter()
+BehaviorName = Annotated[str, Path(pattern=BEHAVIOR_NAME_PATTERN, description="Behavior name.")]
+
+
+def _out(behavior: StoredBehavior) -> BehaviorOut:
+    return BehaviorOut(
+        name=behavior.name,
+        version=behavior.version,
+        created_at=behavior.created_at,
+        created_by=behavior.created_by,
+        document=behavior.document.model_dump(mode="json", exclude_none=True),
+    )
+
+
+@router.put("/behaviors/<name>", summary="Upload a behavior as its next version", tags=["behaviors"])
+def put_behavior(
+    name: BehaviorName, body: BehaviorDocument, principal: Annotated[Principal, Depends(auth.operator)]
+) -> tuple[BehaviorOut, int]:
+    stored = get_keeper().behaviors.put(name, body.model_dump(mode="json", exclude_none=True), principal.name)
+    return _out(stored), 201
+
+
+@router.get("/behaviors/<name>", summary="A behavior: latest, or ?version=N", tags=["behaviors"])
+def get_behavior(
+    name: BehaviorName,
+    _: Annotated[Principal, Depends(auth.viewer)],
+    version: Annotated[int | None, Query(ge=1, description="A specific version.")] = None,
+) -> BehaviorOut:
+    return _out(get_keeper().behaviors.get(name, version))
+
+
+@router.get("/behaviors", summary="Latest version of every behavior", tags=["behaviors"])
+def list_behaviors(_: Annotated[Principal, Depends(auth.viewer)]) -> BehaviorListOut:
+    return BehaviorListOut(behaviors=[_out(b) for b in get_keeper().behaviors.list_latest()])

@@ -1,0 +1,37 @@
+"""The emergency stop: any authenticated person may pull it; operators lift it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Depends
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from koipond.composition import get_keeper
+from koipond.models.auth import Principal
+from koipond.services.emergency_stop import EmergencyStopStatus
+from lambdas.keeper_api import auth
+from lambdas.keeper_api.schemas import EmergencyStopOut, EmergencyStopRequest, LiftEmergencyStopRequest
+
+router = APIGatewayHttpRouter()
+
+
+def _out(status: EmergencyStopStatus) -> EmergencyStopOut:
+    return EmergencyStopOut.of(status.state, status.history, status.changed)
+
+
+@router.post("/emergency-stop", summary="Pull the emergency stop: stop every test now", tags=["emergency stop"])
+def activate(body: EmergencyStopRequest, principal: Annotated[Principal, Depends(auth.viewer)]) -> EmergencyStopOut:
+    return _out(get_keeper().estop.activate(principal.name, body.reason))
+
+
+@router.delete("/emergency-stop", summary="Lift the emergency stop (tests stay stopped)", tags=["emergency stop"])
+def lift(
+    principal: Annotated[Principal, Depends(auth.operator)], body: LiftEmergencyStopRequest | None = None
+) -> EmergencyStopOut:
+    return _out(get_keeper().estop.lift(principal.name, (body or LiftEmergencyStopRequest()).reason))
+
+
+@router.get("/emergency-stop", summary="Emergency stop state and history", tags=["emergency stop"])
+def status(_: Annotated[Principal, Depends(auth.viewer)]) -> EmergencyStopOut:
+    return _out(get_keeper().estop.status())

@@ -1,0 +1,101 @@
+"""Load tests: start, list, show, scale, shed, stop, resume and their history."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from koipond.composition import get_keeper
+from koipond.models.auth import Principal
+from koipond.models.tests import BehaviorRef, LoadTest, LoadTestStatus
+from koipond.services.loadtests import LoadTestChange, NewLoadTest
+from lambdas.keeper_api import auth
+from lambdas.keeper_api.schemas import (
+    ID_PATTERN,
+    CreateTestRequest,
+    EventListOut,
+    EventOut,
+    TestActionRequest,
+    TestListOut,
+    TestOut,
+    UpdateTestRequest,
+)
+
+router = APIGatewayHttpRouter()
+TestId = Annotated[str, Path(pattern=ID_PATTERN, description="Load test id, e.g. lt-0a1b2c3d4e.")]
+
+
+def _out(test: LoadTest) -> TestOut:
+    return TestOut.of(test, get_keeper().polls.current_allocation().koi_of_test(test.id))
+
+
+@router.post("/tests", summary="Start a load test", responses={201: {"description": "Started"}}, tags=["tests"])
+def create_test(
+    body: CreateTestRequest, principal: Annotated[Principal, Depends(auth.operator)]
+) -> tuple[TestOut, int]:
+    behavior = (
+        BehaviorRef(name=body.behavior) if isinstance(body.behavior, str) else BehaviorRef(**body.behavior.model_dump())
+    )
+    spec = NewLoadTest(
+        name=body.name,
+        target=str(body.target).rstrip("/"),
+        behavior=behavior,
+        workspace=body.workspace,
+        koi=body.koi,
+        shed_percent=body.shed_percent,
+        duration_seconds=body.duration_seconds,
+        tags=tuple(body.tags),
+    )
+    return _out(get_keeper().tests.create(spec, principal.name)), 201
+
+
+@router.get("/tests", summary="List load tests, newest first", tags=["tests"])
+def list_tests(
+    _: Annotated[Principal, Depends(auth.viewer)],
+    status: Annotated[LoadTestStatus | None, Query(description="Only tests with this status.")] = None,
+) -> TestListOut:
+    keeper = get_keeper()
+    allocation = keeper.polls.current_allocation()
+    tests = keeper.tests.list_tests(status)
+    return TestListOut(tests=[TestOut.of(t, allocation.koi_of_test(t.id)) for t in tests])
+
+
+@router.get("/tests/<test_id>", summary="Show one load test", tags=["tests"])
+def show_test(test_id: TestId, _: Annotated[Principal, Depends(auth.viewer)]) -> TestOut:
+    return _out(get_keeper().tests.get(test_id))
+
+
+@router.patch("/tests/<test_id>", summary="Scale or shed a running test", tags=["tests"])
+def update_test(
+    test_id: TestId, body: UpdateTestRequest, principal: Annotated[Principal, Depends(auth.operator)]
+) -> TestOut:
+    change = LoadTestChange(koi=body.koi, shed_percent=body.shed_percent)
+    return _out(get_keeper().tests.change(test_id, change, principal.name, body.reason, body.version))
+
+
+@router.post("/tests/<test_id>/stop", summary="Stop a test (idempotent)", tags=["tests"])
+def stop_test(
+    test_id: TestId,
+    principal: Annotated[Principal, Depends(auth.operator)],
+    body: TestActionRequest | None = None,
+) -> TestOut:
+    body = body or TestActionRequest()
+    return _out(get_keeper().tests.stop(test_id, principal.name, body.reason, body.version))
+
+
+@router.post("/tests/<test_id>/resume", summary="Run a stopped test again", tags=["tests"])
+def resume_test(
+    test_id: TestId,
+    principal: Annotated[Principal, Depends(auth.operator)],
+    body: TestActionRequest | None = None,
+) -> TestOut:
+    body = body or TestActionRequest()
+    return _out(get_keeper().tests.resume(test_id, principal.name, body.reason, body.version))
+
+
+@router.get("/tests/<test_id>/events", summary="A test's history, oldest first", tags=["tests"])
+def loadtest_events(test_id: TestId, _: Annotated[Principal, Depends(auth.viewer)]) -> EventListOut:
+    return EventListOut(events=[EventOut.of(e) for e in get_keeper().tests.events(test_id)])

@@ -1,0 +1,252 @@
+"""Wire models: the JSON the Keeper API accepts and returns (mapped explicitly to domain models)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+from koipond.models.allocation import KoiRange
+from koipond.models.auth import ApiKey, Role
+from koipond.models.estop import EmergencyStop
+from koipond.models.history import HistoryEvent
+from koipond.models.schools import School
+from koipond.models.tests import LoadTest, LoadTestStatus
+
+MAX_KOI = 10_000_000
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._:/-]{0,99}$"
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+
+
+class Request(BaseModel):
+    """Every request body rejects unknown fields, so typos are errors rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class BehaviorRefIn(Request):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    version: int | None = Field(default=None, ge=1)
+
+
+class CreateTestRequest(Request):
+    name: str = Field(pattern=NAME_PATTERN, description="Human-readable name, shown in lists and history.")
+    target: AnyHttpUrl = Field(description="Base URL of the service under test, e.g. http://127.0.0.1:8800.")
+    behavior: str | BehaviorRefIn = Field(description="Behavior name (latest version) or {name, version}.")
+    workspace: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="Workspace (tenant) of the koi's users."
+    )
+    koi: int = Field(ge=1, le=MAX_KOI, description="Number of simulated clients; koi i acts as user i.")
+    shed_percent: float = Field(default=0, ge=0, le=100, description="Share of koi to hold back (partial shutdown).")
+    duration_seconds: int | None = Field(
+        default=None,
+        ge=60,
+        le=366 * 86400,
+        description="Omit for a continuous test; else it completes after this.",
+    )
+    tags: list[str] = Field(default_factory=list, max_length=20)
+
+
+class UpdateTestRequest(Request):
+    koi: int | None = Field(default=None, ge=0, le=MAX_KOI, description="New koi count (scale).")
+    shed_percent: float | None = Field(default=None, ge=0, le=100, description="Partial shutdown percentage.")
+    reason: str | None = Field(default=None, max_length=500)
+    version: int | None = Field(default=None, ge=1, description="Fail with 409 unless the test is at this version.")
+
+
+class TestActionRequest(Request):
+    __test__ = False
+    reason: str | None = Field(default=None, max_length=500)
+    version: int | None = Field(default=None, ge=1)
+
+
+class TestOut(BaseModel):
+    __test__ = False
+    id: str
+    name: str
+    target: str
+    behavior: dict[str, Any]
+    workspace: str
+    koi: int
+    shed_percent: float
+    active_koi: int = Field(description="koi wanted now: koi minus the shed share; 0 unless running.")
+    assigned_koi: int = Field(description="koi currently assigned to Schools.")
+    koi_per_school: dict[str, int]
+    status: LoadTestStatus
+    continuous: bool
+    duration_seconds: int | None
+    ends_at: datetime | None
+    tags: list[str]
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    stopped_reason: str | None
+    version: int
+
+    @classmethod
+    def of(cls, test: LoadTest, koi_per_school: dict[str, int]) -> TestOut:
+        return cls(
+            **test.model_dump(include={"id", "name", "target", "workspace", "koi", "shed_percent", "status"}),
+            behavior=test.behavior.model_dump(),
+            active_koi=test.active_koi,
+            assigned_koi=sum(koi_per_school.values()),
+            koi_per_school=koi_per_school,
+            continuous=test.continuous,
+            duration_seconds=test.duration_seconds,
+            ends_at=test.ends_at,
+            tags=list(test.tags),
+            created_at=test.created_at,
+            created_by=test.created_by,
+            updated_at=test.updated_at,
+            stopped_reason=test.stopped_reason,
+            version=test.version,
+        )
+
+
+class TestListOut(BaseModel):
+    __test__ = False
+    tests: list[TestOut]
+
+
+class EventOut(BaseModel):
+    id: str
+    subject: str
+    kind: str
+    actor: str
+    reason: str | None
+    at: datetime
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: HistoryEvent) -> EventOut:
+        return cls(**event.model_dump(mode="json"))
+
+
+class EventListOut(BaseModel):
+    events: list[EventOut]
+
+
+class PollRequest(Request):
+    capacity: int = Field(default=5000, ge=0, le=1_000_000, description="Most koi this School will run.")
+    running: dict[str, int] = Field(default_factory=dict, description="koi running now, per test id.")
+
+
+class AssignmentOut(BaseModel):
+    test_id: str
+    test_name: str
+    ranges: list[KoiRange]
+    koi: int
+    behavior: dict[str, Any]
+    target: str
+    workspace: str
+    tags: list[str]
+
+
+class PollOut(BaseModel):
+    school_id: str
+    stop_all: bool
+    stop_reason: str | None
+    poll_interval_seconds: float
+    allocation_version: int
+    assignments: list[AssignmentOut]
+
+
+class SchoolOut(BaseModel):
+    id: str
+    capacity: int
+    live: bool
+    assigned_koi: int
+    running: dict[str, int]
+    last_poll_at: datetime
+    first_seen_at: datetime
+
+    @classmethod
+    def of(cls, school: School, live: bool, assigned: int) -> SchoolOut:
+        return cls(**school.model_dump(), live=live, assigned_koi=assigned)
+
+
+class SchoolListOut(BaseModel):
+    schools: list[SchoolOut]
+
+
+class EmergencyStopRequest(Request):
+    reason: str = Field(min_length=1, max_length=500, description="Why: shown in the banner and history.")
+
+
+class LiftEmergencyStopRequest(Request):
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class EmergencyStopOut(BaseModel):
+    active: bool
+    reason: str | None
+    activated_by: str | None
+    activated_at: datetime | None
+    lifted_by: str | None
+    lifted_at: datetime | None
+    lift_reason: str | None
+    changed: bool = Field(description="False when the call found the stop already in the asked state.")
+    history: list[EventOut]
+
+    @classmethod
+    def of(cls, state: EmergencyStop, history: list[HistoryEvent], changed: bool) -> EmergencyStopOut:
+        return cls(
+            **state.model_dump(exclude={"version"}),
+            changed=changed,
+            history=[EventOut.of(e) for e in history],
+        )
+
+
+class BehaviorOut(BaseModel):
+    name: str
+    version: int
+    created_at: datetime
+    created_by: str
+    document: dict[str, Any]
+
+
+class BehaviorListOut(BaseModel):
+    behaviors: list[BehaviorOut]
+
+
+class CreateKeyRequest(Request):
+    name: str = Field(pattern=NAME_PATTERN, description="Who or what uses the key; recorded as the actor.")
+    role: Role
+
+
+class KeyOut(BaseModel):
+    id: str
+    name: str
+    role: Role
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+    @classmethod
+    def of(cls, key: ApiKey) -> KeyOut:
+        return cls(**key.model_dump(exclude={"secret_hash"}))
+
+
+class IssuedKeyOut(KeyOut):
+    token: str = Field(description="Shown once; only its hash is stored.")
+
+
+class KeyListOut(BaseModel):
+    keys: list[KeyOut]
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+    version: str
