@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -65,10 +67,13 @@ def build_keeper(settings: Settings, client: DynamoDBClient, clock: Clock | None
     tests_repo = DynamoLoadTestRepository(table, history)
     estop_repo = DynamoEmergencyStopRepository(table, history)
     behaviors_repo = DynamoBehaviorRepository(table, history)
-    tests = LoadTestService(tests_repo, history, estop_repo, behaviors_repo, clock, settings.max_koi_per_test)
+    allocation_repo = DynamoAllocationRepository(table, history)
+    tests = LoadTestService(
+        tests_repo, history, estop_repo, behaviors_repo, allocation_repo, clock, settings.max_koi_per_test
+    )
     polls = PollService(
         DynamoSchoolRepository(table),
-        DynamoAllocationRepository(table, history),
+        allocation_repo,
         tests_repo,
         estop_repo,
         tests,
@@ -89,8 +94,25 @@ def build_keeper(settings: Settings, client: DynamoDBClient, clock: Clock | None
     )
 
 
-@lru_cache(maxsize=1)
+_injected: list[Keeper] = []
+
+
+@contextmanager
+def injected_keeper(keeper: Keeper) -> Iterator[Keeper]:
+    """Make ``get_keeper`` return ``keeper`` inside the block (tests wire their own clock and table)."""
+    _injected.append(keeper)
+    try:
+        yield keeper
+    finally:
+        _injected.remove(keeper)
+
+
 def get_keeper() -> Keeper:
     """The process's Keeper, built on first use (a Lambda cold start), never at import time."""
+    return _injected[-1] if _injected else _default_keeper()
+
+
+@lru_cache(maxsize=1)
+def _default_keeper() -> Keeper:
     settings = get_settings()
     return build_keeper(settings, dynamodb_client(settings))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
@@ -20,15 +20,14 @@ class SystemClock:
 
 
 class FixedClock:
-    """A clock that moves only when told: for tests and property tests."""
+    """A clock that moves when told, plus one microsecond per reading so events keep their order."""
 
     def __init__(self, start: datetime) -> None:
         self._now = start
 
     def now(self) -> datetime:
+        self._now += timedelta(microseconds=1)
         return self._now
 
     def advance(self, seconds: float) -> None:
-        from datetime import timedelta
-
         self._now += timedelta(seconds=seconds)

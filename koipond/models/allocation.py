@@ -61,3 +61,20 @@ class Allocation(BaseModel):
 
     def same_assignments(self, other: Allocation) -> bool:
         return self.assignments == other.assignments
+
+    def clipped(self, test_id: str, koi: int) -> Allocation:
+        """This allocation with ``test_id`` holding only indexes below ``koi`` (same version).
+
+        Used when a test's demand drops (scale down, shed, stop) so that the stored allocation
+        never holds more koi than a test asks for, not even until the next poll.
+        """
+        assignments: dict[str, dict[str, tuple[KoiRange, ...]]] = {}
+        for school_id, tests in self.assignments.items():
+            kept = dict(tests)
+            if test_id in kept:
+                ranges = tuple(KoiRange(start=r.start, end=min(r.end, koi)) for r in kept.pop(test_id) if r.start < koi)
+                if ranges:
+                    kept[test_id] = ranges
+            if kept:
+                assignments[school_id] = kept
+        return Allocation(version=self.version, assignments=assignments)

@@ -59,7 +59,7 @@ def build_event(method: str, raw_path: str, headers: dict[str, str], body: bytes
         query[key] = f"{query[key]},{value}" if key in query else value  # v2 joins repeats with commas
     now = datetime.now(UTC)
     content_type = headers.get("content-type", "")
-    is_text = not body or content_type.startswith(_TEXT_TYPES)
+    is_text = not body or (content_type.startswith(_TEXT_TYPES) and _is_utf8(body))
     return {
         "version": "2.0",
         "routeKey": "$default",
@@ -89,6 +89,15 @@ def build_event(method: str, raw_path: str, headers: dict[str, str], body: bytes
         "body": body.decode() if is_text else base64.b64encode(body).decode(),
         "isBase64Encoded": not is_text,
     }
+
+
+def _is_utf8(body: bytes) -> bool:
+    # A "text" body that is not UTF-8 travels base64-encoded, so the handler (not the adapter) rejects it.
+    try:
+        body.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from koipond.errors import (
     BadRequestError,
@@ -18,10 +18,14 @@ from koipond.models.history import EventKind, HistoryEvent
 from koipond.models.tests import BehaviorRef, LoadTest, LoadTestStatus
 from koipond.ports import Clock
 from koipond.services.history import new_event
+from koipond.store.allocation import DynamoAllocationRepository
 from koipond.store.behaviors import DynamoBehaviorRepository
 from koipond.store.estop import DynamoEmergencyStopRepository
 from koipond.store.history import DynamoHistoryRepository
 from koipond.store.loadtests import DynamoLoadTestRepository
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 # A poll's allocation write checks every running test's version in one DynamoDB transaction
 # (at most 100 actions), so the number of tests running at once is bounded.
@@ -58,6 +62,7 @@ class LoadTestService:
         history: DynamoHistoryRepository,
         estop: DynamoEmergencyStopRepository,
         behaviors: DynamoBehaviorRepository,
+        allocation: DynamoAllocationRepository,
         clock: Clock,
         max_koi_per_test: int,
     ) -> None:
@@ -65,6 +70,7 @@ class LoadTestService:
         self._history = history
         self._estop = estop
         self._behaviors = behaviors
+        self._allocation = allocation
         self._clock = clock
         self._max_koi = max_koi_per_test
 
@@ -214,11 +220,23 @@ class LoadTestService:
             updated = updated.model_copy(update={"updated_at": self._clock.now()})
             event = new_event(self._clock, test_id, kind, actor, reason, details)
             try:
-                return self._tests.save(updated, test.version, event)
-            except StaleVersionError:
-                if expected_version is not None or attempt == _RETRIES_ON_RACE - 1:
+                return self._tests.save(updated, test.version, event, self._clip_allocation(test, updated))
+            except StaleVersionError as exc:
+                pinned = expected_version is not None and exc.details.get("conflict") == "test"
+                if pinned or attempt == _RETRIES_ON_RACE - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _clip_allocation(self, before: LoadTest, after: LoadTest) -> list[TransactWriteItemTypeDef]:
+        """When demand drops, shrink the stored allocation in the same write, so that it never holds
+        more koi than a test asks for, not even until the next poll."""
+        if after.active_koi >= before.active_koi:
+            return []
+        allocation = self._allocation.get()
+        clipped = allocation.clipped(after.id, after.active_koi)
+        if clipped.same_assignments(allocation):
+            return []
+        return [self._allocation.put_action(clipped, allocation.version)]
 
     def _check_koi(self, koi: int) -> None:
         if koi < 0 or koi > self._max_koi:

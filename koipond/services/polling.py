@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 
 from koipond.errors import StaleVersionError
 from koipond.models.allocation import Allocation
@@ -21,6 +23,14 @@ from koipond.store.schools import DynamoSchoolRepository
 
 # Concurrent polls retry on a lost race; past this, the poll answers from the stored allocation.
 _MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class PollSnapshot:
+    allocation: Allocation
+    tests: dict[str, LoadTest]
+    estop: EmergencyStop
+    schools: list[School]
 
 
 class PollService:
@@ -46,6 +56,24 @@ class PollService:
 
     def poll(self, school_id: str, capacity: int, running: Mapping[str, int]) -> PollAnswer:
         """Handle one poll and return the School's desired state."""
+        now = self.record_heartbeat(school_id, capacity, running)
+        for attempt in range(_MAX_ATTEMPTS):
+            snapshot = self.snapshot()
+            if attempt == 0 and any(
+                t.has_elapsed(now) for t in snapshot.tests.values() if t.status is LoadTestStatus.RUNNING
+            ):
+                self._lifecycle.complete_elapsed(list(snapshot.tests.values()))
+                continue
+            try:
+                allocation = self.reallocate(snapshot)
+                return self._answer(school_id, allocation, snapshot.tests, snapshot.estop)
+            except StaleVersionError:
+                continue
+        snapshot = self.snapshot()
+        return self._answer(school_id, snapshot.allocation, snapshot.tests, snapshot.estop)
+
+    def record_heartbeat(self, school_id: str, capacity: int, running: Mapping[str, int]) -> datetime:
+        """Remember what the School said and when; returns the poll's time."""
         now = self._clock.now()
         previous = self._schools.get(school_id)
         first_seen = previous.first_seen_at if previous else now
@@ -53,19 +81,7 @@ class PollService:
             id=school_id, capacity=capacity, running=dict(running), last_poll_at=now, first_seen_at=first_seen
         )
         self._schools.heartbeat(school)
-        for attempt in range(_MAX_ATTEMPTS):
-            allocation, tests, estop = self._read_inputs()
-            if attempt == 0 and any(t.has_elapsed(now) for t in tests.values() if t.status is LoadTestStatus.RUNNING):
-                self._lifecycle.complete_elapsed(list(tests.values()))
-                continue
-            try:
-                allocation = self._reallocate(allocation, tests, estop)
-                break
-            except StaleVersionError:
-                continue
-        else:
-            allocation, tests, estop = self._read_inputs()
-        return self._answer(school_id, allocation, tests, estop)
+        return now
 
     def list_schools(self) -> list[tuple[School, bool, int]]:
         """Every known School with whether it is live and how many koi it is assigned."""
@@ -79,8 +95,9 @@ class PollService:
     def current_allocation(self) -> Allocation:
         return self._allocation.get()
 
-    def _read_inputs(self) -> tuple[Allocation, dict[str, LoadTest], EmergencyStop]:
-        # The estop and allocation are read first: the transaction's checks then catch any change
+    def snapshot(self) -> PollSnapshot:
+        """Everything an allocation is computed from, read now."""
+        # The estop and allocation are read first: the write's checks then catch any change
         # that lands between these reads and the write.
         estop = self._estop.get()
         allocation = self._allocation.get()
@@ -88,14 +105,20 @@ class PollService:
         ids |= {test_id for tests in allocation.assignments.values() for test_id in tests}
         # The index is eventually consistent: confirm every test with a consistent read.
         tests = {t.id: t for t in self._tests.get_many(sorted(ids))}
-        return allocation, tests, estop
+        return PollSnapshot(allocation, tests, estop, self._schools.list_all())
 
-    def _reallocate(self, previous: Allocation, tests: dict[str, LoadTest], estop: EmergencyStop) -> Allocation:
+    def reallocate(self, snapshot: PollSnapshot) -> Allocation:
+        """Compute the allocation from ``snapshot`` and store it if it changed.
+
+        Raises:
+            StaleVersionError: something in the snapshot changed before the write; nothing was written.
+        """
+        previous, tests, estop = snapshot.allocation, snapshot.tests, snapshot.estop
         demands = [] if estop.active else [KoiDemand(t.id, t.active_koi) for t in tests.values() if t.active_koi > 0]
         now = self._clock.now()
         views = [
             SchoolView(s.id, s.capacity, is_live(s.last_poll_at, now, self._interval, self._missed))
-            for s in self._schools.list_all()
+            for s in snapshot.schools
         ]
         proposed = allocate_koi(previous, demands, views)
         if proposed.same_assignments(previous):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from koipond.errors import ConflictError, NotFoundError, StaleVersionError
 from koipond.models.history import HistoryEvent
@@ -11,6 +12,9 @@ from koipond.store.history import DynamoHistoryRepository
 from koipond.store.items import loadtest_from_item, loadtest_pk, loadtest_to_item, loadtests_index
 from koipond.store.schema import META
 from koipond.store.table import NEW_ITEM, SAME_VERSION, ConditionFailed, DynamoTable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 
 class DynamoLoadTestRepository:
@@ -48,20 +52,29 @@ class DynamoLoadTestRepository:
         except ConditionFailed as exc:
             raise ConflictError(f"load test {test.id!r} already exists") from exc
 
-    def save(self, test: LoadTest, expected_version: int, event: HistoryEvent) -> LoadTest:
-        """Store ``test`` as version ``expected_version + 1`` with its history event.
+    def save(
+        self,
+        test: LoadTest,
+        expected_version: int,
+        event: HistoryEvent,
+        also: Sequence[TransactWriteItemTypeDef] = (),
+    ) -> LoadTest:
+        """Store ``test`` as version ``expected_version + 1`` with its history event and ``also``.
 
         Raises:
-            StaleVersionError: someone else changed the test since ``expected_version`` was read.
+            StaleVersionError: someone else changed the test since ``expected_version`` was read
+                (``details["conflict"] == "test"``), or one of ``also``'s conditions failed
+                (``details["conflict"] == "other"``); nothing was written.
         """
         stored = test.model_copy(update={"version": expected_version + 1})
         # Prevents: lost updates when two people (or a person and the guard) change a test at once.
         put = self._table.put_action(loadtest_to_item(stored), SAME_VERSION, {":expected": expected_version})
         try:
-            self._table.transact([put, self._history.append_action(event)])
+            self._table.transact([put, self._history.append_action(event), *also])
         except ConditionFailed as exc:
+            conflict = "test" if 0 in exc.failed or not exc.failed else "other"
             raise StaleVersionError(
                 f"load test {test.id!r} changed since version {expected_version}; read it again and retry",
-                {"test_id": test.id, "expected_version": expected_version},
+                {"test_id": test.id, "expected_version": expected_version, "conflict": conflict},
             ) from exc
         return stored

@@ -15,7 +15,7 @@ def requires(role: Role) -> Callable[[Request], Principal]:
     """A ``Depends`` callable: the caller's principal, if its role allows ``role``."""
 
     def dependency(request: Request) -> Principal:
-        header = request.resolved_event.get_header_value("authorization")
+        header = request.resolved_event.headers.get("authorization")
         principal = get_keeper().auth.authenticate(header)
         require_role(principal, role)
         return principal

@@ -8,7 +8,10 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 
 from koipond.errors import (
     AuthenticationError,
@@ -21,6 +24,7 @@ from koipond.errors import (
     PermissionDeniedError,
     StoreError,
 )
+from koipond.models.behavior import CrossFieldError
 
 logger = Logger(service="keeper-api")
 
@@ -54,7 +58,7 @@ def status_of(error: KoipondError) -> int:
 
 def validation_details(errors: Any) -> list[dict[str, str]]:
     """Powertools/pydantic error entries as ``{"path", "problem"}`` with the path inside the body."""
-    problems = []
+    problems: list[dict[str, str]] = []
     for entry in errors:
         loc = [str(part) for part in entry.get("loc", ())]
         where = loc[0] if loc else "body"
@@ -62,6 +66,14 @@ def validation_details(errors: Any) -> list[dict[str, str]]:
         path = ".".join(inner) if inner else where
         if where in {"query", "path", "header"}:
             path = f"{where}:{path}"
+        cross_field = (entry.get("ctx") or {}).get("error")
+        if isinstance(cross_field, CrossFieldError):
+            # One behavior validator reports several problems, each at its own path below ``loc``.
+            problems.extend(
+                {"path": ".".join(p for p in (*inner, sub) if p) or path, "problem": text}
+                for sub, text in cross_field.problems
+            )
+            continue
         problems.append({"path": path, "problem": str(entry.get("msg", "invalid"))})
     return problems
 
@@ -84,6 +96,16 @@ def register_error_handlers(app: APIGatewayHttpResolver) -> None:
         problems = validation_details(errors)
         summary = "; ".join(f"{p['path']}: {p['problem']}" for p in problems[:5])
         return error_response(422, "validation_failed", f"invalid request: {summary}", {"problems": problems})
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def handle_content_type(_: RequestUnsupportedContentType) -> Response[str]:
+        content_type = app.current_event.headers.get("content-type", "")
+        return error_response(415, "unsupported_media_type", f"send the body as application/json, not {content_type!r}")
+
+    @app.exception_handler(UnicodeDecodeError)
+    def handle_undecodable_body(_: UnicodeDecodeError) -> Response[str]:
+        # Powertools decodes the (base64) body as UTF-8 before parsing it; JSON must be UTF-8 (RFC 8259).
+        return error_response(400, "malformed_json", "the request body is not valid JSON: it is not UTF-8 text")
 
     @app.not_found
     def handle_not_found(_: RouteNotFoundError) -> Response[str]:
