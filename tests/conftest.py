@@ -28,7 +28,7 @@ for _name in list(os.environ):
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
     AWS_SECRET_ACCESS_KEY="testing",
-    AWS_DEFAULT_REGION="us-east-1",  # noqa: S106
+    AWS_DEFAULT_REGION="us-east-1",
 )
 
 

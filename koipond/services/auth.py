@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from koipond.ports import Clock
 from koipond.services.history import new_event
 from koipond.store.keys import DynamoApiKeyRepository
 
+_KEY_ID = re.compile(r"[a-z0-9-]{1,64}")
 TOKEN_PREFIX = "kp_"  # noqa: S105 - a format marker, not a secret
 BOOTSTRAP_NAME = "bootstrap admin"
 
@@ -129,5 +131,7 @@ def _split_token(token: str) -> tuple[str, str]:
     """(key id, secret) of an issued token; any other string may be the bootstrap admin token."""
     if token.startswith(TOKEN_PREFIX) and token.count("_") == 2:
         key_id, _, secret = token.removeprefix(TOKEN_PREFIX).partition("_")
+        if not _KEY_ID.fullmatch(key_id):
+            raise AuthenticationError("unknown API token")  # never a table key of arbitrary size
         return key_id, secret
     return bootstrap_key_id(token), token

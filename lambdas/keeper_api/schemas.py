@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
@@ -37,7 +37,7 @@ class CreateTestRequest(Request):
     workspace: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$", description="Workspace (tenant) of the koi's users."
     )
-    koi: int = Field(ge=1, le=MAX_KOI, description="Number of simulated clients; koi i acts as user i.")
+    koi: int = Field(strict=True, ge=1, le=MAX_KOI, description="Number of simulated clients; koi i acts as user i.")
     shed_percent: float = Field(default=0, ge=0, le=100, description="Share of koi to hold back (partial shutdown).")
     duration_seconds: int | None = Field(
         default=None,
@@ -49,7 +49,7 @@ class CreateTestRequest(Request):
 
 
 class UpdateTestRequest(Request):
-    koi: int | None = Field(default=None, ge=0, le=MAX_KOI, description="New koi count (scale).")
+    koi: int | None = Field(default=None, strict=True, ge=0, le=MAX_KOI, description="New koi count (scale).")
     shed_percent: float | None = Field(default=None, ge=0, le=100, description="Partial shutdown percentage.")
     reason: str | None = Field(default=None, max_length=500)
     version: int | None = Field(default=None, ge=1, description="Fail with 409 unless the test is at this version.")
@@ -128,8 +128,10 @@ class EventListOut(BaseModel):
 
 
 class PollRequest(Request):
-    capacity: int = Field(default=5000, ge=0, le=1_000_000, description="Most koi this School will run.")
-    running: dict[str, int] = Field(default_factory=dict, description="koi running now, per test id.")
+    capacity: int = Field(default=5000, strict=True, ge=0, le=1_000_000, description="Most koi this School will run.")
+    running: dict[str, Annotated[int, Field(strict=True, ge=0)]] = Field(
+        default_factory=dict, max_length=1000, description="koi running now, per test id."
+    )
 
 
 class AssignmentOut(BaseModel):

@@ -158,6 +158,9 @@ INVALID_CREATES = {
     "koi-string": (new_test_body(koi="lots"), "koi"),
     "koi-float": (new_test_body(koi=1.5), "koi"),
     "koi-null": (new_test_body(koi=None), "koi"),
+    "koi-bool": (new_test_body(koi=True), "koi"),
+    "koi-numeric-string": (new_test_body(koi="5"), "koi"),
+    "koi-whole-float": (new_test_body(koi=2.0), "koi"),
     "shed-negative": (new_test_body(shed_percent=-1), "shed_percent"),
     "shed-above-100": (new_test_body(shed_percent=101), "shed_percent"),
     "shed-string": (new_test_body(shed_percent="abc"), "shed_percent"),
@@ -315,8 +318,10 @@ def test_emergency_stop_without_a_reason_is_422(pond: Pond, body: Any, field: st
         ("/v1/schools/s1/poll", {"capacity": 1_000_001}, "capacity"),
         ("/v1/schools/s1/poll", {"capacity": 10, "runing": {}}, "runing"),
         ("/v1/schools/School_1/poll", {"capacity": 10}, "path:school_id"),
+        ("/v1/schools/s1/poll", {"capacity": 10, "running": {"lt-x": -1}}, "running.lt-x"),
+        ("/v1/schools/s1/poll", {"capacity": True}, "capacity"),
     ],
-    ids=["negative-capacity", "absurd-capacity", "unknown-field", "bad-school-id"],
+    ids=["negative-capacity", "absurd-capacity", "unknown-field", "bad-school-id", "negative-running", "bool-capacity"],
 )
 def test_invalid_poll_is_422_and_records_no_school(pond: Pond, path: str, body: Any, field: str) -> None:
     response = pond.refuse("POST", path, body)

@@ -88,9 +88,15 @@ def test_issued_token_splits_into_key_id_and_secret() -> None:
     assert _split_token("kp_key-0a1b2c3d4e_f00dfeed") == ("key-0a1b2c3d4e", "f00dfeed")
 
 
-@given(key_id=no_underscore, secret=no_underscore)
+@given(key_id=st.from_regex(r"[a-z0-9-]{1,64}", fullmatch=True), secret=no_underscore)
 def test_split_token_round_trips_issued_format(key_id: str, secret: str) -> None:
     assert _split_token(f"{TOKEN_PREFIX}{key_id}_{secret}") == (key_id, secret)
+
+
+@given(key_id=no_underscore.filter(lambda k: not re.fullmatch(r"[a-z0-9-]{1,64}", k)), secret=no_underscore)
+def test_token_with_a_malformed_key_id_is_refused_before_any_lookup(key_id: str, secret: str) -> None:
+    with pytest.raises(AuthenticationError):
+        _split_token(f"{TOKEN_PREFIX}{key_id}_{secret}")
 
 
 def test_tokens_made_like_create_key_makes_them_split_back() -> None:
