@@ -100,7 +100,8 @@ def up_command(aws_port: int, keeper_port: int, state_dir: Path, poll_interval: 
             raise click.ClickException(str(exc)) from exc
     _print_pond(pond)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for signum in (signal.SIGTERM, signal.SIGINT):  # SIGINT too: it is ignored when started with `&`
+        signal.signal(signum, lambda *_: stop.set())
     try:
         while not stop.wait(1.0):
             for process in (pond.aws, pond.keeper):

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
-import functools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
-from types import MappingProxyType
-from typing import Annotated, Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -22,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from koipond.templates import json_strings, template_problems, template_variables
+
 BEHAVIOR_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 """Names of stored behaviors (and of files in ``behaviors/``): URL- and DynamoDB-key-safe."""
 
@@ -32,39 +31,11 @@ METRIC_LABEL_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 MAX_ACTIONS = 64  # bounds the cardinality of the per-action metric label
 MAX_RATE_PER_HOUR = 36_000.0  # 10 calls/s per koi: far above any human, so a typo, not a plan
 
-TEMPLATE_VARIABLES: Mapping[str, str] = MappingProxyType(
-    {
-        "koi.index": "this koi's 0-based index in the test; koi 0 acts as the workspace admin",
-        "koi.id": "stable koi identifier (test id and index), unique across tests",
-        "user.id": "id of the user this koi acts as (user number koi.index of the workspace)",
-        "user.name": "name of the user this koi acts as",
-        "workspace": "id of the workspace (team) the koi's users belong to",
-        "channel.id": "id of the channel of this call: one of the koi's channels, or the formation's channel",
-        "channel.name": "name of that same channel",
-        "message.ts": "ts of the newest message the koi has seen in channel.id; the call is skipped if none",
-        "random.int": "uniform random integer in [0, 1000000000), fresh per call",
-        "random.uuid": "random UUID4, fresh per call (e.g. a client_msg_id)",
-        "random.text": "a few random words, like a chat message, fresh per call",
-        "now.ts": "current Unix time as a Slack-style ts with microseconds, e.g. 1718000000.123456",
-    }
-)
-"""Every variable a ``{placeholder}`` may name, with its meaning; values are always rendered as strings."""
-
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 ChannelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,79}$")]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
-
-
-# --- templates -----------------------------------------------------------------------------------
-
-
-class TemplateError(ValueError):
-    """A template is malformed or names a variable with no value.
-
-    A ``ValueError`` so that pydantic reports it as a validation error of the field holding it.
-    """
 
 
 class CrossFieldError(ValueError):
@@ -76,117 +47,6 @@ class CrossFieldError(ValueError):
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         super().__init__("; ".join(f"{path}: {problem}" if path else problem for path, problem in problems))
         self.problems = tuple(problems)
-
-
-class TemplatePart(NamedTuple):
-    """One piece of a parsed template: literal text, or the name of a variable."""
-
-    text: str
-    is_variable: bool
-
-
-_TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]|[^{}]+")
-_VARIABLE_NAME = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*")
-
-
-@functools.lru_cache(maxsize=4096)
-def parse_template(template: str) -> tuple[TemplatePart, ...]:
-    """Split a template into literal text and ``{variable}`` placeholders (cached: parsed once).
-
-    Args:
-        template: text where ``{name}`` is a placeholder and ``{{``/``}}`` are literal braces.
-
-    Returns:
-        The parts in order; adjacent literal text is merged.
-
-    Raises:
-        TemplateError: a brace is unbalanced or a placeholder is not a variable name.
-    """
-    parts: list[TemplatePart] = []
-    for match in _TEMPLATE_TOKEN.finditer(template):
-        token, name = match.group(0), match.group(1)
-        if name is not None:
-            if not _VARIABLE_NAME.fullmatch(name):
-                raise TemplateError(
-                    f"invalid placeholder {token!r} at position {match.start()}; "
-                    "write literal braces as '{{' and '}}'"
-                )
-            parts.append(TemplatePart(name, is_variable=True))
-        elif token in ("{", "}"):
-            raise TemplateError(
-                f"unbalanced {token!r} at position {match.start()}; write a literal brace as {token * 2!r}"
-            )
-        else:
-            text = token[0] if token in ("{{", "}}") else token
-            if parts and not parts[-1].is_variable:
-                text = parts.pop().text + text
-            parts.append(TemplatePart(text, is_variable=False))
-    return tuple(parts)
-
-
-def template_variables(template: str) -> tuple[str, ...]:
-    """List the variables a template uses, in order of first use, without repeats.
-
-    Raises:
-        TemplateError: the template is malformed.
-    """
-    return tuple(dict.fromkeys(part.text for part in parse_template(template) if part.is_variable))
-
-
-def render_template(template: str, variables: Mapping[str, str]) -> str:
-    """Replace each placeholder by its value; values are inserted verbatim (never re-rendered).
-
-    Args:
-        template: the template text.
-        variables: value of each variable, e.g. ``{"channel.id": "C042"}``.
-
-    Returns:
-        The rendered text.
-
-    Raises:
-        TemplateError: the template is malformed or uses a variable missing from ``variables``.
-    """
-    try:
-        return "".join(variables[p.text] if p.is_variable else p.text for p in parse_template(template))
-    except KeyError as exc:
-        raise TemplateError(f"no value for template variable {exc.args[0]!r} in {template!r}") from None
-
-
-def escape_template(text: str) -> str:
-    """Return a template that renders to exactly ``text`` (braces doubled)."""
-    return text.replace("{", "{{").replace("}", "}}")
-
-
-def render_json(value: JsonValue, variables: Mapping[str, str]) -> JsonValue:
-    """Render every string inside a JSON-like value (keys stay literal; non-strings unchanged).
-
-    Raises:
-        TemplateError: as ``render_template``.
-    """
-    if isinstance(value, str):
-        return render_template(value, variables)
-    if isinstance(value, list):
-        return [render_json(item, variables) for item in value]
-    if isinstance(value, dict):
-        return {key: render_json(item, variables) for key, item in value.items()}
-    return value
-
-
-def _unknown_variable_problem(name: str) -> str:
-    hint = difflib.get_close_matches(name, TEMPLATE_VARIABLES, n=1)
-    suggestion = f"did you mean {hint[0]!r}? " if hint else ""
-    return f"unknown template variable {name!r}; {suggestion}allowed: {', '.join(TEMPLATE_VARIABLES)}"
-
-
-def _json_strings(value: JsonValue, path: str) -> Iterator[tuple[str, str]]:
-    if isinstance(value, str):
-        yield path, value
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _json_strings(item, f"{path}[{i}]")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            yield from _json_strings(item, f"{path}.{key}")
 
 
 # --- actions, websocket, channels ----------------------------------------------------------------
@@ -208,7 +68,7 @@ class Action(BaseModel):
 
     @model_validator(mode="after")
     def _check_templates(self) -> Action:
-        problems = [(path, problem) for path, text in self.template_strings() for problem in _template_problems(text)]
+        problems = [(path, problem) for path, text in self.template_strings() for problem in template_problems(text)]
         if self.effective_rate_per_hour > MAX_RATE_PER_HOUR:
             problems.append(("weight", f"rate_per_hour * weight exceeds {MAX_RATE_PER_HOUR:g} per hour"))
         if problems:
@@ -226,20 +86,11 @@ class Action(BaseModel):
         for key, value in self.params.items():
             yield f"params.{key}", value
         if self.body is not None:
-            yield from _json_strings(self.body, "body")
+            yield from json_strings(self.body, "body")
 
     def variables_used(self) -> frozenset[str]:
         """Every template variable this action's path, params and body use."""
         return frozenset(v for _, text in self.template_strings() for v in template_variables(text))
-
-
-def _template_problems(template: str) -> list[str]:
-    """Problems of one template string: syntax, then each unknown variable."""
-    try:
-        names = template_variables(template)
-    except TemplateError as exc:
-        return [str(exc)]
-    return [_unknown_variable_problem(name) for name in names if name not in TEMPLATE_VARIABLES]
 
 
 class WebsocketSettings(BaseModel):

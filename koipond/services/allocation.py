@@ -9,10 +9,16 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 
 from koipond.models.allocation import Allocation, KoiRange
+from koipond.services.koi_ranges import (
+    Span,
+    complement,
+    count_koi,
+    drop_highest,
+    merge_adjacent,
+    take_lowest,
+    water_fill,
+)
 
-# Half-open [start, end) as a plain tuple: a 10,000-range allocation is rebuilt on every poll, and
-# validating a pydantic model per intermediate range would dominate the cost.
-Span = tuple[int, int]
 # school_id -> test_id -> spans; sorted and disjoint until `_fill_gaps` appends, canonical on output.
 Holdings = dict[str, dict[str, list[Span]]]
 
@@ -219,11 +225,11 @@ def _release_highest(tests: dict[str, list[Span]], amount: int) -> None:
     Taking from one test at a time keeps the released koi in few contiguous ranges; ties between
     equally large tests go to the smaller test id so the choice is deterministic.
     """
-    for test_id in sorted(tests, key=lambda t: (-_count(tests[t]), t)):
+    for test_id in sorted(tests, key=lambda t: (-count_koi(tests[t]), t)):
         if amount == 0:
             break
-        taken = min(amount, _count(tests[test_id]))
-        tests[test_id] = _drop_highest(tests[test_id], taken)
+        taken = min(amount, count_koi(tests[test_id]))
+        tests[test_id] = drop_highest(tests[test_id], taken)
         amount -= taken
 
 
@@ -233,14 +239,14 @@ def _fill_gaps(
     """Hand unheld indexes, lowest first, to the Schools with the lowest load ratio."""
     gaps = _gaps(holdings, wanted)
     free = sum(capacity[school_id] - loads[school_id] for school_id in capacity)
-    missing = {test_id: _count(spans) for test_id, spans in gaps.items()}
+    missing = {test_id: count_koi(spans) for test_id, spans in gaps.items()}
     amount = min(sum(missing.values()), free)
     if amount == 0:
         return
     # When capacity is short, every test is covered to a similar fraction instead of by test id.
-    quotas = _water_fill({t: (wanted[t] - missing[t], wanted[t]) for t in wanted}, amount)
-    stream = [(t, s, e) for t in sorted(quotas) for s, e in _take_lowest(gaps[t], quotas[t])]
-    grants = _water_fill({s: (loads[s], capacity[s]) for s in capacity}, amount)
+    quotas = water_fill({t: (wanted[t] - missing[t], wanted[t]) for t in wanted}, amount)
+    stream = [(t, s, e) for t in sorted(quotas) for s, e in take_lowest(gaps[t], quotas[t])]
+    grants = water_fill({s: (loads[s], capacity[s]) for s in capacity}, amount)
     _hand_out(holdings, stream, grants)
 
 
@@ -249,37 +255,7 @@ def _gaps(holdings: Holdings, wanted: Mapping[str, int]) -> dict[str, list[Span]
     for tests in holdings.values():
         for test_id, spans in tests.items():
             held[test_id].extend(spans)
-    return {test_id: _complement(sorted(held[test_id]), wanted[test_id]) for test_id in wanted}
-
-
-def _water_fill(bins: Mapping[str, tuple[int, int]], amount: int) -> dict[str, int]:
-    """Split ``amount`` over bins of ``(level, ceiling)`` so the lowest ``level / ceiling`` rise first.
-
-    The water line settles at ``(amount + active levels) / active ceilings`` over the bins below it;
-    integer shares are floors, and the leftover units go to the largest remainders (then by key).
-    ``amount`` must not exceed the total free room.
-    """
-    open_bins = sorted((k for k, (lvl, top) in bins.items() if lvl < top), key=lambda k: _ratio_key(bins, k))
-    active: list[str] = []
-    level_sum = ceiling_sum = 0
-    for key in open_bins:
-        level, ceiling = bins[key]
-        if active and level * ceiling_sum >= (amount + level_sum) * ceiling:
-            break  # this bin is already at or above the water line, and so are the rest
-        active.append(key)
-        level_sum += level
-        ceiling_sum += ceiling
-    water = amount + level_sum
-    shares = {k: water * bins[k][1] // ceiling_sum - bins[k][0] for k in active}
-    leftover = amount - sum(shares.values())
-    for key in sorted(active, key=lambda k: (-(water * bins[k][1] % ceiling_sum), k))[:leftover]:
-        shares[key] += 1
-    return {k: share for k, share in shares.items() if share > 0}
-
-
-def _ratio_key(bins: Mapping[str, tuple[int, int]], key: str) -> tuple[Fraction, str]:
-    level, ceiling = bins[key]
-    return Fraction(level, ceiling), key
+    return {test_id: complement(sorted(held[test_id]), wanted[test_id]) for test_id in wanted}
 
 
 def _hand_out(holdings: Holdings, stream: list[tuple[str, int, int]], grants: Mapping[str, int]) -> None:
@@ -313,54 +289,8 @@ def _as_ranges(spans: list[Span], known: Mapping[Span, KoiRange]) -> tuple[KoiRa
 
     Spans that were already ranges of the previous allocation reuse its frozen models.
     """
-    merged: list[Span] = []
-    for start, end in sorted(spans):
-        if merged and merged[-1][1] == start:
-            merged[-1] = (merged[-1][0], end)
-        else:
-            merged.append((start, end))
-    return tuple(known.get(span) or KoiRange(start=span[0], end=span[1]) for span in merged)
-
-
-def _count(spans: list[Span]) -> int:
-    return sum(end - start for start, end in spans)
+    return tuple(known.get(span) or KoiRange(start=span[0], end=span[1]) for span in merge_adjacent(spans))
 
 
 def _load(tests: Mapping[str, list[Span]]) -> int:
     return sum(end - start for spans in tests.values() for start, end in spans)
-
-
-def _complement(spans: list[Span], limit: int) -> list[Span]:
-    """Indexes of ``[0, limit)`` outside the sorted, disjoint ``spans``."""
-    gaps: list[Span] = []
-    cursor = 0
-    for start, end in spans:
-        if start > cursor:
-            gaps.append((cursor, start))
-        cursor = end
-    if cursor < limit:
-        gaps.append((cursor, limit))
-    return gaps
-
-
-def _take_lowest(spans: list[Span], amount: int) -> list[Span]:
-    taken: list[Span] = []
-    for start, end in spans:
-        if amount <= 0:
-            break
-        size = min(amount, end - start)
-        taken.append((start, start + size))
-        amount -= size
-    return taken
-
-
-def _drop_highest(spans: list[Span], amount: int) -> list[Span]:
-    kept = list(spans)
-    while amount > 0:
-        start, end = kept.pop()
-        if end - start > amount:
-            kept.append((start, end - amount))
-            amount = 0
-        else:
-            amount -= end - start
-    return kept

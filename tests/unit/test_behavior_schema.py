@@ -16,12 +16,9 @@ from pydantic import JsonValue, ValidationError
 
 from koipond.behavior_files import load_behavior_dir, load_behavior_file, validation_problems
 from koipond.errors import BehaviorInvalidError
-from koipond.models.behavior import (
+from koipond.models.behavior import BehaviorDocument, FormationStart, KoiShare, StoredBehavior
+from koipond.templates import (
     TEMPLATE_VARIABLES,
-    BehaviorDocument,
-    FormationStart,
-    KoiShare,
-    StoredBehavior,
     TemplateError,
     escape_template,
     render_json,

@@ -1,0 +1,1 @@
+"""The AWS CDK app of koipond: one construct per concern."""
