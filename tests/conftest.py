@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 import pytest
 from moto import mock_aws
 
@@ -42,14 +43,19 @@ def settings() -> Settings:
     return Settings(admin_token=ADMIN_TOKEN, poll_interval_seconds=5, missed_polls=3, table_name="koipond-test")
 
 
-@pytest.fixture
-def dynamodb(settings: Settings) -> Iterator[Any]:
+@pytest.fixture(scope="module")
+def moto_dynamodb() -> Iterator[Any]:
+    """One in-process embedded DynamoDB per test module (creating boto3 clients is the slow part)."""
     with mock_aws():
-        import boto3
+        yield boto3.client("dynamodb", region_name="us-east-1")
 
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        create_table(client, settings.table_name)
-        yield client
+
+@pytest.fixture
+def dynamodb(moto_dynamodb: Any, settings: Settings) -> Iterator[Any]:
+    """A fresh, empty table for each test."""
+    create_table(moto_dynamodb, settings.table_name)
+    yield moto_dynamodb
+    moto_dynamodb.delete_table(TableName=settings.table_name)
 
 
 @pytest.fixture

@@ -3,37 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from koipond.composition import Keeper, build_keeper
 from koipond.pond.lambda_http import LocalLambdaContext, build_event
 from koipond.ports import FixedClock
 from koipond.services.auth import bootstrap_key_id, hash_secret
 from koipond.settings import Settings
-from koipond.store.schema import create_table
 from tests.conftest import ADMIN_TOKEN, MINIMAL_BEHAVIOR, Api, ApiResponse, issue_token, new_test_body
 
 ROLES = ("viewer", "operator", "admin", "school")
-
-
-@pytest.fixture(scope="module")
-def moto_dynamodb() -> Iterator[Any]:
-    with mock_aws():
-        yield boto3.client("dynamodb", region_name="us-east-1")
-
-
-@pytest.fixture
-def dynamodb(moto_dynamodb: Any, settings: Settings) -> Iterator[Any]:
-    """A fresh table per test, on one embedded DynamoDB per module (creating clients is the slow part)."""
-    create_table(moto_dynamodb, settings.table_name)
-    yield moto_dynamodb
-    moto_dynamodb.delete_table(TableName=settings.table_name)
 
 
 def table_items(dynamodb: Any, settings: Settings) -> list[dict[str, Any]]:

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from koipond.pond.lambda_http import LocalLambdaContext, build_event
 from koipond.settings import Settings
-from koipond.store.schema import create_table
 from tests.conftest import ADMIN_TOKEN, MINIMAL_BEHAVIOR, Api, ApiResponse, new_test_body
 
 UNKNOWN_TEST_ID = "lt-0000000000"
@@ -50,20 +47,6 @@ class Pond:
         assert set(response.body["error"]) == {"code", "message", "details"}
         assert self.snapshot() == before
         return response
-
-
-@pytest.fixture(scope="module")
-def moto_dynamodb() -> Iterator[Any]:
-    with mock_aws():
-        yield boto3.client("dynamodb", region_name="us-east-1")
-
-
-@pytest.fixture
-def dynamodb(moto_dynamodb: Any, settings: Settings) -> Iterator[Any]:
-    """A fresh table per test, on one embedded DynamoDB per module (creating clients is the slow part)."""
-    create_table(moto_dynamodb, settings.table_name)
-    yield moto_dynamodb
-    moto_dynamodb.delete_table(TableName=settings.table_name)
 
 
 @pytest.fixture
