@@ -63,6 +63,9 @@ def keeper_command(host: str, port: int) -> None:
 @click.command("up")
 @click.option("--aws-port", type=int, default=4566, show_default=True, help="Embedded AWS port (0: any free port).")
 @click.option("--keeper-port", type=int, default=8700, show_default=True, help="Keeper port (0: any free port).")
+@click.option("--target-port", type=int, default=8800, show_default=True, help="Bundled target port (0: any).")
+@click.option("--schools", type=click.IntRange(0, 64), default=2, show_default=True, help="School processes to run.")
+@click.option("--capacity", type=click.IntRange(0, 1_000_000), default=5000, show_default=True, help="koi per School.")
 @click.option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -71,28 +74,37 @@ def keeper_command(host: str, port: int) -> None:
     help="Where logs go.",
 )
 @click.option(
-    "--poll-interval",
-    type=click.FloatRange(0.2, 300),
-    default=5.0,
-    show_default=True,
-    help="School poll interval, seconds.",
+    "--poll-interval", type=click.FloatRange(0.2, 300), default=5.0, show_default=True, help="School poll interval, s."
 )
-def up_command(aws_port: int, keeper_port: int, state_dir: Path, poll_interval: float) -> None:
-    """Start a local pond (embedded AWS + Keeper) and keep it running until Ctrl-C.
+def up_command(
+    aws_port: int,
+    keeper_port: int,
+    target_port: int,
+    schools: int,
+    capacity: int,
+    state_dir: Path,
+    poll_interval: float,
+) -> None:
+    """Start a local pond and keep it running until Ctrl-C.
 
-    Prints the URLs and an admin token (KOIPOND_ADMIN_TOKEN if set, else a new random one).
+    Runs the embedded AWS, the Keeper, the bundled Slack-like target and N Schools, each as its own
+    process. Prints the URLs and an admin token (KOIPOND_ADMIN_TOKEN if set, else a new random one).
     """
     settings = get_settings()
     config = PondConfig(
         aws_port=aws_port or free_port(),
         keeper_port=keeper_port or free_port(),
+        target_port=target_port or free_port(),
+        schools=schools,
+        school_capacity=capacity,
+        with_target=True,
         state_dir=state_dir,
         poll_interval_seconds=poll_interval,
     )
     if settings.admin_token:
         config.admin_token = settings.admin_token.get_secret_value()
     pond = LocalPond(config)
-    with console.status("starting the embedded AWS and the Keeper..."):
+    with console.status("starting the embedded AWS, the Keeper, the target and the Schools..."):
         try:
             pond.start()
         except RuntimeError as exc:
@@ -104,14 +116,12 @@ def up_command(aws_port: int, keeper_port: int, state_dir: Path, poll_interval: 
         signal.signal(signum, lambda *_: stop.set())
     try:
         while not stop.wait(1.0):
-            for process in (pond.aws, pond.keeper):
+            for process in pond.processes:
                 if not process.running:
                     err_console.print(
                         f"[red]{process.name} exited[/]; its log: {process.log_path}\n{process.log_tail()}"
                     )
                     stop.set()
-    except KeyboardInterrupt:
-        pass
     finally:
         console.print("stopping the pond...")
         pond.stop()
@@ -121,10 +131,14 @@ def _print_pond(pond: LocalPond) -> None:
     console.print("[bold green]the pond is up[/]")
     console.print(f"  embedded AWS  {pond.aws_url}")
     console.print(f"  Keeper        {pond.keeper_url}   (OpenAPI: {pond.keeper_url}/openapi.json)")
-    console.print(f"  logs          {pond.config.state_dir / 'logs'}")
+    console.print(f"  target        {pond.target_url}   (Slack-like API; /metrics, /admin/faults)")
+    for school, metrics in zip(pond.schools, pond.school_metrics_urls, strict=True):
+        console.print(f"  {school.name:<13} {metrics}")
+    console.print(f"  logs          {pond.logs}")
     console.print("use it from another shell:")
     for name, value in pond.client_env().items():
         console.print(f"  export {name}={value}")
+    console.print(f"  export KOIPOND_TARGET_ADMIN_TOKEN={pond.config.target_admin_token}   # for /admin/faults")
     console.print("press Ctrl-C to stop")
 
 
@@ -147,6 +161,43 @@ def demo_command(state_dir: Path) -> None:
         raise click.ClickException(f"demo failed: {exc}; logs are in {state_dir / 'logs'}") from exc
 
 
+SCHOOL_MAIN = "school_container.main"
+
+
+@click.command("school")
+@click.option("--id", "school_id", help="Stable School id (default: the host name) [env KOIPOND_SCHOOL_ID].")
+@click.option(
+    "--capacity", type=click.IntRange(0, 1_000_000), help="Most koi to run [env KOIPOND_SCHOOL_CAPACITY, 5000]."
+)
+@click.option("--metrics-port", type=click.IntRange(0, 65535), help="Port of /metrics, /healthz, /readyz [9100].")
+@click.option("--failsafe", type=float, help="Seconds to keep koi running while the Keeper is unreachable [60].")
+def school_command(
+    school_id: str | None, capacity: int | None, metrics_port: int | None, failsafe: float | None
+) -> None:
+    """Run a School: poll the Keeper and run its share of koi until SIGTERM.
+
+    Needs KOIPOND_KEEPER_URL and KOIPOND_TOKEN (a key with the school role); with the bundled target,
+    KOIPOND_TARGET_ADMIN_TOKEN lets koi mint their users' tokens.
+    """
+    import importlib
+
+    from pydantic import ValidationError
+
+    overrides = {
+        "school_id": school_id,
+        "school_capacity": capacity,
+        "metrics_port": metrics_port,
+        "failsafe_seconds": failsafe,
+    }
+    main = importlib.import_module(SCHOOL_MAIN)
+    try:
+        settings = main.SchoolSettings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise click.ClickException(f"School settings are invalid: {problems}") from exc
+    main.run(settings)
+
+
 def register(group: Any) -> None:
-    for command in (aws_command, keeper_command, up_command, demo_command):
+    for command in (aws_command, keeper_command, up_command, demo_command, school_command):
         group.add_command(command)

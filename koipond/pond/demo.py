@@ -1,27 +1,28 @@
 """``koipond demo``: the main job on a fresh local pond, narrated, checked at every step.
 
-Schools are simulated by their polls here (the School process arrives with the School issue): the
-point is the Keeper's side: allocation, scaling, partial shutdown, a dead School, a Keeper restart
-and the emergency stop, all on the same code that runs on AWS.
+Embedded AWS, Keeper, the bundled Slack-like target and two Schools run as separate processes. A
+2,000-koi test swims against the target while live figures show; then a partial shutdown, a School
+killed, the Keeper killed and restarted, the emergency stop, and a clean exit.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
 from koipond.client.keeper import KeeperApiError, KeeperClient
+from koipond.pond.live import Figures, Scrape, combine, figures_between, scrape
 from koipond.pond.pond import LocalPond, PondConfig
 
 console = Console(highlight=False)
-POLL_INTERVAL = 1.0  # seconds; short so that a dead School is noticed within the demo
-SCHOOLS = ("school-a", "school-b", "school-c")
-CAPACITY = 1500
-TARGET = "http://127.0.0.1:8800"
+POLL_INTERVAL = 1.0  # seconds; short so that every change shows within the demo
+KOI = 2000
 
 
 class DemoFailedError(Exception):
@@ -29,103 +30,117 @@ class DemoFailedError(Exception):
 
 
 def run_demo(state_dir: Path) -> None:
-    """Start a pond, drive a test through its life with simulated Schools, restart the Keeper, stop.
+    """Run the demo on a fresh pond and stop it.
 
     Raises:
         DemoFailedError: a step's outcome was not the expected one.
     """
     started = time.monotonic()
-    pond = LocalPond(PondConfig(state_dir=state_dir, poll_interval_seconds=POLL_INTERVAL))
-    with console.status("starting a local pond (embedded AWS + Keeper)..."):
+    config = PondConfig(
+        state_dir=state_dir,
+        poll_interval_seconds=POLL_INTERVAL,
+        schools=2,
+        school_capacity=1500,
+        koi_startup_spread_seconds=5,
+    )
+    pond = LocalPond(config)
+    with console.status("starting a local pond: embedded AWS, Keeper, target, 2 Schools..."):
         pond.__enter__()
     try:
-        console.print(f"[bold]local pond up[/]: Keeper {pond.keeper_url}, embedded AWS {pond.aws_url}")
+        console.print(f"[bold]local pond up[/]: Keeper {pond.keeper_url}, target {pond.target_url}")
         with pond.client() as admin:
-            school_token = admin.create_key("demo schools", "school")["token"]
-            with KeeperClient(pond.keeper_url, school_token) as schools:
-                _drive(pond, admin, schools)
+            _drive(pond, admin)
     finally:
-        pond.stop()
+        with console.status("stopping the pond..."):
+            pond.stop()
     console.print(f"[bold green]demo passed in {time.monotonic() - started:.0f}s[/]; the pond is stopped")
 
 
-def _drive(pond: LocalPond, admin: KeeperClient, schools: KeeperClient) -> None:
-    _step("1. start a continuous test of 2,000 koi (average_user behavior)")
+def _drive(pond: LocalPond, admin: KeeperClient) -> None:
+    _step(f"1. a continuous test of {KOI:,} koi (average_user) against the bundled target")
     test = admin.start_test(
-        name="demo average users", target=TARGET, behavior="average_user", workspace="pond", koi=2000
+        name="demo average users", target=pond.target_url, behavior="average_user", workspace="pond", koi=KOI
     )
     test_id = test["id"]
-    split = _poll_rounds(schools, SCHOOLS, rounds=2)
-    _expect(sum(k.get(test_id, 0) for k in split.values()) == 2000, "all 2,000 koi assigned")
-    _show_split(split, test_id)
+    figures = _watch(pond, 20, until=lambda f: f.koi == KOI and f.requests_per_second > 0)
+    _expect(figures.koi == KOI, f"{KOI:,} koi swimming across both Schools")
+    _expect((figures.success_rate or 0) >= 0.95, f"success rate {100 * (figures.success_rate or 0):.1f}% >= 95%")
 
-    _step("2. scale to 3,000 koi")
-    admin.update_test(test_id, koi=3000, reason="demo: ramp up")
-    split = _poll_rounds(schools, SCHOOLS, rounds=2)
-    _expect(_total(split, test_id) == 3000, "3,000 koi assigned")
-    _show_split(split, test_id)
-
-    _step("3. partial shutdown: shed 50%")
+    _step("2. partial shutdown: shed 50%")
     admin.update_test(test_id, shed_percent=50, reason="demo: shed half")
-    split = _poll_rounds(schools, SCHOOLS, rounds=1)
-    _expect(_total(split, test_id) == 1500, "1,500 koi left running")
-    _show_split(split, test_id)
+    figures = _watch(pond, 8, until=lambda f: f.koi == KOI // 2)
+    _expect(figures.koi == KOI // 2, f"{KOI // 2:,} koi left; the other half stopped, the rest untouched")
 
-    _step(f"4. {SCHOOLS[2]} dies (stops polling); after 3 missed polls its koi move")
-    deadline = time.monotonic() + POLL_INTERVAL * 3.5
-    while time.monotonic() < deadline:  # the live Schools keep polling meanwhile
-        split = _poll_rounds(schools, SCHOOLS[:2], rounds=1)
-        time.sleep(POLL_INTERVAL)
-    split = _poll_rounds(schools, SCHOOLS[:2], rounds=2)
-    _expect(
-        _total(split, test_id) == 1500 and SCHOOLS[2] not in admin.show_test(test_id)["koi_per_school"],
-        "koi moved off the dead School",
-    )
-    _show_split(split, test_id)
+    _step("3. kill school-2: after 3 missed polls its koi move to school-1")
+    pond.schools[1].kill()
+    figures = _watch(pond, 10, until=lambda f: f.koi == KOI // 2)
+    split = admin.show_test(test_id)["koi_per_school"]
+    _expect(split == {"school-1": KOI // 2}, f"all {KOI // 2:,} koi on school-1 ({split})")
 
-    _step("5. kill the Keeper process and start it again: nothing is lost")
+    _step("4. kill the Keeper and start it again: Schools keep swimming, nothing is lost")
     before = (admin.show_test(test_id), admin.test_events(test_id))
     pond.restart_keeper(crash=True)
     after = (admin.show_test(test_id), admin.test_events(test_id))
     _expect(before == after, "test, assignments and history identical after the restart")
-    console.print(
-        f"  test version {after[0]['version']}, {len(after[1])} history events, "
-        f"split {after[0]['koi_per_school']}: unchanged"
-    )
+    figures = _watch(pond, 4)
+    _expect(figures.koi == KOI // 2, "koi kept swimming through the Keeper's restart")
 
-    _step("6. pull the emergency stop")
+    _step("5. pull the emergency stop")
     admin.estop_on("demo: the service under test is on fire")
-    answer = schools.poll(SCHOOLS[0], CAPACITY, {})
-    _expect(answer["stop_all"] and not answer["assignments"], "Schools told to stop all koi")
-    _expect(admin.show_test(test_id)["status"] == "stopped", "the test is stopped")
+    figures = _watch(pond, 8, until=lambda f: f.koi == 0)
+    _expect(figures.koi == 0, "every koi stopped within a few poll intervals")
     try:
-        admin.start_test(name="during estop", target=TARGET, behavior="average_user", workspace="pond", koi=10)
+        admin.start_test(name="during estop", target=pond.target_url, behavior="average_user", workspace="pond", koi=1)
         raise DemoFailedError("a test started while the emergency stop was active")
     except KeeperApiError as exc:
-        _expect(exc.status == 409, "new tests refused with 409")
-        console.print(f"  new test refused: {exc.message}")
-
-    _step("7. lift the emergency stop; resuming is a deliberate act")
+        _expect(exc.status == 409, f"new tests refused: {exc.message}")
     admin.estop_off("demo: all clear")
-    admin.resume_test(test_id, "demo: resume after the all-clear")
-    split = _poll_rounds(schools, SCHOOLS[:2], rounds=2)
-    _expect(_total(split, test_id) == 1500, "1,500 koi running again")
-    _show_split(split, test_id)
     _show_history(admin.test_events(test_id), admin.estop_status()["history"])
 
 
-def _poll_rounds(schools: KeeperClient, ids: tuple[str, ...], rounds: int) -> dict[str, dict[str, int]]:
-    """Each School polls ``rounds`` times, reporting what it was told last time; returns the last answers."""
-    running: dict[str, dict[str, int]] = {school: {} for school in ids}
-    for _ in range(rounds):
-        for school in ids:
-            answer = schools.poll(school, CAPACITY, running[school])
-            running[school] = {a["test_id"]: a["koi"] for a in answer["assignments"]}
-    return running
+def _watch(pond: LocalPond, seconds: float, until: Callable[[Figures], bool] | None = None) -> Figures:
+    """Show live figures per School for up to ``seconds`` (at least 3 s, or until ``until`` holds)."""
+    urls = dict(zip([s.name for s in pond.schools], pond.school_metrics_urls, strict=True))
+    previous: dict[str, Scrape] = {}
+    started = time.monotonic()
+    latest = Figures(0, 0.0, None, None, None, 0.0, 0)
+    with Live(console=console, refresh_per_second=4, transient=False) as live:
+        while True:
+            now = time.monotonic()
+            current = {name: s for name, url in urls.items() if (s := scrape(url, now)) is not None}
+            rows = {name: figures_between(previous[name], s) for name, s in current.items() if name in previous}
+            if previous and current:
+                before = combine([previous[n] for n in current if n in previous], previous_at(previous))
+                latest = figures_between(before, combine([current[n] for n in current if n in previous], now))
+                live.update(_table(rows, latest, now - started))
+            previous = current
+            elapsed = time.monotonic() - started
+            if elapsed >= seconds or (elapsed >= 3 and until is not None and until(latest)):
+                return latest
+            time.sleep(1.0)
 
 
-def _total(split: dict[str, dict[str, int]], test_id: str) -> int:
-    return sum(koi.get(test_id, 0) for koi in split.values())
+def previous_at(scrapes: dict[str, Scrape]) -> float:
+    return min(s.at for s in scrapes.values())
+
+
+def _table(rows: dict[str, Figures], total: Figures, elapsed: float) -> Table:
+    table = Table(
+        "School", "koi", "req/s", "success", "p50", "p99", "ws events/s", "websockets", title=f"live, {elapsed:.0f}s"
+    )
+    for name, f in sorted(rows.items()):
+        table.add_row(name, *_cells(f))
+    table.add_row("[bold]all[/]", *_cells(total))
+    return table
+
+
+def _cells(f: Figures) -> list[str]:
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value * 1000:.0f} ms"
+
+    success = "-" if f.success_rate is None else f"{100 * f.success_rate:.1f}%"
+    return [f"{f.koi:,}", f"{f.requests_per_second:,.0f}", success, ms(f.p50_seconds), ms(f.p99_seconds),
+            f"{f.ws_events_per_second:,.0f}", f"{f.ws_connections:,}"]  # fmt: skip
 
 
 def _step(title: str) -> None:
@@ -136,15 +151,6 @@ def _expect(condition: bool, what: str) -> None:
     if not condition:
         raise DemoFailedError(f"expected: {what}")
     console.print(f"  [green]ok[/] {what}")
-
-
-def _show_split(split: dict[str, dict[str, int]], test_id: str) -> None:
-    table = Table("School", "koi", "share")
-    total = max(1, _total(split, test_id))
-    for school, koi in sorted(split.items()):
-        count = koi.get(test_id, 0)
-        table.add_row(school, f"{count:,}", "#" * round(30 * count / total))
-    console.print(table)
 
 
 def _show_history(events: list[dict[str, Any]], estop_events: list[dict[str, Any]]) -> None:

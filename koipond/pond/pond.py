@@ -1,4 +1,4 @@
-"""A whole local pond: embedded AWS and Keeper as separate processes, seeded with the shipped behaviors."""
+"""A whole local pond as separate processes: embedded AWS, Keeper, bundled target and Schools."""
 
 from __future__ import annotations
 
@@ -14,14 +14,25 @@ from koipond.pond.processes import PondProcess, free_port
 SHIPPED_BEHAVIORS = Path(__file__).resolve().parents[2] / "behaviors"
 
 
+def _secret(prefix: str) -> str:
+    return f"{prefix}-{secrets.token_hex(16)}"
+
+
 @dataclass
 class PondConfig:
     host: str = "127.0.0.1"
     aws_port: int = 0  # 0: pick a free port
     keeper_port: int = 0
+    target_port: int = 0
+    schools: int = 0
+    school_capacity: int = 5000
     state_dir: Path = Path(".pond")
-    admin_token: str = field(default_factory=lambda: f"pond-admin-{secrets.token_hex(16)}")
+    admin_token: str = field(default_factory=lambda: _secret("pond-admin"))
+    target_admin_token: str = field(default_factory=lambda: _secret("target-admin"))
+    target_secret: str = field(default_factory=lambda: _secret("target-secret"))
+    with_target: bool = False
     poll_interval_seconds: float = 5.0
+    koi_startup_spread_seconds: float = 10.0
     behaviors_dir: Path = SHIPPED_BEHAVIORS
 
 
@@ -33,40 +44,83 @@ class LocalPond:
         host = config.host
         self.aws_url = f"http://{host}:{config.aws_port or free_port(host)}"
         self.keeper_url = f"http://{host}:{config.keeper_port or free_port(host)}"
-        logs = config.state_dir / "logs"
-        self.aws = PondProcess(
-            "aws",
-            ["aws", "--host", host, "--port", _port(self.aws_url)],
-            self._env(),
-            logs / "aws.log",
-            f"{self.aws_url}/moto-api/data.json",
+        self.target_url = f"http://{host}:{config.target_port or free_port(host)}"
+        self.logs = config.state_dir / "logs"
+        self.aws = self._process("aws", self.aws_url, "/moto-api/data.json", [])
+        self.keeper = self._process("keeper", self.keeper_url, "/healthz", [])
+        self.target = self._process(
+            "target",
+            self.target_url,
+            "/healthz",
+            ["--secret", config.target_secret, "--admin-token", config.target_admin_token],
         )
-        self.keeper = PondProcess(
-            "keeper",
-            ["keeper", "--host", host, "--port", _port(self.keeper_url)],
-            self._env(),
-            logs / "keeper.log",
-            f"{self.keeper_url}/healthz",
-        )
+        self.schools: list[PondProcess] = []
+        self.school_metrics_urls: list[str] = []
+
+    def _process(self, name: str, url: str, health: str, extra: list[str]) -> PondProcess:
+        args = [name, "--host", self.config.host, "--port", _port(url), *extra]
+        return PondProcess(name, args, self._env(), self.logs / f"{name}.log", f"{url}{health}")
 
     def _env(self) -> dict[str, str]:
         return {
-            envvars.AWS_ENDPOINT: getattr(self, "aws_url", ""),
+            envvars.AWS_ENDPOINT: self.aws_url,
             envvars.ADMIN_TOKEN: self.config.admin_token,
             envvars.POLL_INTERVAL_SECONDS: str(self.config.poll_interval_seconds),
             "POWERTOOLS_SERVICE_NAME": "koipond",
         }
 
+    @property
+    def runs_target(self) -> bool:
+        return self.config.with_target or self.config.schools > 0
+
     def start(self) -> None:
-        """Start the embedded AWS, then the Keeper; upload the shipped behaviors."""
-        self.aws.env = self.keeper.env = self._env()
+        """Start the embedded AWS, the Keeper (then upload the shipped behaviors), the target and Schools."""
         self.aws.start(timeout=60)
         self.keeper.start(timeout=60)
         self.seed_behaviors()
+        if self.runs_target:
+            self.target.start(timeout=60)
+        if self.config.schools:
+            with self.client() as keeper:
+                school_token = keeper.create_key("pond schools", "school")["token"]
+            for number in range(1, self.config.schools + 1):
+                self.start_school(f"school-{number}", school_token)
+
+    def start_school(self, school_id: str, token: str) -> PondProcess:
+        """Start one School process polling this pond's Keeper."""
+        port = free_port(self.config.host)
+        env = {
+            **self._env(),
+            envvars.KEEPER_URL: self.keeper_url,
+            envvars.TOKEN: token,
+            "KOIPOND_TARGET_ADMIN_TOKEN": self.config.target_admin_token,
+            "KOIPOND_STARTUP_SPREAD_SECONDS": str(self.config.koi_startup_spread_seconds),
+            "KOIPOND_METRICS_HOST": self.config.host,
+        }
+        args = [
+            "school",
+            "--id",
+            school_id,
+            "--capacity",
+            str(self.config.school_capacity),
+            "--metrics-port",
+            str(port),
+        ]
+        url = f"http://{self.config.host}:{port}"
+        school = PondProcess(school_id, args, env, self.logs / f"{school_id}.log", f"{url}/healthz")
+        school.start(timeout=60)
+        self.schools.append(school)
+        self.school_metrics_urls.append(f"{url}/metrics")
+        return school
 
     def stop(self) -> None:
-        for process in (self.keeper, self.aws):
+        for process in (*self.schools, self.target, self.keeper, self.aws):
             process.stop()
+
+    @property
+    def processes(self) -> list[PondProcess]:
+        started = [self.aws, self.keeper, *([self.target] if self.runs_target else []), *self.schools]
+        return [p for p in started if p.popen is not None]
 
     def restart_keeper(self, *, crash: bool = False) -> None:
         """Stop (or kill) the Keeper and start it again: state lives in the embedded AWS only."""

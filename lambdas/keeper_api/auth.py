@@ -7,20 +7,21 @@ from collections.abc import Callable
 from aws_lambda_powertools.event_handler import Request
 
 from koipond.composition import get_keeper
-from koipond.models.auth import Principal, Role
+from koipond.models.auth import Principal, Role, role_allows
 from koipond.services.auth import require_role
 
 
-def requires(role: Role) -> Callable[[Request], Principal]:
-    """A ``Depends`` callable: the caller's principal, if its role allows ``role``."""
+def requires(role: Role, *or_roles: Role) -> Callable[[Request], Principal]:
+    """A ``Depends`` callable: the caller's principal, if its role allows ``role`` (or one of ``or_roles``)."""
 
     def dependency(request: Request) -> Principal:
         header = request.resolved_event.headers.get("authorization")
         principal = get_keeper().auth.authenticate(header)
-        require_role(principal, role)
+        if not any(role_allows(principal.role, other) for other in or_roles):
+            require_role(principal, role)
         return principal
 
-    dependency.__name__ = f"requires_{role.value}"
+    dependency.__name__ = "requires_" + "_or_".join(r.value for r in (role, *or_roles))
     return dependency
 
 
@@ -28,3 +29,5 @@ viewer = requires(Role.VIEWER)
 operator = requires(Role.OPERATOR)
 admin = requires(Role.ADMIN)
 school = requires(Role.SCHOOL)
+# Schools read the behaviors their assignments name; people read them too.
+behavior_reader = requires(Role.VIEWER, Role.SCHOOL)

@@ -126,7 +126,7 @@ ALLOWED = {
     "viewer": {name for name, route in ROUTES.items() if route.needs == "viewer"},
     "operator": {name for name, route in ROUTES.items() if route.needs in ("viewer", "operator")},
     "admin": set(ROUTES),
-    "school": {"poll"},
+    "school": {"poll", "read-behavior"},  # Schools fetch the behaviors they run
 }
 CASES = [(role, name) for role in ROLES for name in ROUTES]
 

@@ -39,7 +39,7 @@ def put_behavior(
 @router.get("/behaviors/<name>", summary="A behavior: latest, or ?version=N", tags=["behaviors"])
 def get_behavior(
     name: BehaviorName,
-    _: Annotated[Principal, Depends(auth.viewer)],
+    _: Annotated[Principal, Depends(auth.behavior_reader)],
     version: Annotated[int | None, Query(ge=1, description="A specific version.")] = None,
 ) -> BehaviorOut:
     return _out(get_keeper().behaviors.get(name, version))

@@ -1,0 +1,67 @@
+"""The School's link to the Keeper: polls with backoff and jitter, and behavior documents."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import httpx
+
+from koipond.models.behavior import BehaviorDocument
+
+MAX_BACKOFF_SECONDS = 30.0
+
+
+class KeeperUnreachableError(Exception):
+    """A poll failed (network, 5xx, or an answer that is not a poll answer)."""
+
+
+class KeeperLink:
+    def __init__(self, keeper_url: str, token: str, school_id: str, timeout: float = 10.0) -> None:
+        self.school_id = school_id
+        self._http = httpx.AsyncClient(
+            base_url=keeper_url.rstrip("/"), headers={"authorization": f"Bearer {token}"}, timeout=timeout
+        )
+        self._behaviors: dict[tuple[str, int | None], BehaviorDocument] = {}
+        self.failures = 0
+
+    async def poll(self, capacity: int, running: dict[str, int]) -> dict[str, Any]:
+        """One poll; raises KeeperUnreachableError on any failure (and counts it for the backoff)."""
+        try:
+            response = await self._http.post(
+                f"/v1/schools/{self.school_id}/poll", json={"capacity": capacity, "running": running}
+            )
+            response.raise_for_status()
+            answer: dict[str, Any] = response.json()
+            answer["assignments"]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            self.failures += 1
+            raise KeeperUnreachableError(f"poll failed: {type(exc).__name__}: {exc}") from exc
+        self.failures = 0
+        return answer
+
+    def retry_delay(self, interval: float, rng: random.Random) -> float:
+        """After failures, back off exponentially with full jitter so Schools do not poll in lockstep."""
+        if self.failures == 0:
+            return interval * rng.uniform(0.9, 1.1)
+        ceiling = min(MAX_BACKOFF_SECONDS, interval * 2 ** min(self.failures, 10))
+        return rng.uniform(interval / 2, max(interval / 2, ceiling))
+
+    async def behavior(self, name: str, version: int | None) -> BehaviorDocument:
+        """A behavior document, cached: a stored version never changes."""
+        key = (name, version)
+        if key not in self._behaviors:
+            params = {"version": version} if version else None
+            try:
+                response = await self._http.get(f"/v1/behaviors/{name}", params=params)
+                response.raise_for_status()
+                document = BehaviorDocument.model_validate(response.json()["document"])
+            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                raise KeeperUnreachableError(f"behavior {name} v{version}: {type(exc).__name__}: {exc}") from exc
+            if version is None:
+                return document
+            self._behaviors[key] = document
+        return self._behaviors[key]
+
+    async def close(self) -> None:
+        await self._http.aclose()

@@ -1,0 +1,79 @@
+"""The School's Prometheus metrics (names from DESIGN.md), in their own registry, labels bounded."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Latency buckets from 5 ms to 30 s: koi latencies are measured from the scheduled time, so a
+# saturated target shows up as long tails here rather than as fewer requests.
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+# Call outcomes: a closed set, so a misbehaving target cannot blow up label cardinality.
+STATUSES = ("ok", "api_error", "http_429", "http_4xx", "http_5xx", "timeout", "connect_error", "bad_response")
+MAX_METHODS = 200
+
+
+class SchoolMetrics:
+    """Every metric a School exports; one instance per process."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.calls = Counter(
+            "koi_pond_school_web_api_calls", "Web API calls by method and outcome.", ["method", "status"], registry=r
+        )
+        self.failures = Counter(
+            "koi_pond_school_web_api_call_failures", "Web API calls that did not succeed.", ["method"], registry=r
+        )
+        self.duration = Histogram(
+            "koi_pond_school_web_api_call_duration_seconds",
+            "Web API call latency, from the call's scheduled time to its answer.",
+            ["method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.ws_connects = Counter("koi_pond_school_websocket_connects", "Websocket connections opened.", registry=r)
+        self.ws_connect_failures = Counter(
+            "koi_pond_school_websocket_connect_failures", "Websocket connections that failed to open.", registry=r
+        )
+        self.ws_disconnects = Counter(
+            "koi_pond_school_websocket_disconnects", "Websockets closed by the target or the network.", registry=r
+        )
+        self.ws_connections = Gauge("koi_pond_school_websocket_connections", "Open websockets.", registry=r)
+        self.ws_events = Counter(
+            "koi_pond_school_websocket_events", "Websocket events received, by type.", ["type"], registry=r
+        )
+        self.ws_lag = Histogram(
+            "koi_pond_school_websocket_event_lag_seconds",
+            "End-to-end lag of message events: a koi's send to another koi's receipt.",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+        self.koi = Gauge("koi_pond_school_koi", "Koi swimming, by test.", ["test"], registry=r)
+        self.schedule_lag = Histogram(
+            "koi_pond_school_schedule_lag_seconds",
+            "How late actions start relative to their scheduled time (the School's own overload).",
+            buckets=LAG_BUCKETS,
+            registry=r,
+        )
+        self.polls = Counter("koi_pond_school_keeper_polls", "Keeper polls by outcome.", ["outcome"], registry=r)
+        self.skipped = Counter(
+            "koi_pond_school_actions_skipped", "Actions skipped (e.g. nothing to react to yet).", ["method"], registry=r
+        )
+        self._methods: set[str] = set()
+
+    def method_label(self, method: str) -> str:
+        """``method``, or ``other`` once MAX_METHODS distinct ones were seen."""
+        if method in self._methods:
+            return method
+        if len(self._methods) >= MAX_METHODS:
+            return "other"
+        self._methods.add(method)
+        return method
+
+    def record_call(self, method: str, status: str, seconds: float) -> None:
+        label = self.method_label(method)
+        self.calls.labels(label, status).inc()
+        if status != "ok":
+            self.failures.labels(label).inc()
+        self.duration.labels(label).observe(seconds)

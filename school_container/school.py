@@ -1,0 +1,151 @@
+"""The School: poll, reconcile koi to the assignment, keep the last one for a while if the Keeper is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from koipond.models.allocation import KoiRange
+from school_container.keeper_link import KeeperLink, KeeperUnreachableError
+from school_container.koi import Koi, TestContext
+from school_container.metrics import SchoolMetrics
+from school_container.reconcile import Desired, indexes_of, plan_changes
+from school_container.tokens import TokenSource, TokenUnavailableError
+from school_container.web_api import WebApi
+
+log = logging.getLogger("koipond.school")
+
+
+@dataclass
+class RunningTest:
+    __test__ = False
+    identity: tuple[str, ...]
+    context: TestContext
+    koi: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+
+
+class School:
+    def __init__(
+        self,
+        link: KeeperLink,
+        web_api: WebApi,
+        tokens: TokenSource,
+        metrics: SchoolMetrics,
+        capacity: int,
+        failsafe_seconds: float,
+        startup_spread_seconds: float,
+    ) -> None:
+        self._link = link
+        self._web_api = web_api
+        self._tokens = tokens
+        self._metrics = metrics
+        self._capacity = capacity
+        self._failsafe = failsafe_seconds
+        self._spread = startup_spread_seconds
+        self._tests: dict[str, RunningTest] = {}
+        self._last_contact = time.monotonic()
+        self._rng = random.Random()  # noqa: S311 - poll jitter, not security
+        self.interval = 5.0
+        self.ready = asyncio.Event()
+
+    @property
+    def koi_count(self) -> int:
+        return sum(len(t.koi) for t in self._tests.values())
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Poll and reconcile until ``stop`` is set; then stop every koi."""
+        while not stop.is_set():
+            await self.poll_once()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self._link.retry_delay(self.interval, self._rng))
+        await self.stop_everything("shutting down")
+
+    async def poll_once(self) -> None:
+        try:
+            answer = await self._link.poll(self._capacity, {tid: len(t.koi) for tid, t in self._tests.items()})
+        except KeeperUnreachableError as exc:
+            self._metrics.polls.labels("failed").inc()
+            silent = time.monotonic() - self._last_contact
+            log.warning("Keeper unreachable for %.0fs: %s", silent, exc)
+            if silent > self._failsafe and self._tests:
+                # Fail safe: load nobody can steer must not keep running.
+                await self.stop_everything(f"Keeper unreachable for {silent:.0f}s")
+            return
+        self._metrics.polls.labels("ok").inc()
+        self._last_contact = time.monotonic()
+        self.interval = float(answer.get("poll_interval_seconds", self.interval))
+        self.ready.set()
+        if answer["stop_all"]:
+            await self.stop_everything(answer.get("stop_reason") or "stop_all")
+            return
+        await self.reconcile(answer["assignments"])
+
+    async def reconcile(self, assignments: list[dict[str, Any]]) -> None:
+        """Start and stop exactly the koi that differ from the assignments; leave the rest alone."""
+        desired = {a["test_id"]: _desired(a) for a in assignments}
+        running = {tid: frozenset(t.koi) for tid, t in self._tests.items()}
+        identities = {tid: t.identity for tid, t in self._tests.items()}
+        plan = plan_changes(running, identities, desired)
+        for test_id, indexes in plan.stop.items():
+            await self._stop_koi(test_id, indexes)
+        by_id = {a["test_id"]: a for a in assignments}
+        for test_id, indexes in plan.start.items():
+            await self._start_koi(by_id[test_id], desired[test_id], indexes)
+
+    async def _start_koi(self, assignment: dict[str, Any], want: Desired, indexes: frozenset[int]) -> None:
+        test_id = assignment["test_id"]
+        try:
+            running = self._tests.get(test_id) or await self._new_test(assignment, want)
+            tokens = await self._tokens.tokens_for(assignment["target"], assignment["workspace"], sorted(indexes))
+        except (KeeperUnreachableError, TokenUnavailableError) as exc:
+            log.error("cannot start %d koi of %s: %s", len(indexes), test_id, exc)
+            return
+        self._tests[test_id] = running
+        for index in indexes:
+            koi = Koi(running.context, index, tokens[index])
+            running.koi[index] = asyncio.create_task(koi.swim(), name=f"koi-{test_id}-{index}")
+        self._metrics.koi.labels(test_id).set(len(running.koi))
+
+    async def _new_test(self, assignment: dict[str, Any], want: Desired) -> RunningTest:
+        behavior = assignment["behavior"]
+        document = await self._link.behavior(behavior["name"], behavior["version"])
+        context = TestContext(
+            test_id=assignment["test_id"],
+            workspace=assignment["workspace"],
+            target=assignment["target"].rstrip("/"),
+            behavior=document,
+            web_api=self._web_api,
+            metrics=self._metrics,
+            startup_spread_seconds=self._spread,
+        )
+        return RunningTest(identity=want.identity, context=context)
+
+    async def _stop_koi(self, test_id: str, indexes: frozenset[int]) -> None:
+        running = self._tests[test_id]
+        tasks = [running.koi.pop(i) for i in indexes if i in running.koi]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if running.koi:
+            self._metrics.koi.labels(test_id).set(len(running.koi))
+        else:
+            del self._tests[test_id]
+            self._metrics.koi.remove(test_id)
+
+    async def stop_everything(self, reason: str) -> None:
+        if self._tests:
+            log.warning("stopping all %d koi: %s", self.koi_count, reason)
+        for test_id in list(self._tests):
+            await self._stop_koi(test_id, frozenset(self._tests[test_id].koi))
+
+
+def _desired(assignment: dict[str, Any]) -> Desired:
+    ranges = [KoiRange(**r) for r in assignment["ranges"]]
+    behavior = assignment["behavior"]
+    identity = (behavior["name"], str(behavior["version"]), assignment["target"], assignment["workspace"])
+    return Desired(test_id=assignment["test_id"], indexes=indexes_of(ranges), identity=identity)

@@ -1,0 +1,28 @@
+"""The School's settings, from ``KOIPOND_*`` environment variables (one object per process)."""
+
+from __future__ import annotations
+
+import socket
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SchoolSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KOIPOND_", extra="ignore", frozen=True)
+
+    keeper_url: str = Field(description="KOIPOND_KEEPER_URL: the Keeper to poll.")
+    token: SecretStr = Field(description="KOIPOND_TOKEN: an API key with the school role.")
+    school_id: str = Field(default_factory=lambda: socket.gethostname().lower(), pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    school_capacity: int = Field(default=5000, ge=0, le=1_000_000, description="Most koi this School runs.")
+    failsafe_seconds: float = Field(
+        default=60, gt=0, description="Keep the last assignment this long while the Keeper is unreachable."
+    )
+    metrics_host: str = "0.0.0.0"
+    metrics_port: int = Field(default=9100, ge=0, le=65535)
+    drain_seconds: float = Field(default=10, ge=0, description="On SIGTERM, time given to koi to finish.")
+    target_admin_token: SecretStr | None = Field(
+        default=None, description="KOIPOND_TARGET_ADMIN_TOKEN: lets koi mint tokens from the bundled target."
+    )
+    startup_spread_seconds: float = Field(default=10, ge=0, description="Koi start spread over this window.")
+    max_connections: int = Field(default=2000, ge=1, description="HTTP connections shared by all koi.")
