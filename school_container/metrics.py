@@ -60,6 +60,9 @@ class SchoolMetrics:
         self.skipped = Counter(
             "koi_pond_school_actions_skipped", "Actions skipped (e.g. nothing to react to yet).", ["method"], registry=r
         )
+        self.koi_crashes = Counter(
+            "koi_pond_school_koi_crashes", "Koi that ended on their own (restarted at the next poll).", registry=r
+        )
         self._methods: set[str] = set()
 
     def method_label(self, method: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -108,8 +109,22 @@ class School:
         self._tests[test_id] = running
         for index in indexes:
             koi = Koi(running.context, index, tokens[index])
-            running.koi[index] = asyncio.create_task(koi.swim(), name=f"koi-{test_id}-{index}")
+            task = asyncio.create_task(koi.swim(), name=f"koi-{test_id}-{index}")
+            task.add_done_callback(functools.partial(self._koi_ended, test_id, index))
+            running.koi[index] = task
         self._metrics.koi.labels(test_id).set(len(running.koi))
+
+    def _koi_ended(self, test_id: str, index: int, task: asyncio.Task[None]) -> None:
+        """A koi that died on its own (a bug, not a stop) is forgotten, so the next poll restarts it."""
+        if task.cancelled():
+            return
+        running = self._tests.get(test_id)
+        if running is not None and running.koi.get(index) is task:
+            del running.koi[index]
+            self._metrics.koi.labels(test_id).set(len(running.koi))
+        error = task.exception()
+        self._metrics.koi_crashes.inc()
+        log.error("koi %d of %s ended unexpectedly: %r", index, test_id, error)
 
     async def _new_test(self, assignment: dict[str, Any], want: Desired) -> RunningTest:
         behavior = assignment["behavior"]

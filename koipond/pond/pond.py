@@ -33,6 +33,7 @@ class PondConfig:
     with_target: bool = False
     poll_interval_seconds: float = 5.0
     koi_startup_spread_seconds: float = 10.0
+    school_env: dict[str, str] = field(default_factory=dict)  # e.g. KOIPOND_FAILSAFE_SECONDS for tests
     behaviors_dir: Path = SHIPPED_BEHAVIORS
 
 
@@ -84,12 +85,13 @@ class LocalPond:
             with self.client() as keeper:
                 school_token = keeper.create_key("pond schools", "school")["token"]
             for number in range(1, self.config.schools + 1):
-                self.start_school(f"school-{number}", school_token)
+                self.start_school(f"school-{number}", school_token, self.config.school_env)
 
-    def start_school(self, school_id: str, token: str) -> PondProcess:
+    def start_school(self, school_id: str, token: str, extra_env: dict[str, str] | None = None) -> PondProcess:
         """Start one School process polling this pond's Keeper."""
         port = free_port(self.config.host)
         env = {
+            **(extra_env or {}),
             **self._env(),
             envvars.KEEPER_URL: self.keeper_url,
             envvars.TOKEN: token,

@@ -1,0 +1,285 @@
+"""Shared bench plumbing: core pinning, free ports, nginx and the bundled target as subprocesses, RSS, tables."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CLIENT_CORE = 0  # the tool being measured
+SERVER_CORE = 1  # nginx or the bundled target
+OK_BODY = '{"ok":true}'
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def quick() -> bool:
+    """``BENCH_QUICK=1``: small N and short durations, for a smoke run."""
+    return os.environ.get("BENCH_QUICK", "") not in ("", "0")
+
+
+def pinned(core: int, argv: Sequence[str]) -> list[str]:
+    """``argv`` run with ``taskset -c core``: every process of the tool shares that one core."""
+    return ["taskset", "-c", str(core), *argv]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def raise_open_files() -> int:
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit (children inherit it); return the limit."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def rss_bytes(pid: int | str = "self") -> int:
+    """Resident set size of one process, from /proc (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def cpu_seconds(pid: int | str = "self") -> float:
+    """User + system CPU time of one process (all its threads), from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (e.g. nginx's worker)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:.0f}s")
+
+
+def stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
+    """Signal one process we started and wait for it; kill it if it will not go."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def require(tool: str) -> str:
+    """The path of ``tool`` (the venv first), or exit 1 saying how to get it."""
+    for candidate in (BIN / tool, shutil.which(tool)):
+        if candidate and Path(candidate).exists():
+            return str(candidate)
+    sys.exit(f"bench: {tool} not found; `make bench` installs it (apt-get nginx-light wrk; k6, locust: bench group)")
+
+
+# --- nginx: the throughput target --------------------------------------------------------------------
+
+
+NGINX_CONF = """\
+{user}
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/error.log warn;
+worker_rlimit_nofile 16384;
+events {{ worker_connections 8192; multi_accept on; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 300s;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        location / {{
+            default_type application/json;
+            return 200 '{body}';
+        }}
+    }}
+}}
+"""
+
+
+@dataclass
+class Nginx:
+    """nginx on SERVER_CORE answering every request with ``{"ok":true}`` (a static 11-byte JSON body)."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/ok"
+
+    def worker_pids(self) -> list[int]:
+        return children(self.proc.pid) or [self.proc.pid]
+
+    def cpu_seconds(self) -> float:
+        return sum(cpu_seconds(pid) for pid in [self.proc.pid, *self.worker_pids()])
+
+
+@contextlib.contextmanager
+def nginx() -> Iterator[Nginx]:
+    binary = require("nginx")
+    with tempfile.TemporaryDirectory(prefix="bench-nginx-") as tmp:
+        port = free_port()
+        user = "user root root;" if os.geteuid() == 0 else ""
+        conf = Path(tmp) / "nginx.conf"
+        conf.write_text(NGINX_CONF.format(user=user, tmp=tmp, port=port, body=OK_BODY))
+        proc = subprocess.Popen(pinned(SERVER_CORE, [binary, "-p", tmp, "-c", str(conf)]))
+        try:
+            wait_for_port(port, 10, proc)
+            yield Nginx(proc, port)
+        finally:
+            stop_process(proc, signal.SIGQUIT)
+
+
+# --- the bundled target: the realistic scenario ------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """``koipond target`` on SERVER_CORE, with a known secret and admin token."""
+
+    proc: subprocess.Popen[bytes]
+    port: int
+    secret: str
+    admin_token: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def metric(self, name: str) -> float:
+        """Sum of every sample of ``name`` on the target's /metrics (0 when absent)."""
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=10) as response:  # noqa: S310 - our own target
+            text = response.read().decode()
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name) and line[len(name) : len(name) + 1] in (" ", "{"):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+    def websocket_connections(self) -> int:
+        return int(self.metric("koi_pond_target_websocket_connections"))
+
+    def mint(self, workspace: str, count: int) -> list[str]:
+        """Tokens of users ``[0, count)`` via the admin endpoint, as any client of the target would get them."""
+        tokens: list[str] = []
+        for start in range(0, count, 10_000):
+            body = json.dumps({"workspace": workspace, "start": start, "end": min(count, start + 10_000)}).encode()
+            request = urllib.request.Request(  # noqa: S310 - our own target
+                f"{self.url}/api/admin.tokens.mint",
+                data=body,
+                headers={"Authorization": f"Bearer {self.admin_token}", "Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+                answer = json.loads(response.read())
+            if not answer.get("ok"):
+                raise RuntimeError(f"admin.tokens.mint failed: {answer.get('error')}")
+            tokens += [answer["tokens"][str(i)] for i in range(start, min(count, start + 10_000))]
+        return tokens
+
+    def wait_for_websockets(self, want: int, timeout: float, at_least: bool = True) -> int:
+        """Poll the target's websocket gauge until it reaches ``want`` (or drops to it); return the last value."""
+        deadline = time.monotonic() + timeout
+        seen = self.websocket_connections()
+        while time.monotonic() < deadline:
+            if (seen >= want) if at_least else (seen <= want):
+                break
+            time.sleep(0.5)
+            seen = self.websocket_connections()
+        return seen
+
+
+@contextlib.contextmanager
+def bundled_target() -> Iterator[Target]:
+    port = free_port()
+    secret, admin = secrets.token_hex(16), secrets.token_urlsafe(16)
+    env = {**os.environ, "KOIPOND_TARGET_SECRET": secret, "KOIPOND_TARGET_ADMIN_TOKEN": admin}
+    argv = [str(BIN / "koipond"), "target", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(pinned(SERVER_CORE, argv), env=env, stdout=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, 30, proc)
+        yield Target(proc, port, secret, admin)
+    finally:
+        stop_process(proc, signal.SIGTERM, 20)
+
+
+# --- running a pinned worker that answers with one JSON line -----------------------------------------
+
+
+def run_worker(script: Path, args: Sequence[str], timeout: float) -> dict[str, object]:
+    """Run ``python script --worker args`` on CLIENT_CORE; its last stdout line is a JSON result."""
+    argv = pinned(CLIENT_CORE, [sys.executable, str(script), "--worker", *args])
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"worker {' '.join(args)} failed ({done.returncode}): {done.stderr[-2000:]}")
+    sys.stderr.write(done.stderr)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+# --- reporting ---------------------------------------------------------------------------------------
+
+
+def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    print(f"\n{title}")
+    for line in [list(headers), *cells]:
+        padded = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))]
+        print("  " + "  ".join(padded))
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def verdict(met: bool, target: str, measured: str) -> None:
+    print(f"{'PASS' if met else 'MISS'}  {target}: {measured}")
+
+
+def note(text: str) -> None:
+    print(textwrap.fill(text, width=110, initial_indent="note: ", subsequent_indent="      "))
