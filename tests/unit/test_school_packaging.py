@@ -29,7 +29,8 @@ def test_probes_hit_routes_the_school_serves() -> None:
     spec = container()
     assert spec["livenessProbe"]["httpGet"]["path"] in served
     assert spec["readinessProbe"]["httpGet"]["path"] in served
-    assert spec["resources"]["requests"]["cpu"] and spec["resources"]["requests"]["memory"]
+    assert spec["resources"]["requests"]["cpu"]
+    assert spec["resources"]["requests"]["memory"]
 
 
 def test_every_env_var_in_the_manifest_is_a_school_setting() -> None:
