@@ -48,9 +48,16 @@ format: env ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: env ## benchmarks (ratios against peers measured in the same run)
-	@ls bench/*.py >/dev/null 2>&1 || { echo "no benchmarks yet"; exit 0; }
-	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+BENCH_APT := nginx-light wrk
+bench: env ## benchmarks: the School vs wrk, k6, Locust on this machine, ratios in one run (BENCH_QUICK=1: short)
+	$(UV) sync --all-extras --frozen --group bench
+	@if ! command -v nginx >/dev/null || ! command -v wrk >/dev/null; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "make bench needs: apt-get install $(BENCH_APT)"; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q $(BENCH_APT) || { apt-get update -q && apt-get install -y -q $(BENCH_APT); } || exit 1; \
+	fi
+	@status=0; for b in bench/bench_throughput.py bench/bench_idle_koi.py bench/bench_scale.py; do \
+	  echo "== $$b"; $(BIN)/python $$b || status=1; done; exit $$status
 
 clean: ## remove the environment and local pond state
 	rm -rf $(VENV) $(TOOLS) .pond .pytest_cache .mypy_cache .ruff_cache

@@ -65,6 +65,15 @@ def cpu_seconds(pid: int | str = "self") -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def core_busy_seconds(core: int) -> float:
+    """Time core ``core`` spent running anything (user, nice, system, irq, softirq), from /proc/stat."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith(f"cpu{core} "):
+            user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in line.split()[1:8])
+            return (user + nice + system + irq + softirq) / CLK_TCK
+    raise RuntimeError(f"no cpu{core} in /proc/stat")
+
+
 def children(pid: int) -> list[int]:
     """Direct children of ``pid`` (e.g. nginx's worker)."""
     found = []
@@ -246,13 +255,13 @@ def bundled_target() -> Iterator[Target]:
 
 
 def run_worker(script: Path, args: Sequence[str], timeout: float) -> dict[str, object]:
-    """Run ``python script --worker args`` on CLIENT_CORE; its last stdout line is a JSON result."""
+    """Run ``python script --worker args`` on CLIENT_CORE; its last stdout line is a JSON result (stderr shows)."""
     argv = pinned(CLIENT_CORE, [sys.executable, str(script), "--worker", *args])
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"worker {' '.join(args)} failed ({done.returncode}): {done.stderr[-2000:]}")
-    sys.stderr.write(done.stderr)
-    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+    done = subprocess.run(argv, stdout=subprocess.PIPE, text=True, timeout=timeout, check=False)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"worker {script.name} {' '.join(args)} failed with exit code {done.returncode}")
+    return dict(json.loads(lines[-1]))
 
 
 # --- reporting ---------------------------------------------------------------------------------------

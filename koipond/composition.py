@@ -11,16 +11,20 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
+from koipond.notify import LogNotifier
 from koipond.ports import Clock, SystemClock
+from koipond.prometheus import ApiClientPrometheusReader
 from koipond.services.auth import AuthService
 from koipond.services.behaviors import BehaviorService
 from koipond.services.emergency_stop import EmergencyStopService
+from koipond.services.guard import GuardService
 from koipond.services.loadtests import LoadTestService
 from koipond.services.polling import PollService
-from koipond.settings import Settings, get_settings
+from koipond.settings import Settings, get_settings, guard_clusters
 from koipond.store.allocation import DynamoAllocationRepository
 from koipond.store.behaviors import DynamoBehaviorRepository
 from koipond.store.estop import DynamoEmergencyStopRepository
+from koipond.store.guard import DynamoGuardRepository
 from koipond.store.history import DynamoHistoryRepository
 from koipond.store.keys import DynamoApiKeyRepository
 from koipond.store.loadtests import DynamoLoadTestRepository
@@ -41,6 +45,7 @@ class Keeper:
     polls: PollService
     auth: AuthService
     behaviors: BehaviorService
+    guard: GuardService
 
 
 def dynamodb_client(settings: Settings) -> DynamoDBClient:
@@ -84,6 +89,8 @@ def build_keeper(settings: Settings, client: DynamoDBClient, clock: Clock | None
     auth = AuthService(DynamoApiKeyRepository(table, history), clock)
     if settings.admin_token is not None:
         auth.ensure_bootstrap_admin(settings.admin_token.get_secret_value())
+    prometheus = ApiClientPrometheusReader(guard_clusters(settings), settings.guard_timeout_seconds)
+    guard = GuardService(DynamoGuardRepository(table, history), tests, estop_repo, prometheus, LogNotifier(), clock)
     return Keeper(
         settings=settings,
         tests=tests,
@@ -91,6 +98,7 @@ def build_keeper(settings: Settings, client: DynamoDBClient, clock: Clock | None
         polls=polls,
         auth=auth,
         behaviors=BehaviorService(behaviors_repo, clock),
+        guard=guard,
     )
 
 

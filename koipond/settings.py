@@ -8,6 +8,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from koipond import envvars
+from koipond.models.guard import DEFAULT_CLUSTER, PrometheusCluster
 
 
 class Settings(BaseSettings):
@@ -27,10 +28,25 @@ class Settings(BaseSettings):
     missed_polls: int = Field(default=3, ge=1, le=100, description=envvars.MISSED_POLLS)
     default_school_capacity: int = Field(default=5000, ge=1, description=envvars.DEFAULT_SCHOOL_CAPACITY)
     max_koi_per_test: int = Field(default=10_000_000, ge=1, description=envvars.MAX_KOI_PER_TEST)
+    prometheus_url: str | None = Field(
+        default=None, description=f"{envvars.PROMETHEUS_URL}: the default guard cluster ({DEFAULT_CLUSTER!r})."
+    )
+    guard_clusters: dict[str, PrometheusCluster] = Field(
+        default_factory=dict, description=f"{envvars.GUARD_CLUSTERS}: JSON object of named Prometheus endpoints."
+    )
+    guard_timeout_seconds: float = Field(default=10, gt=0, le=60, description=envvars.GUARD_TIMEOUT_SECONDS)
     token_queue_name: str = Field(default="koipond-token-jobs", description=envvars.TOKEN_QUEUE_NAME)
     token_dlq_name: str = Field(default="koipond-token-jobs-dlq", description=envvars.TOKEN_DLQ_NAME)
     token_bucket: str = Field(default="koipond-tokens", description=envvars.TOKEN_BUCKET)
     token_kms_alias: str = Field(default="alias/koipond-tokens", description=envvars.TOKEN_KMS_ALIAS)
+
+
+def guard_clusters(settings: Settings) -> dict[str, PrometheusCluster]:
+    """Named Prometheus endpoints; ``KOIPOND_PROMETHEUS_URL`` is the default one unless named explicitly."""
+    clusters = dict(settings.guard_clusters)
+    if settings.prometheus_url and DEFAULT_CLUSTER not in clusters:
+        clusters[DEFAULT_CLUSTER] = PrometheusCluster(url=settings.prometheus_url)
+    return clusters
 
 
 @lru_cache(maxsize=1)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +79,10 @@ def keeper_command(host: str, port: int) -> None:
 @click.option(
     "--poll-interval", type=click.FloatRange(0.2, 300), default=5.0, show_default=True, help="School poll interval, s."
 )
+@click.option("--prometheus-port", type=int, default=9090, show_default=True, help="Prometheus port (0: any).")
+@click.option(
+    "--guard-every", type=click.FloatRange(1, 3600), default=60, show_default=True, help="Guard period, seconds."
+)
 def up_command(
     aws_port: int,
     keeper_port: int,
@@ -84,11 +91,14 @@ def up_command(
     capacity: int,
     state_dir: Path,
     poll_interval: float,
+    prometheus_port: int,
+    guard_every: float,
 ) -> None:
     """Start a local pond and keep it running until Ctrl-C.
 
-    Runs the embedded AWS, the Keeper, the bundled Slack-like target and N Schools, each as its own
-    process. Prints the URLs and an admin token (KOIPOND_ADMIN_TOKEN if set, else a new random one).
+    Runs the embedded AWS, the Keeper, the bundled Slack-like target, Prometheus (scraping the target
+    and every School), N Schools and the shutdown guard, each as its own process. Prints the URLs and
+    an admin token (KOIPOND_ADMIN_TOKEN if set, else a new random one).
     """
     settings = get_settings()
     config = PondConfig(
@@ -100,6 +110,9 @@ def up_command(
         with_target=True,
         state_dir=state_dir,
         poll_interval_seconds=poll_interval,
+        with_prometheus=True,
+        prometheus_port=prometheus_port or free_port(),
+        guard_every_seconds=guard_every,
     )
     if settings.admin_token:
         config.admin_token = settings.admin_token.get_secret_value()
@@ -132,6 +145,7 @@ def _print_pond(pond: LocalPond) -> None:
     console.print(f"  embedded AWS  {pond.aws_url}")
     console.print(f"  Keeper        {pond.keeper_url}   (OpenAPI: {pond.keeper_url}/openapi.json)")
     console.print(f"  target        {pond.target_url}   (Slack-like API; /metrics, /admin/faults)")
+    console.print(f"  Prometheus    {pond.prometheus_url}   (the guard's default cluster)")
     for school, metrics in zip(pond.schools, pond.school_metrics_urls, strict=True):
         console.print(f"  {school.name:<13} {metrics}")
     console.print(f"  logs          {pond.logs}")
@@ -198,6 +212,57 @@ def school_command(
     main.run(settings)
 
 
+GUARD_HANDLER = "lambdas.shutdown_guard.handler:lambda_handler"
+
+
+@click.command("guard")
+@click.option("--every", default="60s", show_default=True, help="How often to evaluate (10s for demos).")
+@click.option("--once", is_flag=True, help="Evaluate once and exit.")
+def guard_command(every: str, once: bool) -> None:
+    """Run the shutdown guard: the same handler as the scheduled Lambda, on a local period.
+
+    Reads KOIPOND_AWS_ENDPOINT and KOIPOND_PROMETHEUS_URL (or KOIPOND_GUARD_CLUSTERS).
+    """
+    from koipond.durations import parse_duration
+    from koipond.pond.lambda_http import LocalLambdaContext, load_handler
+
+    try:
+        period = parse_duration(every)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--every") from exc
+    if not get_settings().aws_endpoint:
+        err_console.print(f"note: {envvars.AWS_ENDPOINT} is unset, so the guard uses real AWS")
+    handler = load_handler(GUARD_HANDLER)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.is_set():
+        started = time.monotonic()
+        result = handler(scheduled_event(), LocalLambdaContext("shutdown-guard"))
+        for line in result["evaluations"]:
+            acted = "  -> ACTED" if line["acted"] else ""
+            console.print(f"{line['label']}: {line['outcome']} ({line['detail']}){acted}")
+        if once:
+            return
+        stop.wait(max(0.0, period - (time.monotonic() - started)))
+
+
+def scheduled_event() -> dict[str, Any]:
+    """An EventBridge scheduled event, as AWS sends it to the guard Lambda."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": now,
+        "region": "local",
+        "resources": ["arn:aws:events:local:123456789012:rule/koipond-guard"],
+        "detail": {},
+    }
+
+
 def register(group: Any) -> None:
-    for command in (aws_command, keeper_command, up_command, demo_command, school_command):
+    for command in (aws_command, keeper_command, up_command, demo_command, school_command, guard_command):
         group.add_command(command)

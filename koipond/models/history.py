@@ -25,6 +25,8 @@ class EventKind(StrEnum):
     KEY_CREATED = "key_created"
     KEY_REVOKED = "key_revoked"
     BEHAVIOR_PUT = "behavior_put"
+    GUARD_QUERY_PUT = "guard_query_put"
+    GUARD_QUERY_DELETED = "guard_query_deleted"
 
 
 class HistoryEvent(BaseModel):

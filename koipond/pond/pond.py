@@ -10,6 +10,7 @@ from koipond import envvars
 from koipond.behavior_files import load_behavior_dir
 from koipond.client.keeper import KeeperApiError, KeeperClient
 from koipond.pond.processes import PondProcess, free_port
+from koipond.pond.prometheus import prometheus_process, write_config, write_school_targets
 
 SHIPPED_BEHAVIORS = Path(__file__).resolve().parents[2] / "behaviors"
 
@@ -34,6 +35,10 @@ class PondConfig:
     poll_interval_seconds: float = 5.0
     koi_startup_spread_seconds: float = 10.0
     school_env: dict[str, str] = field(default_factory=dict)  # e.g. KOIPOND_FAILSAFE_SECONDS for tests
+    with_prometheus: bool = False
+    prometheus_port: int = 0
+    scrape_seconds: float = 5.0
+    guard_every_seconds: float | None = None  # None: no guard process
     behaviors_dir: Path = SHIPPED_BEHAVIORS
 
 
@@ -46,6 +51,8 @@ class LocalPond:
         self.aws_url = f"http://{host}:{config.aws_port or free_port(host)}"
         self.keeper_url = f"http://{host}:{config.keeper_port or free_port(host)}"
         self.target_url = f"http://{host}:{config.target_port or free_port(host)}"
+        self.prometheus_url = f"http://{host}:{config.prometheus_port or free_port(host)}"
+        self.prometheus_dir = config.state_dir / "prometheus"
         self.logs = config.state_dir / "logs"
         self.aws = self._process("aws", self.aws_url, "/moto-api/data.json", [])
         self.keeper = self._process("keeper", self.keeper_url, "/healthz", [])
@@ -57,13 +64,20 @@ class LocalPond:
         )
         self.schools: list[PondProcess] = []
         self.school_metrics_urls: list[str] = []
+        self.prometheus: PondProcess | None = None
+        self.guard: PondProcess | None = None
+        if config.guard_every_seconds is not None:
+            every = ["--every", f"{config.guard_every_seconds:g}s"]
+            self.guard = PondProcess("guard", ["guard", *every], self._env(), self.logs / "guard.log", "")
 
     def _process(self, name: str, url: str, health: str, extra: list[str]) -> PondProcess:
         args = [name, "--host", self.config.host, "--port", _port(url), *extra]
         return PondProcess(name, args, self._env(), self.logs / f"{name}.log", f"{url}{health}")
 
     def _env(self) -> dict[str, str]:
+        prometheus = {envvars.PROMETHEUS_URL: self.prometheus_url} if self.config.with_prometheus else {}
         return {
+            **prometheus,
             envvars.AWS_ENDPOINT: self.aws_url,
             envvars.ADMIN_TOKEN: self.config.admin_token,
             envvars.POLL_INTERVAL_SECONDS: str(self.config.poll_interval_seconds),
@@ -81,11 +95,23 @@ class LocalPond:
         self.seed_behaviors()
         if self.runs_target:
             self.target.start(timeout=60)
+        if self.config.with_prometheus:
+            self._start_prometheus()
         if self.config.schools:
             with self.client() as keeper:
                 school_token = keeper.create_key("pond schools", "school")["token"]
             for number in range(1, self.config.schools + 1):
                 self.start_school(f"school-{number}", school_token, self.config.school_env)
+        if self.guard is not None:
+            self.guard.start_unchecked()
+
+    def _start_prometheus(self) -> None:
+        config = write_config(self.prometheus_dir, self.config.scrape_seconds, self.target_url)
+        port = int(_port(self.prometheus_url))
+        self.prometheus = prometheus_process(
+            self.prometheus_dir, self.config.host, port, config, self.logs / "prometheus.log"
+        )
+        self.prometheus.start(timeout=60)
 
     def start_school(self, school_id: str, token: str, extra_env: dict[str, str] | None = None) -> PondProcess:
         """Start one School process polling this pond's Keeper."""
@@ -113,16 +139,19 @@ class LocalPond:
         school.start(timeout=60)
         self.schools.append(school)
         self.school_metrics_urls.append(f"{url}/metrics")
+        if self.config.with_prometheus:
+            write_school_targets(self.prometheus_dir, self.school_metrics_urls)
         return school
 
     def stop(self) -> None:
-        for process in (*self.schools, self.target, self.keeper, self.aws):
+        for process in reversed(self.processes):
             process.stop()
 
     @property
     def processes(self) -> list[PondProcess]:
-        started = [self.aws, self.keeper, *([self.target] if self.runs_target else []), *self.schools]
-        return [p for p in started if p.popen is not None]
+        """Every process started, in start order."""
+        started = [self.aws, self.keeper, self.target, self.prometheus, *self.schools, self.guard]
+        return [p for p in started if p is not None and p.popen is not None]
 
     def restart_keeper(self, *, crash: bool = False) -> None:
         """Stop (or kill) the Keeper and start it again: state lives in the embedded AWS only."""
@@ -145,6 +174,10 @@ class LocalPond:
                     keeper.put_behavior(name, document.model_dump(mode="json", exclude_none=True))
                     seeded.append(name)
         return seeded
+
+    def component_env(self) -> dict[str, str]:
+        """What a pond component (Keeper, guard) reads: the embedded AWS, Prometheus, the admin token."""
+        return self._env()
 
     def client_env(self) -> dict[str, str]:
         """What a shell needs for the client verbs."""

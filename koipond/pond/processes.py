@@ -31,6 +31,8 @@ class PondProcess:
     env: dict[str, str]
     log_path: Path
     health_url: str
+    # The program; by default koipond's own CLI (args are then its sub-command and options).
+    program: list[str] = field(default_factory=lambda: [sys.executable, "-m", "koipond.cli.main"])
     popen: subprocess.Popen[bytes] | None = None
     _log: IO[bytes] | None = field(default=None, repr=False)
 
@@ -40,16 +42,23 @@ class PondProcess:
         Raises:
             RuntimeError: it exited or did not become healthy in time; the message quotes its log.
         """
+        self._spawn()
+        self._wait_healthy(timeout)
+
+    def _spawn(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
         self.popen = subprocess.Popen(  # noqa: S603 - our own CLI, argv list, no shell
-            [sys.executable, "-m", "koipond.cli.main", *self.args],
+            [*self.program, *self.args],
             env={**os.environ, **self.env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in the terminal reaches `up`, which stops children in order
         )
-        self._wait_healthy(timeout)
+
+    def start_unchecked(self) -> None:
+        """Start a process that serves nothing to probe (a periodic job such as the guard)."""
+        self._spawn()
 
     def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

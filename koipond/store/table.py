@@ -151,6 +151,10 @@ class DynamoTable:
                 put["ExpressionAttributeValues"] = serialize(values)
         return {"Put": put}  # type: ignore[typeddict-item]
 
+    def delete_action(self, pk: str, sk: str) -> TransactWriteItemTypeDef:
+        """A Delete for :meth:`transact` (deleting a missing item is not an error)."""
+        return {"Delete": {"TableName": self.name, "Key": serialize({PK: pk, SK: sk})}}
+
     def check_action(self, pk: str, sk: str, condition: str, values: Mapping[str, Any]) -> TransactWriteItemTypeDef:
         """A ConditionCheck for :meth:`transact`: the write proceeds only if this item is as read."""
         check: dict[str, Any] = {

@@ -10,6 +10,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 from koipond.models.allocation import KoiRange
 from koipond.models.auth import ApiKey, Role
 from koipond.models.estop import EmergencyStop
+from koipond.models.guard import Evaluation, GuardQuery
 from koipond.models.history import HistoryEvent
 from koipond.models.schools import School
 from koipond.models.tests import LoadTest, LoadTestStatus
@@ -252,3 +253,13 @@ class ErrorOut(BaseModel):
 class HealthOut(BaseModel):
     status: Literal["ok"]
     version: str
+
+
+class GuardQueryOut(BaseModel):
+    query: GuardQuery
+    last: Evaluation | None = Field(description="The last evaluation: value, outcome and time; null before the first.")
+
+
+class GuardOut(BaseModel):
+    clusters: list[str] = Field(description="Configured Prometheus endpoints queries may name.")
+    queries: list[GuardQueryOut]

@@ -22,9 +22,11 @@ def pond(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPond]:
         yield running
 
 
-def run_cli(pond: LocalPond, *args: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    pond: LocalPond, *args: str, token: str | None = None, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``koipond ARGS`` as a user would, against ``pond``."""
-    env = {**os.environ, **pond.client_env(), "COLUMNS": "200"}
+    env = {**os.environ, **pond.client_env(), "COLUMNS": "200", **(env_extra or {})}
     if token is not None:
         env["KOIPOND_TOKEN"] = token
     return subprocess.run(

@@ -1,0 +1,43 @@
+"""The shutdown guard's queries and their last evaluations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from koipond.composition import get_keeper
+from koipond.errors import BadRequestError
+from koipond.models.auth import Principal
+from koipond.models.guard import LABEL_PATTERN, GuardQuery
+from koipond.settings import guard_clusters
+from lambdas.keeper_api import auth
+from lambdas.keeper_api.schemas import GuardOut, GuardQueryOut
+
+router = APIGatewayHttpRouter()
+Label = Annotated[str, Path(pattern=LABEL_PATTERN, description="The query's label.")]
+
+
+@router.get("/guard", summary="Guard queries with the value, outcome and time of their last evaluation", tags=["guard"])
+def guard_status(_: Annotated[Principal, Depends(auth.viewer)]) -> GuardOut:
+    keeper = get_keeper()
+    status = keeper.guard.status()
+    return GuardOut(
+        clusters=sorted(guard_clusters(keeper.settings)),
+        queries=[GuardQueryOut(query=q, last=status.last.get(q.label)) for q in status.queries],
+    )
+
+
+@router.put("/guard/queries/<label>", summary="Create or replace a guard query", tags=["guard"])
+def put_query(label: Label, body: GuardQuery, principal: Annotated[Principal, Depends(auth.operator)]) -> GuardQuery:
+    if body.label != label:
+        raise BadRequestError(f"the body's label {body.label!r} differs from the path's {label!r}")
+    return get_keeper().guard.put_query(body, principal.name)
+
+
+@router.delete("/guard/queries/<label>", summary="Delete a guard query", tags=["guard"])
+def delete_query(label: Label, principal: Annotated[Principal, Depends(auth.operator)]) -> dict[str, str]:
+    get_keeper().guard.delete_query(label, principal.name)
+    return {"deleted": label}

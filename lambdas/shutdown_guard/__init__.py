@@ -1,0 +1,1 @@
+"""The shutdown guard Lambda: evaluates guard queries against Prometheus on a schedule."""

@@ -1,0 +1,198 @@
+"""The shutdown guard on real Prometheus scraping a real School that swims against the bundled target."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from koipond.composition import Keeper, build_keeper, dynamodb_client
+from koipond.models.guard import Comparator, ErrorPolicy, GuardQuery, NoDataPolicy, Outcome, PrometheusCluster
+from koipond.models.tests import LoadTestStatus
+from koipond.pond.pond import LocalPond, PondConfig
+from koipond.pond.processes import free_port
+from koipond.settings import Settings
+from tests.e2e.conftest import run_cli
+from tests.e2e.school_probe import wait_for
+from tests.e2e.test_school import BUSY
+
+GUARD_PERIOD = 2.0
+
+
+@pytest.fixture(scope="module")
+def guarded_pond(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPond]:
+    config = PondConfig(
+        state_dir=tmp_path_factory.mktemp("guard-pond"),
+        poll_interval_seconds=1.0,
+        schools=1,
+        koi_startup_spread_seconds=0.5,
+        with_prometheus=True,
+        scrape_seconds=1.0,
+    )
+    with LocalPond(config) as pond:
+        with pond.client() as admin:
+            admin.put_behavior("busy", BUSY)
+        yield pond
+
+
+@pytest.fixture
+def guard(guarded_pond: LocalPond) -> Iterator[Keeper]:
+    """The guard as the Lambda builds it, over the pond's table and Prometheus; only this test's queries."""
+    down = PrometheusCluster(url=f"http://127.0.0.1:{free_port()}")  # nothing listens: Prometheus is "down"
+    settings = Settings(
+        aws_endpoint=guarded_pond.aws_url,
+        prometheus_url=guarded_pond.prometheus_url,
+        guard_clusters={"down": down},
+        guard_timeout_seconds=2,
+    )
+    keeper = build_keeper(settings, dynamodb_client(settings))
+    keeper.guard.ensure_defaults()
+    for query in keeper.guard.status().queries:
+        keeper.guard.delete_query(query.label, "e2e")
+    yield keeper
+    for test in keeper.tests.list_tests(LoadTestStatus.RUNNING):
+        keeper.tests.stop(test.id, "e2e", "cleanup")
+    faults(guarded_pond, "DELETE")
+
+
+def faults(pond: LocalPond, method: str, body: dict[str, object] | None = None) -> None:
+    headers = {"authorization": f"Bearer {pond.config.target_admin_token}"}
+    httpx.request(method, f"{pond.target_url}/admin/faults", json=body, headers=headers, timeout=5).raise_for_status()
+
+
+def start(pond: LocalPond, koi: int = 60) -> str:
+    with pond.client() as admin:
+        test = admin.start_test(name="guarded", target=pond.target_url, behavior="busy", workspace="guard", koi=koi)
+    return str(test["id"])
+
+
+def status_of(keeper: Keeper, test_id: str) -> LoadTestStatus:
+    return keeper.tests.get(test_id).status
+
+
+def test_injected_errors_stop_the_test_within_the_window_plus_one_period(
+    guarded_pond: LocalPond, guard: Keeper
+) -> None:
+    query = GuardQuery(
+        label="e2e-success-rate",
+        query=(
+            "1 - (sum(rate(koi_pond_school_web_api_call_failures_total[5s])) or vector(0))"
+            " / sum(rate(koi_pond_school_web_api_calls_total[5s]))"
+        ),
+        time_range="10s",
+        step="1s",
+        threshold=0.95,
+        comparator=Comparator.LESS_THAN,
+    )
+    guard.guard.put_query(query, "e2e")
+    test_id = start(guarded_pond)
+    wait_for(
+        "a healthy evaluation",
+        lambda: guard.guard.run_once()[0].outcome,
+        lambda outcome: outcome is Outcome.HEALTHY,
+        timeout=60,
+    )
+    faults(guarded_pond, "PUT", {"route": "*", "error_rate": 1.0, "status": 500})
+    injected = time.monotonic()
+    while status_of(guard, test_id) is LoadTestStatus.RUNNING:
+        assert time.monotonic() - injected < 60, "the guard never stopped the test"
+        guard.guard.run_once()
+        time.sleep(GUARD_PERIOD)
+    elapsed = time.monotonic() - injected
+    # The 5s rate window and 1s scrapes delay the first breaching sample by a few seconds.
+    assert elapsed <= query.time_range_seconds + GUARD_PERIOD + 8, f"stopped only after {elapsed:.0f}s"
+    stopped = guard.tests.events(test_id)[-1]
+    assert stopped.kind == "test_stopped"
+    assert stopped.actor == "guard"
+    assert stopped.reason is not None
+    assert stopped.reason.startswith("guard e2e-success-rate: ")
+    assert "< 0.95" in stopped.reason
+
+
+def test_a_single_healthy_sample_in_the_window_prevents_a_stop(guarded_pond: LocalPond, guard: Keeper) -> None:
+    query = GuardQuery(
+        label="e2e-any-koi",
+        query="sum(koi_pond_school_koi) or vector(0)",  # 0 while no koi swim: a healthy sample
+        time_range="12s",
+        step="1s",
+        threshold=0,
+        comparator=Comparator.GREATER_THAN,
+    )
+    guard.guard.put_query(query, "e2e")
+    test_id = start(guarded_pond, koi=10)
+    with guarded_pond.client() as admin:
+        wait_for("koi swimming", lambda: guard.guard.run_once()[0].value, lambda v: v is not None and v > 0, timeout=30)
+        admin.update_test(test_id, shed_percent=100, reason="a healthy moment")
+        time.sleep(3)
+        admin.update_test(test_id, shed_percent=0, reason="back to breaching")
+    wait_for("koi back", lambda: guard.guard.run_once()[0].value, lambda v: v is not None and v > 0, timeout=30)
+    evaluation = guard.guard.run_once()[0]
+    assert evaluation.outcome is Outcome.HEALTHY, evaluation
+    assert status_of(guard, test_id) is LoadTestStatus.RUNNING
+    wait_for("a sustained breach", lambda: status_of(guard, test_id) if guard.guard.run_once() else None,
+             lambda s: s is LoadTestStatus.STOPPED, timeout=40)  # fmt: skip
+
+
+def test_prometheus_down_stops_after_the_configured_consecutive_errors(guarded_pond: LocalPond, guard: Keeper) -> None:
+    query = GuardQuery(
+        label="e2e-down", query="up", cluster="down", threshold=0, comparator=Comparator.LESS_THAN,
+        time_range="10s", step="1s", on_error=ErrorPolicy(action="stop", consecutive=3),
+    )  # fmt: skip
+    guard.guard.put_query(query, "e2e")
+    test_id = start(guarded_pond, koi=5)
+    first, second = guard.guard.run_once()[0], guard.guard.run_once()[0]
+    assert (first.outcome, first.consecutive_errors, second.consecutive_errors) == (Outcome.ERROR, 1, 2)
+    assert status_of(guard, test_id) is LoadTestStatus.RUNNING
+    third = guard.guard.run_once()[0]
+    assert third.acted
+    assert status_of(guard, test_id) is LoadTestStatus.STOPPED
+
+
+@pytest.mark.parametrize(("policy", "stops"), [(NoDataPolicy.IGNORE, False), (NoDataPolicy.STOP, True)])
+def test_no_data_follows_its_policy(guarded_pond: LocalPond, guard: Keeper, policy: NoDataPolicy, stops: bool) -> None:
+    query = GuardQuery(
+        label="e2e-no-data", query="sum(koi_pond_metric_that_does_not_exist)", threshold=1,
+        comparator=Comparator.GREATER_THAN, time_range="10s", step="1s", on_no_data=policy,
+    )  # fmt: skip
+    guard.guard.put_query(query, "e2e")
+    test_id = start(guarded_pond, koi=5)
+    evaluation = guard.guard.run_once()[0]
+    assert evaluation.outcome is Outcome.NO_DATA
+    assert (status_of(guard, test_id) is LoadTestStatus.STOPPED) == stops
+
+
+def test_the_guard_and_the_emergency_stop_never_fight(guarded_pond: LocalPond, guard: Keeper) -> None:
+    query = GuardQuery(
+        label="e2e-no-data-stop", query="sum(koi_pond_metric_that_does_not_exist)", threshold=1,
+        comparator=Comparator.GREATER_THAN, time_range="10s", step="1s", on_no_data=NoDataPolicy.STOP,
+    )  # fmt: skip
+    guard.guard.put_query(query, "e2e")
+    test_id = start(guarded_pond, koi=5)
+    guard.estop.activate("e2e", "drill")
+    try:
+        evaluation = guard.guard.run_once()[0]
+        assert not evaluation.acted, "the guard acted while the emergency stop held everything"
+    finally:
+        guard.estop.lift("e2e", "drill over")
+    guard.guard.run_once()
+    events = guard.tests.events(test_id)
+    assert status_of(guard, test_id) is LoadTestStatus.STOPPED
+    assert [e.actor for e in events if e.kind == "test_stopped"] == ["e2e"], "stopped twice, or by the guard"
+
+
+def test_koipond_guard_once_runs_the_lambda_handler(guarded_pond: LocalPond, guard: Keeper) -> None:
+    guard.guard.put_query(
+        GuardQuery(label="e2e-cli", query="sum(up)", threshold=0, comparator=Comparator.LESS_THAN,
+                   time_range="10s", step="1s"),
+        "e2e",
+    )  # fmt: skip
+    result = run_cli(guarded_pond, "guard", "--once", env_extra=guarded_pond.component_env())
+    assert result.returncode == 0, result.stderr
+    assert "e2e-cli: " in result.stdout
+    with guarded_pond.client() as admin:
+        listed = admin.request("GET", "/v1/guard")
+    last = {q["query"]["label"]: q["last"] for q in listed["queries"]}["e2e-cli"]
+    assert last["outcome"] in {"healthy", "breaching"}
+    assert "pond" in listed["clusters"]
