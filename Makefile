@@ -10,7 +10,10 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: env demo up test test-fast lint format bench clean help
+# Debian packages the pond and the suite run for real: `command -v` name -> package.
+SYSTEM_TOOLS := prometheus:prometheus
+
+.PHONY: env system-deps demo up test test-fast lint format bench clean help
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -27,13 +30,25 @@ $(VENV)/.synced: pyproject.toml uv.lock $(UV)
 
 env: $(VENV)/.synced ## create .venv with the locked dependencies
 
-demo: env ## run the main job on a fresh local pond, then exit
+system-deps: ## install the Debian packages the pond needs (prometheus) when missing; needs root
+	@missing=""; for pair in $(SYSTEM_TOOLS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1 \
+	      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; }; \
+	  else \
+	    echo "missing Debian packages:$$missing; install them with: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+
+demo: env system-deps ## run the main job on a fresh local pond, then exit
 	$(BIN)/koipond demo
 
-up: env ## start a local pond and keep it running (Ctrl-C stops it)
+up: env system-deps ## start a local pond and keep it running (Ctrl-C stops it)
 	$(BIN)/koipond up
 
-test: env ## the whole suite: unit, integration, e2e (a real local pond)
+test: env system-deps ## the whole suite: unit, integration, e2e (a real local pond, real Prometheus)
 	$(BIN)/pytest tests
 
 test-fast: env ## unit tests only

@@ -78,4 +78,5 @@ def run(settings: SchoolSettings) -> None:
     import uvloop
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll drowns what matters
     uvloop.run(serve(settings))

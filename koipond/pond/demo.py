@@ -1,8 +1,9 @@
 """``koipond demo``: the main job on a fresh local pond, narrated, checked at every step.
 
-Embedded AWS, Keeper, the bundled Slack-like target and two Schools run as separate processes. A
-2,000-koi test swims against the target while live figures show; then a partial shutdown, a School
-killed, the Keeper killed and restarted, the emergency stop, and a clean exit.
+Embedded AWS, Keeper, the bundled Slack-like target, Prometheus, two Schools and the shutdown guard
+run as separate processes. A 2,000-koi test swims against the target while live figures show; then a
+partial shutdown, a School killed, the Keeper killed and restarted, the target degrading until the
+guard stops the test on its own, the emergency stop, and a clean exit.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -22,7 +24,18 @@ from koipond.pond.pond import LocalPond, PondConfig
 
 console = Console(highlight=False)
 POLL_INTERVAL = 1.0  # seconds; short so that every change shows within the demo
+GUARD_EVERY = 2.0
 KOI = 2000
+# The demo's guard query: the shipped one watches 5 minutes; the demo cannot wait that long.
+DEMO_GUARD_QUERY = {
+    "label": "demo-success-rate",
+    "query": "1 - (sum(rate(koi_pond_school_web_api_call_failures_total[5s])) or vector(0))"
+    " / sum(rate(koi_pond_school_web_api_calls_total[5s]))",
+    "time_range": "15s",
+    "step": "1s",
+    "threshold": 0.95,
+    "comparator": "LessThan",
+}
 
 
 class DemoFailedError(Exception):
@@ -42,9 +55,12 @@ def run_demo(state_dir: Path) -> None:
         schools=2,
         school_capacity=1500,
         koi_startup_spread_seconds=5,
+        with_prometheus=True,
+        scrape_seconds=1,
+        guard_every_seconds=GUARD_EVERY,
     )
     pond = LocalPond(config)
-    with console.status("starting a local pond: embedded AWS, Keeper, target, 2 Schools..."):
+    with console.status("starting a local pond: embedded AWS, Keeper, target, Prometheus, 2 Schools, guard..."):
         pond.__enter__()
     try:
         console.print(f"[bold]local pond up[/]: Keeper {pond.keeper_url}, target {pond.target_url}")
@@ -85,7 +101,21 @@ def _drive(pond: LocalPond, admin: KeeperClient) -> None:
     figures = _watch(pond, 4)
     _expect(figures.koi == KOI // 2, "koi kept swimming through the Keeper's restart")
 
-    _step("5. pull the emergency stop")
+    _step("5. the target degrades: the guard stops the test on its own")
+    admin.request("PUT", "/v1/guard/queries/demo-success-rate", json=DEMO_GUARD_QUERY)
+    _faults(pond, "PUT", {"route": "*", "error_rate": 0.5, "status": 500})
+    console.print("  the target now fails half of all calls; guard: success rate < 95% over 15 s stops load")
+    _watch(pond, 60, until=lambda f: f.koi == 0)
+    _faults(pond, "DELETE")
+    stopped = admin.test_events(test_id)[-1]
+    _expect(stopped["kind"] == "test_stopped" and stopped["actor"] == "guard", "the guard stopped the test")
+    console.print(f"  why: {stopped['reason']}")
+    admin.request("DELETE", "/v1/guard/queries/demo-success-rate")
+    admin.resume_test(test_id, "demo: the target recovered")
+    figures = _watch(pond, 15, until=lambda f: f.koi == KOI // 2)
+    _expect(figures.koi == KOI // 2, "resumed by a person: the guard never restarts load")
+
+    _step("6. pull the emergency stop")
     admin.estop_on("demo: the service under test is on fire")
     figures = _watch(pond, 8, until=lambda f: f.koi == 0)
     _expect(figures.koi == 0, "every koi stopped within a few poll intervals")
@@ -141,6 +171,11 @@ def _cells(f: Figures) -> list[str]:
     success = "-" if f.success_rate is None else f"{100 * f.success_rate:.1f}%"
     return [f"{f.koi:,}", f"{f.requests_per_second:,.0f}", success, ms(f.p50_seconds), ms(f.p99_seconds),
             f"{f.ws_events_per_second:,.0f}", f"{f.ws_connections:,}"]  # fmt: skip
+
+
+def _faults(pond: LocalPond, method: str, body: dict[str, Any] | None = None) -> None:
+    headers = {"authorization": f"Bearer {pond.config.target_admin_token}"}
+    httpx.request(method, f"{pond.target_url}/admin/faults", json=body, headers=headers, timeout=5).raise_for_status()
 
 
 def _step(title: str) -> None:

@@ -27,6 +27,7 @@ def prometheus_binary() -> str:
 
 def write_config(directory: Path, scrape_seconds: float, target_url: str) -> Path:
     """A config scraping the target statically and the Schools listed in ``schools.json`` (re-read live)."""
+    directory = directory.resolve()  # Prometheus resolves relative paths against the config's folder
     directory.mkdir(parents=True, exist_ok=True)
     interval = f"{max(1, int(scrape_seconds))}s"
     config = {
@@ -49,6 +50,7 @@ def write_config(directory: Path, scrape_seconds: float, target_url: str) -> Pat
 
 def write_school_targets(directory: Path, metrics_urls: list[str]) -> None:
     """Replace the list of School scrape targets (atomically, so Prometheus never reads half a file)."""
+    directory = directory.resolve()
     targets = [url.split("://", 1)[1].removesuffix("/metrics") for url in metrics_urls]
     temporary = directory / "schools.json.tmp"
     temporary.write_text(json.dumps([{"targets": targets, "labels": {"pond": "local"}}]))
