@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import sys
@@ -90,6 +91,35 @@ def share_within(bound: float, before: dict[float, float], after: dict[float, fl
 # --- the School's side (a worker process pinned to core 0) -------------------------------------------
 
 
+class StallWatch:
+    """What can hold every koi up at once: event-loop stalls (a 5 ms sleep that overruns) and GC pauses."""
+
+    TICK = 0.005
+
+    def __init__(self) -> None:
+        self.stalls = self.gc_full = 0
+        self.stall_max = self.gc_seconds = self.gc_max = 0.0
+        self._gc_started = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+            return
+        pause = time.perf_counter() - self._gc_started
+        self.gc_seconds += pause
+        self.gc_max = max(self.gc_max, pause)
+        self.gc_full += info["generation"] == 2
+
+    async def watch(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(self.TICK)
+            overrun = time.perf_counter() - before - self.TICK
+            self.stall_max = max(self.stall_max, overrun)
+            self.stalls += overrun > LAG_TARGET_SECONDS
+
+
 class Snapshot:
     def __init__(self, metrics: Any) -> None:
         registry = metrics.registry
@@ -138,9 +168,12 @@ async def _scale_worker(
         now = Snapshot(metrics)
         elapsed = time.monotonic() - started
         print(f"  warm-up {elapsed:4.0f}s: {now.connected:7,.0f} connected, {now.calls:9,.0f} calls", file=sys.stderr)
+    stalls = StallWatch()
+    watcher = asyncio.create_task(stalls.watch())
     first = Snapshot(metrics)
     await asyncio.sleep(window)
     last = Snapshot(metrics)
+    watcher.cancel()
     rss_after = rss_bytes()
     for task in tasks:
         task.cancel()
@@ -169,6 +202,11 @@ async def _scale_worker(
         "others_cpu": max(0.0, (last.core_busy - first.core_busy) - (last.cpu - first.cpu)) / seconds,
         "rss_per_koi": (rss_after - rss_before) / n,
         "rss_after": rss_after,
+        "stalls": stalls.stalls,
+        "stall_max": stalls.stall_max,
+        "gc_full": stalls.gc_full,
+        "gc_seconds": stalls.gc_seconds,
+        "gc_max": stalls.gc_max,
     }
 
 
@@ -232,6 +270,11 @@ def report(r: dict[str, object], target_cpu: float, dropped: float) -> None:
         ("call latency p99 from scheduled time", f"{f['call_p99'] * 1000:.1f} ms"),
         ("websocket events received/s", f"{f['events_per_second']:,.0f}"),
         ("School core busy (window)", f"{f['cpu']:.0%}"),
+        ("event-loop stalls > 50 ms / longest", f"{f['stalls']:,.0f} / {f['stall_max'] * 1000:.0f} ms"),
+        (
+            "GC: full collections / total / longest pause",
+            f"{f['gc_full']:,.0f} / {f['gc_seconds'] * 1000:,.0f} ms / {f['gc_max'] * 1000:.0f} ms",
+        ),
         ("core 0 taken by other processes (window)", f"{f['others_cpu']:.0%}"),
         ("target core busy (whole run)", f"{target_cpu:.0%}"),
         ("target fan-out events dropped", f"{dropped:,.0f}"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -13,6 +14,16 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGTERM this child when its parent dies, so a killed pond leaves no orphans."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -54,6 +65,7 @@ class PondProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in the terminal reaches `up`, which stops children in order
+            preexec_fn=_die_with_parent,  # only calls prctl: safe between fork and exec
         )
 
     def start_unchecked(self) -> None:

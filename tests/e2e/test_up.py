@@ -15,11 +15,11 @@ from koipond.pond.processes import free_port
 from tests.e2e.conftest import REPO
 
 
-def test_up_prints_urls_and_token_and_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
-    aws_port, keeper_port = free_port(), free_port()
+def start_up(tmp_path: Path, aws_port: int, keeper_port: int) -> subprocess.Popen[str]:
     env = {**os.environ, "KOIPOND_ADMIN_TOKEN": "e2e-admin", "COLUMNS": "200"}
-    args = ["up", "--aws-port", str(aws_port), "--keeper-port", str(keeper_port), "--state-dir", str(tmp_path)]
-    up = subprocess.Popen(
+    ports = ["--aws-port", str(aws_port), "--keeper-port", str(keeper_port), "--target-port", "0"]
+    args = ["up", *ports, "--prometheus-port", "0", "--schools", "1", "--state-dir", str(tmp_path)]
+    return subprocess.Popen(
         [sys.executable, "-m", "koipond.cli.main", *args],
         env=env,
         cwd=REPO,
@@ -27,26 +27,54 @@ def test_up_prints_urls_and_token_and_stops_everything_on_ctrl_c(tmp_path: Path)
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def wait_until_up(up: subprocess.Popen[str]) -> str:
+    lines: list[str] = []
+    assert up.stdout is not None
+    while not any("press Ctrl-C" in line for line in lines):
+        line = up.stdout.readline()
+        assert line, "koipond up exited early:\n" + "".join(lines)
+        lines.append(line)
+    return "".join(lines)
+
+
+def assert_closed(*ports: int) -> None:
+    time.sleep(0.5)
+    for port in ports:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            raise AssertionError(f"port {port} still answers")
+        except httpx.ConnectError:
+            pass
+
+
+def test_up_prints_urls_and_token_and_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+    aws_port, keeper_port = free_port(), free_port()
+    up = start_up(tmp_path, aws_port, keeper_port)
     try:
-        lines = []
-        assert up.stdout is not None
-        while not any("press Ctrl-C" in line for line in lines):
-            line = up.stdout.readline()
-            assert line, "koipond up exited early:\n" + "".join(lines)
-            lines.append(line)
-        output = "".join(lines)
+        output = wait_until_up(up)
         assert f"export KOIPOND_KEEPER_URL=http://127.0.0.1:{keeper_port}" in output
         assert "export KOIPOND_TOKEN=e2e-admin" in output
-        tests = httpx.get(f"http://127.0.0.1:{keeper_port}/v1/behaviors", headers={"authorization": "Bearer e2e-admin"})
-        assert {b["name"] for b in tests.json()["behaviors"]} >= {"average_user"}
+        assert "school-1" in output
+        assert "Prometheus" in output
+        behaviors = httpx.get(
+            f"http://127.0.0.1:{keeper_port}/v1/behaviors", headers={"authorization": "Bearer e2e-admin"}
+        )
+        assert {b["name"] for b in behaviors.json()["behaviors"]} >= {"average_user"}
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=30) == 0
     finally:
         up.kill()
-    time.sleep(0.2)
-    for port in (aws_port, keeper_port):
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            raise AssertionError(f"port {port} still answers after Ctrl-C")
-        except httpx.ConnectError:
-            pass
+    assert_closed(aws_port, keeper_port)
+
+
+def test_killing_up_outright_leaves_no_orphans(tmp_path: Path) -> None:
+    aws_port, keeper_port = free_port(), free_port()
+    up = start_up(tmp_path, aws_port, keeper_port)
+    try:
+        wait_until_up(up)
+    finally:
+        up.kill()  # SIGKILL: no chance to stop its children; the kernel tells them instead
+        up.wait(timeout=10)
+    assert_closed(aws_port, keeper_port)
