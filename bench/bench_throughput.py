@@ -303,6 +303,9 @@ def report(best: dict[str, Result], rounds: int) -> None:
             f"{koi.requests_per_second:,.0f} vs {locust.requests_per_second:,.0f} "
             f"({koi.requests_per_second / locust.requests_per_second:.2f}x)",
         )
+    for r in best.values():
+        if r.server_cpu > 0.9:
+            note(f"nginx used {r.server_cpu:.0%} of core 1 under {r.tool}: that figure is bounded by the server.")
     raw = best.get("School raw call")
     if koi and raw:
         note(

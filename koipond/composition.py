@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import boto3
 from botocore.config import Config
 
+from koipond.aws_clients import AwsClients
 from koipond.notify import LogNotifier
 from koipond.ports import Clock, SystemClock
 from koipond.prometheus import ApiClientPrometheusReader
@@ -20,6 +21,7 @@ from koipond.services.emergency_stop import EmergencyStopService
 from koipond.services.guard import GuardService
 from koipond.services.loadtests import LoadTestService
 from koipond.services.polling import PollService
+from koipond.services.tokens import TokenJobService
 from koipond.settings import Settings, get_settings, guard_clusters
 from koipond.store.allocation import DynamoAllocationRepository
 from koipond.store.behaviors import DynamoBehaviorRepository
@@ -30,6 +32,7 @@ from koipond.store.keys import DynamoApiKeyRepository
 from koipond.store.loadtests import DynamoLoadTestRepository
 from koipond.store.schools import DynamoSchoolRepository
 from koipond.store.table import DynamoTable
+from koipond.token_pipeline import build_token_job_service
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -46,6 +49,7 @@ class Keeper:
     auth: AuthService
     behaviors: BehaviorService
     guard: GuardService
+    tokens: TokenJobService
 
 
 def dynamodb_client(settings: Settings) -> DynamoDBClient:
@@ -64,8 +68,10 @@ def dynamodb_client(settings: Settings) -> DynamoDBClient:
     return boto3.client("dynamodb", region_name=settings.aws_region, config=config)
 
 
-def build_keeper(settings: Settings, client: DynamoDBClient, clock: Clock | None = None) -> Keeper:
-    """Wire the Keeper's services over one table."""
+def build_keeper(
+    settings: Settings, client: DynamoDBClient, clock: Clock | None = None, aws: AwsClients | None = None
+) -> Keeper:
+    """Wire the Keeper's services over one table (SQS and S3 clients are created when first used)."""
     clock = clock or SystemClock()
     table = DynamoTable(client, settings.table_name)
     history = DynamoHistoryRepository(table)
@@ -99,6 +105,7 @@ def build_keeper(settings: Settings, client: DynamoDBClient, clock: Clock | None
         auth=auth,
         behaviors=BehaviorService(behaviors_repo, clock),
         guard=guard,
+        tokens=build_token_job_service(settings, table, aws or AwsClients(settings), clock),
     )
 
 

@@ -10,6 +10,7 @@ KoipondError
 │   ├── StaleVersionError      the caller's version is not the stored one      (409)
 │   └── EmergencyStopActiveError  new load refused while the stop is pulled    (409)
 ├── StoreError                 the store failed (throttled, unreachable)       (503)
+├── TokenMintError             a token provider could not mint a batch (token worker: retried)
 └── ConfigurationError         settings are missing or contradictory           (500)
 """
 
@@ -63,6 +64,12 @@ class EmergencyStopActiveError(ConflictError):
 
 class StoreError(KoipondError):
     code = "store_unavailable"
+
+
+class TokenMintError(KoipondError):
+    """A token provider failed; the message names the cause and never holds a token."""
+
+    code = "token_mint_failed"
 
 
 class ConfigurationError(KoipondError):

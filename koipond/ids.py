@@ -16,6 +16,10 @@ def new_test_id() -> str:
     return f"lt-{_random_part(10)}"
 
 
+def new_token_job_id() -> str:
+    return f"tj-{_random_part(10)}"
+
+
 def new_key_id() -> str:
     return f"key-{_random_part(10)}"
 

@@ -39,6 +39,25 @@ class Settings(BaseSettings):
     token_dlq_name: str = Field(default="koipond-token-jobs-dlq", description=envvars.TOKEN_DLQ_NAME)
     token_bucket: str = Field(default="koipond-tokens", description=envvars.TOKEN_BUCKET)
     token_kms_alias: str = Field(default="alias/koipond-tokens", description=envvars.TOKEN_KMS_ALIAS)
+    token_ttl_seconds: int = Field(
+        default=7 * 86_400, gt=0, description=f"{envvars.TOKEN_TTL_SECONDS}: how long minted tokens are valid."
+    )
+    token_renew_horizon_seconds: int = Field(
+        default=86_400,
+        ge=0,
+        description=f"{envvars.TOKEN_RENEW_HORIZON_SECONDS}: the schedule re-mints tokens expiring within this.",
+    )
+    token_mint_admin_token: SecretStr | None = Field(
+        default=None,
+        description=f"{envvars.TOKEN_MINT_ADMIN_TOKEN}: bearer token of the target's admin.tokens.mint.",
+    )
+    token_mint_timeout_seconds: float = Field(default=10.0, gt=0, le=60, description=envvars.TOKEN_MINT_TIMEOUT_SECONDS)
+    token_backoff_base_seconds: int = Field(
+        default=2, ge=1, le=900, description=f"{envvars.TOKEN_BACKOFF_BASE_SECONDS}: first retry's delay ceiling."
+    )
+    token_backoff_cap_seconds: int = Field(
+        default=900, ge=1, le=43_200, description=f"{envvars.TOKEN_BACKOFF_CAP_SECONDS}: longest retry delay."
+    )
 
 
 def guard_clusters(settings: Settings) -> dict[str, PrometheusCluster]:

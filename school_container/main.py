@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import Any
 
+import boto3
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -15,7 +17,7 @@ from school_container.school import School
 from school_container.settings import SchoolSettings
 
 __all__ = ["SchoolSettings", "run", "serve"]
-from school_container.tokens import MintingTokenSource
+from school_container.tokens import ChainedTokenSource, MintingTokenSource, S3ShardTokenSource, TokenSource
 from school_container.web_api import AiohttpWebApi
 
 log = logging.getLogger("koipond.school")
@@ -41,16 +43,38 @@ def probe_app(school: School, metrics: SchoolMetrics) -> web.Application:
     return app
 
 
+def token_source(settings: SchoolSettings) -> TokenSource:
+    """The pipeline's shards when a bucket is configured, then minting when a target admin token is."""
+    sources: list[tuple[str, TokenSource]] = []
+    if settings.token_bucket:
+        sources.append(("s3 shards", S3ShardTokenSource(settings.token_bucket, s3_client(settings))))
+    if settings.target_admin_token:
+        sources.append(("minting", MintingTokenSource(settings.target_admin_token.get_secret_value())))
+    return ChainedTokenSource(sources)
+
+
+def s3_client(settings: SchoolSettings) -> Any:
+    """An S3 client with the School's own credentials (IRSA on EKS), or the embedded AWS locally."""
+    if settings.aws_endpoint:
+        return boto3.client(
+            "s3",
+            endpoint_url=settings.aws_endpoint,
+            region_name=settings.aws_region,
+            aws_access_key_id="koipond",
+            aws_secret_access_key="koipond",  # noqa: S106 - the embedded AWS accepts any credentials
+        )
+    return boto3.client("s3", region_name=settings.aws_region)
+
+
 async def serve(settings: SchoolSettings) -> None:
     """Run one School until SIGTERM or SIGINT."""
     metrics = SchoolMetrics()
     web_api = AiohttpWebApi(settings.max_connections)
     link = KeeperLink(settings.keeper_url, settings.token.get_secret_value(), settings.school_id)
-    admin = settings.target_admin_token.get_secret_value() if settings.target_admin_token else ""
     school = School(
         link,
         web_api,
-        MintingTokenSource(admin),
+        token_source(settings),
         metrics,
         settings.school_capacity,
         settings.failsafe_seconds,

@@ -24,5 +24,10 @@ class SchoolSettings(BaseSettings):
     target_admin_token: SecretStr | None = Field(
         default=None, description="KOIPOND_TARGET_ADMIN_TOKEN: lets koi mint tokens from the bundled target."
     )
+    token_bucket: str | None = Field(
+        default=None, description="KOIPOND_TOKEN_BUCKET: read users' tokens from the token pipeline's shards."
+    )
+    aws_endpoint: str | None = Field(default=None, description="KOIPOND_AWS_ENDPOINT: the embedded AWS, if any.")
+    aws_region: str = "us-east-1"
     startup_spread_seconds: float = Field(default=10, ge=0, description="Koi start spread over this window.")
     max_connections: int = Field(default=2000, ge=1, description="HTTP connections shared by all koi.")

@@ -6,7 +6,7 @@ import click
 
 import koipond
 from koipond import envvars
-from koipond.cli import control_commands, pond_commands, target_command, tests_commands
+from koipond.cli import control_commands, pond_commands, target_command, tests_commands, tokens_commands
 from koipond.cli.context import CliState
 
 
@@ -34,6 +34,7 @@ cli.add_command(control_commands.keys_group)
 cli.add_command(control_commands.behaviors_group)
 cli.add_command(control_commands.schools_command)
 cli.add_command(target_command.target_command)
+cli.add_command(tokens_commands.tokens_group)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from koipond import envvars
 from koipond.cli.context import console, err_console
 from koipond.pond.pond import LocalPond, PondConfig
 from koipond.pond.processes import free_port
+from koipond.pond.token_worker import token_worker_command
 from koipond.settings import get_settings
 
 KEEPER_HANDLER = "lambdas.keeper_api.handler:lambda_handler"
@@ -113,6 +114,7 @@ def up_command(
         with_prometheus=True,
         prometheus_port=prometheus_port or free_port(),
         guard_every_seconds=guard_every,
+        with_token_worker=True,
     )
     if settings.admin_token:
         config.admin_token = settings.admin_token.get_secret_value()
@@ -264,5 +266,6 @@ def scheduled_event() -> dict[str, Any]:
 
 
 def register(group: Any) -> None:
+    group.add_command(token_worker_command)
     for command in (aws_command, keeper_command, up_command, demo_command, school_command, guard_command):
         group.add_command(command)

@@ -129,3 +129,24 @@ class KeeperClient:
     def revoke_key(self, key_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self.request("DELETE", f"/v1/keys/{key_id}")
         return result
+
+    def create_token_job(self, workspace: str, target: str, start: int, end: int) -> dict[str, Any]:
+        body = {"workspace": workspace, "target": target, "users": {"start": start, "end": end}}
+        result: dict[str, Any] = self.request("POST", "/v1/token-jobs", json=body)
+        return result
+
+    def token_job(self, job_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/v1/token-jobs/{job_id}")
+        return result
+
+    def token_jobs(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self.request("GET", "/v1/token-jobs")["jobs"]
+        return result
+
+    def token_dlq(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/v1/token-jobs/dlq")
+        return result
+
+    def token_redrive(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("POST", "/v1/token-jobs/dlq/redrive")
+        return result

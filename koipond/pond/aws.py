@@ -12,13 +12,14 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from koipond.models.tokens import DEFAULT_MAX_RECEIVE_COUNT
 from koipond.settings import Settings
 from koipond.store.schema import create_table
 
 # The pond's account: moto's default, so ARNs it builds match what we compute.
 POND_ACCOUNT = "123456789012"
 # Retries before a batch of token jobs lands in the dead-letter queue (the CDK app uses the same).
-MAX_RECEIVE_COUNT = 5
+MAX_RECEIVE_COUNT = DEFAULT_MAX_RECEIVE_COUNT
 
 
 @dataclass(frozen=True)
@@ -42,20 +43,23 @@ def aws_client(service: str, settings: Settings) -> Any:
     )
 
 
-def provision(settings: Settings) -> ProvisionedResources:
+def provision(settings: Settings, max_receive_count: int = MAX_RECEIVE_COUNT) -> ProvisionedResources:
     """Create (idempotently) everything the pond's components expect to find."""
     create_table(aws_client("dynamodb", settings), settings.table_name)
-    queue_url, dlq_url = _provision_queues(settings)
+    queue_url, dlq_url = _provision_queues(settings, max_receive_count)
     key_id = _provision_key(settings)
     _provision_bucket(settings, key_id)
     return ProvisionedResources(settings.table_name, queue_url, dlq_url, settings.token_bucket, key_id)
 
 
-def _provision_queues(settings: Settings) -> tuple[str, str]:
+def _provision_queues(settings: Settings, max_receive_count: int) -> tuple[str, str]:
     sqs = aws_client("sqs", settings)
-    dlq_url = sqs.create_queue(QueueName=settings.token_dlq_name)["QueueUrl"]
+    # Failed batches wait for a redrive for up to 14 days (SQS's longest retention).
+    dlq_url = sqs.create_queue(QueueName=settings.token_dlq_name, Attributes={"MessageRetentionPeriod": "1209600"})[
+        "QueueUrl"
+    ]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
     queue_url = sqs.create_queue(
         QueueName=settings.token_queue_name,
         Attributes={"RedrivePolicy": json.dumps(redrive), "VisibilityTimeout": "60"},
@@ -87,9 +91,66 @@ def _provision_bucket(settings: Settings, key_id: str) -> None:
     s3.put_bucket_encryption(
         Bucket=settings.token_bucket,
         ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_id}}]
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_id},
+                    "BucketKeyEnabled": True,
+                }
+            ]
         },
     )
+    s3.put_public_access_block(
+        Bucket=settings.token_bucket,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    # :func:`token_bucket_policy` is not attached here: moto (5.2) applies a bucket policy's Deny
+    # statements to every object request and skips their conditions, so it would refuse the worker's
+    # own SSE-KMS writes over the pond's plain HTTP. The default encryption above still encrypts
+    # every object; the CDK app attaches the policy on AWS.
+
+
+def token_bucket_policy(bucket: str, partition: str = "aws") -> dict[str, Any]:
+    """The token bucket's policy on AWS: no upload that is not SSE-KMS, no access without TLS.
+
+    The bucket's default encryption would encrypt a bare upload anyway; denying it still matters,
+    because a writer that forgets the header is a writer that may also forget the key.
+    """
+    bucket_arn = f"arn:{partition}:s3:::{bucket}"
+    objects = f"{bucket_arn}/*"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyUploadsNotEncryptedWithKms",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": objects,
+                "Condition": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+            },
+            {
+                "Sid": "DenyUploadsWithoutEncryptionHeader",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": objects,
+                "Condition": {"Null": {"s3:x-amz-server-side-encryption": "true"}},
+            },
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, objects],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ],
+    }
 
 
 def serve(settings: Settings, host: str, port: int, on_ready: Any = None) -> None:

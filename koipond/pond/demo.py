@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from koipond.client.keeper import KeeperApiError, KeeperClient
@@ -58,6 +59,7 @@ def run_demo(state_dir: Path) -> None:
         with_prometheus=True,
         scrape_seconds=1,
         guard_every_seconds=GUARD_EVERY,
+        with_token_worker=True,
     )
     pond = LocalPond(config)
     with console.status("starting a local pond: embedded AWS, Keeper, target, Prometheus, 2 Schools, guard..."):
@@ -73,7 +75,11 @@ def run_demo(state_dir: Path) -> None:
 
 
 def _drive(pond: LocalPond, admin: KeeperClient) -> None:
-    _step(f"1. a continuous test of {KOI:,} koi (average_user) against the bundled target")
+    _step(f"1. tokens for {KOI:,} users through the pipeline: SQS batches, a worker, encrypted S3 shards")
+    job = _generate_tokens(admin, pond.target_url)
+    _expect(job["status"] == "done", f"{job['batches_done']} batches minted and stored (SSE-KMS)")
+
+    _step(f"2. a continuous test of {KOI:,} koi (average_user) against the bundled target")
     test = admin.start_test(
         name="demo average users", target=pond.target_url, behavior="average_user", workspace="pond", koi=KOI
     )
@@ -81,19 +87,20 @@ def _drive(pond: LocalPond, admin: KeeperClient) -> None:
     figures = _watch(pond, 20, until=lambda f: f.koi == KOI and f.requests_per_second > 0)
     _expect(figures.koi == KOI, f"{KOI:,} koi swimming across both Schools")
     _expect((figures.success_rate or 0) >= 0.95, f"success rate {100 * (figures.success_rate or 0):.1f}% >= 95%")
+    _expect("from s3 shards" in pond.schools[0].log_path.read_text(), "koi took their tokens from the S3 shards")
 
-    _step("2. partial shutdown: shed 50%")
+    _step("3. partial shutdown: shed 50%")
     admin.update_test(test_id, shed_percent=50, reason="demo: shed half")
     figures = _watch(pond, 8, until=lambda f: f.koi == KOI // 2)
     _expect(figures.koi == KOI // 2, f"{KOI // 2:,} koi left; the other half stopped, the rest untouched")
 
-    _step("3. kill school-2: after 3 missed polls its koi move to school-1")
+    _step("4. kill school-2: after 3 missed polls its koi move to school-1")
     pond.schools[1].kill()
     figures = _watch(pond, 10, until=lambda f: f.koi == KOI // 2)
     split = admin.show_test(test_id)["koi_per_school"]
     _expect(split == {"school-1": KOI // 2}, f"all {KOI // 2:,} koi on school-1 ({split})")
 
-    _step("4. kill the Keeper and start it again: Schools keep swimming, nothing is lost")
+    _step("5. kill the Keeper and start it again: Schools keep swimming, nothing is lost")
     before = (admin.show_test(test_id), admin.test_events(test_id))
     pond.restart_keeper(crash=True)
     after = (admin.show_test(test_id), admin.test_events(test_id))
@@ -101,7 +108,7 @@ def _drive(pond: LocalPond, admin: KeeperClient) -> None:
     figures = _watch(pond, 4)
     _expect(figures.koi == KOI // 2, "koi kept swimming through the Keeper's restart")
 
-    _step("5. the target degrades: the guard stops the test on its own")
+    _step("6. the target degrades: the guard stops the test on its own")
     admin.request("PUT", "/v1/guard/queries/demo-success-rate", json=DEMO_GUARD_QUERY)
     _faults(pond, "PUT", {"route": "*", "error_rate": 0.5, "status": 500})
     console.print("  the target now fails half of all calls; guard: success rate < 95% over 15 s stops load")
@@ -115,7 +122,7 @@ def _drive(pond: LocalPond, admin: KeeperClient) -> None:
     figures = _watch(pond, 15, until=lambda f: f.koi == KOI // 2)
     _expect(figures.koi == KOI // 2, "resumed by a person: the guard never restarts load")
 
-    _step("6. pull the emergency stop")
+    _step("7. pull the emergency stop")
     admin.estop_on("demo: the service under test is on fire")
     figures = _watch(pond, 8, until=lambda f: f.koi == 0)
     _expect(figures.koi == 0, "every koi stopped within a few poll intervals")
@@ -171,6 +178,18 @@ def _cells(f: Figures) -> list[str]:
     success = "-" if f.success_rate is None else f"{100 * f.success_rate:.1f}%"
     return [f"{f.koi:,}", f"{f.requests_per_second:,.0f}", success, ms(f.p50_seconds), ms(f.p99_seconds),
             f"{f.ws_events_per_second:,.0f}", f"{f.ws_connections:,}"]  # fmt: skip
+
+
+def _generate_tokens(admin: KeeperClient, target: str) -> dict[str, Any]:
+    job = admin.create_token_job("pond", target, 0, KOI)
+    with Progress(TextColumn("minting"), BarColumn(), MofNCompleteColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("tokens", total=job["batches_total"])
+        deadline = time.monotonic() + 120
+        while job["status"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.5)
+            job = admin.token_job(job["id"])
+            bar.update(task, completed=job["batches_done"] + job["batches_failed"])
+    return job
 
 
 def _faults(pond: LocalPond, method: str, body: dict[str, Any] | None = None) -> None:

@@ -39,6 +39,7 @@ class PondConfig:
     prometheus_port: int = 0
     scrape_seconds: float = 5.0
     guard_every_seconds: float | None = None  # None: no guard process
+    with_token_worker: bool = False
     behaviors_dir: Path = SHIPPED_BEHAVIORS
 
 
@@ -66,6 +67,11 @@ class LocalPond:
         self.school_metrics_urls: list[str] = []
         self.prometheus: PondProcess | None = None
         self.guard: PondProcess | None = None
+        self.token_worker: PondProcess | None = None
+        if config.with_token_worker:
+            self.token_worker = PondProcess(
+                "token-worker", ["token-worker"], self._env(), self.logs / "token-worker.log", ""
+            )
         if config.guard_every_seconds is not None:
             every = ["--every", f"{config.guard_every_seconds:g}s"]
             self.guard = PondProcess("guard", ["guard", *every], self._env(), self.logs / "guard.log", "")
@@ -80,6 +86,8 @@ class LocalPond:
             **prometheus,
             envvars.AWS_ENDPOINT: self.aws_url,
             envvars.ADMIN_TOKEN: self.config.admin_token,
+            # The token worker mints through the bundled target's admin endpoint.
+            "KOIPOND_TOKEN_MINT_ADMIN_TOKEN": self.config.target_admin_token,
             envvars.POLL_INTERVAL_SECONDS: str(self.config.poll_interval_seconds),
             "POWERTOOLS_SERVICE_NAME": "koipond",
         }
@@ -102,8 +110,9 @@ class LocalPond:
                 school_token = keeper.create_key("pond schools", "school")["token"]
             for number in range(1, self.config.schools + 1):
                 self.start_school(f"school-{number}", school_token, self.config.school_env)
-        if self.guard is not None:
-            self.guard.start_unchecked()
+        for job in (self.guard, self.token_worker):
+            if job is not None:
+                job.start_unchecked()
 
     def _start_prometheus(self) -> None:
         config = write_config(self.prometheus_dir, self.config.scrape_seconds, self.target_url)
@@ -122,6 +131,7 @@ class LocalPond:
             envvars.KEEPER_URL: self.keeper_url,
             envvars.TOKEN: token,
             "KOIPOND_TARGET_ADMIN_TOKEN": self.config.target_admin_token,
+            envvars.TOKEN_BUCKET: "koipond-tokens",
             "KOIPOND_STARTUP_SPREAD_SECONDS": str(self.config.koi_startup_spread_seconds),
             "KOIPOND_METRICS_HOST": self.config.host,
         }
@@ -150,7 +160,7 @@ class LocalPond:
     @property
     def processes(self) -> list[PondProcess]:
         """Every process started, in start order."""
-        started = [self.aws, self.keeper, self.target, self.prometheus, *self.schools, self.guard]
+        started = [self.aws, self.keeper, self.target, self.prometheus, *self.schools, self.guard, self.token_worker]
         return [p for p in started if p is not None and p.popen is not None]
 
     def restart_keeper(self, *, crash: bool = False) -> None:

@@ -11,10 +11,15 @@ Items (``pk`` / ``sk``; ``gsi1pk`` / ``gsi1sk`` where listed):
 | emergency stop| ``ESTOP``          | ``META``            |                  |                      |
 | API key       | ``KEY#<id>``       | ``META``            | ``KEYS``         | ``<id>``             |
 | behavior      | ``BEHAVIOR#<name>``| ``V#<version:010>`` | ``BEHAVIORS``    | ``<name>#<version>`` |
+| token job     | ``TOKENJOB#<id>``  | ``META``            | ``TOKENJOBS``    | ``<created_at>#<id>``|
+| its batch     | ``TOKENJOB#<id>``  | ``SHARD#<n:07>``    |                  |                      |
+| idempotency   | ``IDEMPOTENCY#token-worker`` | ``<key hash>`` |            |                      |
 
 The index's partition key carries the test status, so listing running tests is one Query rather
 than a Scan. School heartbeats carry ``expires_at`` (TTL) so dead Schools disappear by themselves;
 liveness itself is computed from ``last_poll_at`` because TTL deletion can lag by days.
+Token batches are described in :mod:`koipond.store.token_jobs`; the token worker's Powertools
+idempotency records share the table and expire through the same TTL attribute.
 """
 
 from __future__ import annotations

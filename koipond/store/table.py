@@ -24,6 +24,10 @@ _deserializer = TypeDeserializer()
 MAX_TRANSACTION_ITEMS = 100
 
 
+class TransactionConflict(StoreError):
+    """Another transaction was writing the same item at the same moment; retrying is safe."""
+
+
 class ConditionFailed(Exception):
     """A named condition of a write did not hold; ``failed`` lists the failing actions' indexes."""
 
@@ -135,6 +139,10 @@ class DynamoTable:
                 failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
                 if failed or "ConditionalCheckFailed" in error.get("Message", ""):
                     raise ConditionFailed(failed) from exc
+                if any(r.get("Code") == "TransactionConflict" for r in reasons) or "TransactionConflict" in error.get(
+                    "Message", ""
+                ):
+                    raise TransactionConflict(f"write conflicted: {error.get('Message', exc)}") from exc
             raise StoreError(f"write failed: {error.get('Message', exc)}") from exc
         except BotoCoreError as exc:
             raise StoreError(f"write failed: {exc}") from exc
@@ -155,6 +163,36 @@ class DynamoTable:
         """A Delete for :meth:`transact` (deleting a missing item is not an error)."""
         return {"Delete": {"TableName": self.name, "Key": serialize({PK: pk, SK: sk})}}
 
+    def update_action(
+        self,
+        pk: str,
+        sk: str,
+        update: str,
+        condition: str | None = None,
+        values: Mapping[str, Any] | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> TransactWriteItemTypeDef:
+        """An Update for :meth:`transact` (``ADD`` keeps counters exact under concurrent writers).
+
+        ``update`` and ``condition`` may use ``#pk``, ``#version``, ``#status`` and the ``names`` given.
+        """
+        action: dict[str, Any] = {
+            "TableName": self.name,
+            "Key": serialize({PK: pk, SK: sk}),
+            "UpdateExpression": update,
+        }
+        expression = update + " " + (condition or "")
+        # DynamoDB refuses names an expression does not use, so pass only the used ones.
+        used = {name: attr for name, attr in (names or {}).items() if name in expression}
+        attribute_names = {**_names_in(expression), **used}
+        if attribute_names:
+            action["ExpressionAttributeNames"] = attribute_names
+        if condition:
+            action["ConditionExpression"] = condition
+        if values:
+            action["ExpressionAttributeValues"] = serialize(values)
+        return {"Update": action}  # type: ignore[typeddict-item]
+
     def check_action(self, pk: str, sk: str, condition: str, values: Mapping[str, Any]) -> TransactWriteItemTypeDef:
         """A ConditionCheck for :meth:`transact`: the write proceeds only if this item is as read."""
         check: dict[str, Any] = {
@@ -167,7 +205,7 @@ class DynamoTable:
         return {"ConditionCheck": check}  # type: ignore[typeddict-item]
 
 
-_PLACEHOLDERS = {"#pk": PK, "#sk": SK, "#version": "version"}
+_PLACEHOLDERS = {"#pk": PK, "#sk": SK, "#version": "version", "#status": "status"}
 
 
 def _names_in(condition: str) -> dict[str, str]:

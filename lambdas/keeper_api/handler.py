@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import koipond
 from lambdas.keeper_api.errors import register_error_handlers
-from lambdas.keeper_api.routes import behaviors, emergency_stop, guard, keys, loadtests, schools
+from lambdas.keeper_api.routes import behaviors, emergency_stop, guard, keys, loadtests, schools, token_jobs
 from lambdas.keeper_api.schemas import HealthOut
 
 logger = Logger(service="keeper-api")
@@ -24,7 +24,7 @@ app.configure_openapi(
     security=[{"bearer": []}],
 )
 register_error_handlers(app)
-for module in (loadtests, schools, emergency_stop, behaviors, keys, guard):
+for module in (loadtests, schools, emergency_stop, behaviors, keys, guard, token_jobs):
     app.include_router(module.router, prefix="/v1")
 
 

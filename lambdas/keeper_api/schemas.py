@@ -14,6 +14,7 @@ from koipond.models.guard import Evaluation, GuardQuery
 from koipond.models.history import HistoryEvent
 from koipond.models.schools import School
 from koipond.models.tests import LoadTest, LoadTestStatus
+from koipond.models.tokens import TokenJob, TokenJobStatus
 
 MAX_KOI = 10_000_000
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._:/-]{0,99}$"
@@ -263,3 +264,38 @@ class GuardQueryOut(BaseModel):
 class GuardOut(BaseModel):
     clusters: list[str] = Field(description="Configured Prometheus endpoints queries may name.")
     queries: list[GuardQueryOut]
+
+
+class UserRange(Request):
+    start: int = Field(default=0, strict=True, ge=0, description="First user index.")
+    end: int = Field(strict=True, gt=0, le=MAX_KOI, description="One past the last user index.")
+
+
+class CreateTokenJobRequest(Request):
+    workspace: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+    target: AnyHttpUrl = Field(description="Service whose mint endpoint issues the tokens.")
+    users: UserRange
+
+
+class TokenJobOut(BaseModel):
+    id: str
+    workspace: str
+    target: str
+    start: int
+    end: int
+    status: TokenJobStatus
+    batches_total: int
+    batches_done: int
+    batches_failed: int
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None
+    last_error: str | None
+
+    @classmethod
+    def of(cls, job: TokenJob) -> TokenJobOut:
+        return cls(**job.model_dump(), status=job.status)
+
+
+class TokenJobListOut(BaseModel):
+    jobs: list[TokenJobOut]

@@ -1,0 +1,77 @@
+"""boto3 clients for the token pipeline (SQS, S3, KMS), built on first use from settings, never at import."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+from koipond.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+# Bounded timeouts: a slow AWS call fails one batch (which is retried), it never hangs a worker.
+_CONFIG = Config(connect_timeout=3, read_timeout=20, retries={"mode": "standard", "max_attempts": 4})
+
+
+# For probing whether an endpoint implements an action: an unimplemented one answers 500, which
+# the default retries would repeat with growing delays.
+_SINGLE_ATTEMPT = _CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1}))
+
+
+def aws_client(service: str, settings: Settings, config: Config = _CONFIG) -> Any:
+    """A client for real AWS, or for the embedded AWS when ``aws_endpoint`` is set."""
+    if settings.aws_endpoint:
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=settings.aws_endpoint,
+            region_name=settings.aws_region,
+            aws_access_key_id="koipond",
+            aws_secret_access_key="koipond",  # noqa: S106 - the embedded AWS accepts any credentials
+            config=config,
+        )
+    return boto3.client(service, region_name=settings.aws_region, config=config)  # type: ignore[call-overload]
+
+
+class AwsClients:
+    """One client per service per process, created when first used (a Keeper call may never need SQS)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._clients: dict[str, Any] = {}
+        # boto3's default session is not thread-safe while it creates clients.
+        self._lock = threading.Lock()
+
+    def _client(self, service: str, single_attempt: bool = False) -> Any:
+        name = f"{service}/single" if single_attempt else service
+        with self._lock:
+            if name not in self._clients:
+                config = _SINGLE_ATTEMPT if single_attempt else _CONFIG
+                self._clients[name] = aws_client(service, self._settings, config)
+            return self._clients[name]
+
+    @property
+    def sqs(self) -> SQSClient:
+        client: SQSClient = self._client("sqs")
+        return client
+
+    @property
+    def sqs_single_attempt(self) -> SQSClient:
+        """SQS without retries, for probing an action the endpoint may not implement."""
+        client: SQSClient = self._client("sqs", single_attempt=True)
+        return client
+
+    @property
+    def s3(self) -> S3Client:
+        client: S3Client = self._client("s3")
+        return client
+
+    @property
+    def kms(self) -> KMSClient:
+        client: KMSClient = self._client("kms")
+        return client

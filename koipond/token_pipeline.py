@@ -1,0 +1,141 @@
+"""Composition of the token pipeline: the job service (Keeper, schedule) and the worker, built once per process."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from koipond.aws_clients import AwsClients
+from koipond.ports import Clock, SystemClock
+from koipond.services.token_batches import TokenBatchWorker
+from koipond.services.token_minting import HttpMintTokenProvider, TokenProvider
+from koipond.services.tokens import TokenJobService
+from koipond.settings import Settings, get_settings
+from koipond.store.schema import PK, SK, TTL_ATTRIBUTE
+from koipond.store.table import DynamoTable
+from koipond.store.token_jobs import DynamoTokenJobRepository
+from koipond.store.token_queue import SqsTokenQueue
+from koipond.store.token_shards import S3TokenShardStore
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+IDEMPOTENCY_PK = "IDEMPOTENCY#token-worker"
+# Duplicate deliveries arrive within minutes; a batch redelivered later finds its batch done anyway.
+IDEMPOTENCY_SECONDS = 86_400
+
+
+@dataclass(frozen=True)
+class TokenWorker:
+    """Everything the token worker Lambda (and its schedule) needs, built once."""
+
+    settings: Settings
+    jobs: TokenJobService
+    batches: TokenBatchWorker
+    idempotency_config: IdempotencyConfig
+    # ``batches.process`` behind Powertools idempotency, keyed by job id and shard.
+    process_once: Callable[..., dict[str, Any]]
+
+
+def token_queue(settings: Settings, aws: AwsClients) -> SqsTokenQueue:
+    return SqsTokenQueue(aws, settings.token_queue_name, settings.token_dlq_name)
+
+
+def build_token_job_service(settings: Settings, table: DynamoTable, aws: AwsClients, clock: Clock) -> TokenJobService:
+    """The service behind ``/v1/token-jobs`` and the schedule (no client is created until used)."""
+    return TokenJobService(
+        DynamoTokenJobRepository(table), token_queue(settings, aws), clock, settings.token_ttl_seconds
+    )
+
+
+def build_token_worker(
+    settings: Settings,
+    dynamodb: DynamoDBClient,
+    aws: AwsClients | None = None,
+    clock: Clock | None = None,
+    provider: TokenProvider | None = None,
+    rng: random.Random | None = None,
+) -> TokenWorker:
+    """Wire the worker; tests pass their own provider, clock and (seeded) jitter."""
+    # Imported here: the Keeper builds the job service from this module and never needs these.
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    aws = aws or AwsClients(settings)
+    clock = clock or SystemClock()
+    table = DynamoTable(dynamodb, settings.table_name)
+    batches = TokenBatchWorker(
+        DynamoTokenJobRepository(table),
+        token_queue(settings, aws),
+        S3TokenShardStore(aws, settings.token_bucket, settings.token_kms_alias),
+        provider or HttpMintTokenProvider(settings.token_mint_admin_token, settings.token_mint_timeout_seconds),
+        clock,
+        # Not for security: jitter that spreads retries out.
+        rng or random.Random(),  # noqa: S311
+        settings.token_ttl_seconds,
+        settings.token_backoff_base_seconds,
+        settings.token_backoff_cap_seconds,
+    )
+    # The idempotency records live in the same table: pk is fixed, sk is the hashed key, and they
+    # expire through the table's TTL attribute.
+    persistence = DynamoDBPersistenceLayer(
+        table_name=settings.table_name,
+        key_attr=PK,
+        sort_key_attr=SK,
+        static_pk_value=IDEMPOTENCY_PK,
+        expiry_attr=TTL_ATTRIBUTE,
+        boto3_client=dynamodb,
+    )
+    config = IdempotencyConfig(
+        event_key_jmespath="[job_id, shard]",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=IDEMPOTENCY_SECONDS,
+    )
+    process_once = idempotent_function(
+        batches.process,
+        data_keyword_argument="batch",
+        persistence_store=persistence,
+        config=config,
+        key_prefix="token-batch",
+    )
+    return TokenWorker(
+        settings=settings,
+        jobs=build_token_job_service(settings, table, aws, clock),
+        batches=batches,
+        idempotency_config=config,
+        process_once=process_once,
+    )
+
+
+_injected: list[TokenWorker] = []
+
+
+@contextmanager
+def injected_token_worker(worker: TokenWorker) -> Iterator[TokenWorker]:
+    """Make ``get_token_worker`` return ``worker`` inside the block (tests wire their own provider)."""
+    _injected.append(worker)
+    try:
+        yield worker
+    finally:
+        _injected.remove(worker)
+
+
+def get_token_worker() -> TokenWorker:
+    """The process's token worker, built on first use (a Lambda cold start), never at import time."""
+    return _injected[-1] if _injected else _default_worker()
+
+
+@lru_cache(maxsize=1)
+def _default_worker() -> TokenWorker:
+    from koipond.composition import dynamodb_client
+
+    settings = get_settings()
+    return build_token_worker(settings, dynamodb_client(settings))

@@ -1,0 +1,53 @@
+"""Token jobs: enqueue minting for a workspace's users, follow progress, inspect and redrive the DLQ."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from koipond.composition import get_keeper
+from koipond.models.auth import Principal
+from koipond.models.tokens import DlqSummary, RedriveResult
+from lambdas.keeper_api import auth
+from lambdas.keeper_api.schemas import CreateTokenJobRequest, TokenJobListOut, TokenJobOut
+
+router = APIGatewayHttpRouter()
+
+
+@router.post("/token-jobs", summary="Mint tokens for users [start, end) of a workspace", tags=["tokens"])
+def create_job(
+    body: CreateTokenJobRequest, principal: Annotated[Principal, Depends(auth.operator)]
+) -> tuple[TokenJobOut, int]:
+    job = get_keeper().tokens.create_job(
+        body.workspace, str(body.target).rstrip("/"), body.users.start, body.users.end, principal.name
+    )
+    return TokenJobOut.of(job), 201
+
+
+@router.get("/token-jobs", summary="Token jobs, newest first", tags=["tokens"])
+def list_jobs(_: Annotated[Principal, Depends(auth.viewer)]) -> TokenJobListOut:
+    return TokenJobListOut(jobs=[TokenJobOut.of(j) for j in get_keeper().tokens.list_jobs()])
+
+
+@router.get(
+    "/token-jobs/dlq", summary="Dead-letter queue: depth and failed batches with their last error", tags=["tokens"]
+)
+def dlq(_: Annotated[Principal, Depends(auth.viewer)]) -> DlqSummary:
+    return get_keeper().tokens.dlq()
+
+
+@router.post(
+    "/token-jobs/dlq/redrive", summary="Move the dead-letter queue's batches back to the queue", tags=["tokens"]
+)
+def redrive(principal: Annotated[Principal, Depends(auth.operator)]) -> RedriveResult:
+    return get_keeper().tokens.redrive(principal.name)
+
+
+@router.get("/token-jobs/<job_id>", summary="One token job's progress", tags=["tokens"])
+def get_job(
+    job_id: Annotated[str, Path(pattern=r"^[a-z0-9-]{1,64}$")], _: Annotated[Principal, Depends(auth.viewer)]
+) -> TokenJobOut:
+    return TokenJobOut.of(get_keeper().tokens.get_job(job_id))

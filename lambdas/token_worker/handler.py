@@ -1,0 +1,80 @@
+"""Token worker entry points: SQS batches of users (partial batch failures) and the renewal schedule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from koipond.models.tokens import ShardMessage
+from koipond.token_pipeline import get_token_worker
+
+logger = Logger(service="token-worker")
+# Failed records are reported as batchItemFailures (ReportBatchItemFailures), never as an error of
+# the whole invocation, so the visibility timeouts set per record decide when each is retried.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+SCHEDULE_ACTOR = "token-schedule"
+_CORRELATION = ("job_id", "shard", "message_id", "receive_count")
+
+
+class BatchFailedError(Exception):
+    """A record's failure as the batch processor sees it: the safe reason only, never the original error."""
+
+
+def record_handler(record: SQSRecord) -> dict[str, Any]:
+    receive_count = int(record.attributes.approximate_receive_count)
+    try:
+        batch: ShardMessage | None = ShardMessage.model_validate_json(record.body)
+    except ValidationError:
+        batch = None
+    logger.append_keys(
+        job_id=batch.job_id if batch else None,
+        shard=batch.shard if batch else None,
+        message_id=record.message_id,
+        receive_count=receive_count,
+    )
+    worker = get_token_worker()
+    try:
+        if batch is None:
+            raise ValueError("the message body is not a token batch")
+        outcome = worker.process_once(batch=batch.model_dump())
+    except Exception as exc:
+        failure = worker.batches.record_failure(batch, receive_count, record.receipt_handle, exc)
+        logger.warning(
+            "token batch failed",
+            extra={"reason": failure.reason, "retry_in_seconds": failure.retry_in_seconds, "final": failure.final},
+        )
+        raise BatchFailedError(failure.reason) from None
+    finally:
+        logger.remove_keys(list(_CORRELATION))
+    logger.info("token batch stored", extra=outcome)
+    return outcome
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """SQS event source mapping (ReportBatchItemFailures) -> ``{"batchItemFailures": [...]}``."""
+    # Lets an in-progress idempotency record expire with this invocation if it dies mid-batch.
+    get_token_worker().idempotency_config.register_lambda_context(context)
+    response = process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def schedule_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """EventBridge cron: renew tokens expiring within the horizon (``horizon_seconds`` in the event overrides)."""
+    worker = get_token_worker()
+    horizon = float(event.get("horizon_seconds", worker.settings.token_renew_horizon_seconds))
+    renewed = worker.jobs.reenqueue_expiring(horizon, SCHEDULE_ACTOR)
+    for job in renewed:
+        logger.info(
+            "renewing expiring tokens",
+            extra={"job_id": job.id, "renews": job.renews, "workspace": job.workspace, "batches": job.batches_total},
+        )
+    return {"renewed": [{"job_id": job.id, "renews": job.renews} for job in renewed], "horizon_seconds": horizon}
