@@ -40,6 +40,7 @@ class PondConfig:
     scrape_seconds: float = 5.0
     guard_every_seconds: float | None = None  # None: no guard process
     with_token_worker: bool = False
+    env: dict[str, str] = field(default_factory=dict)  # extra settings for every component (tests)
     behaviors_dir: Path = SHIPPED_BEHAVIORS
 
 
@@ -90,6 +91,7 @@ class LocalPond:
             "KOIPOND_TOKEN_MINT_ADMIN_TOKEN": self.config.target_admin_token,
             envvars.POLL_INTERVAL_SECONDS: str(self.config.poll_interval_seconds),
             "POWERTOOLS_SERVICE_NAME": "koipond",
+            **self.config.env,
         }
 
     @property
