@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # uv must use this machine's Python, never download one.
 export UV_PYTHON_DOWNLOADS := never
-export UV_PYTHON := $(PYTHON)
+export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 
 # Debian packages the pond and the suite run for real: `command -v` name -> package.
 SYSTEM_TOOLS := prometheus:prometheus

@@ -96,7 +96,7 @@ async def _idle_koi_worker(target_url: str, secret: str, n: int) -> dict[str, ob
     failures = metrics.registry.get_sample_value("koi_pond_school_websocket_connect_failures_total") or 0
     for task in tasks:
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.wait(tasks, timeout=30)
     await web_api.close()
     return {"one": one, "held": held, "rss_one": rss_one, "rss_all": rss_all, "failures": int(failures)}
 

@@ -21,6 +21,7 @@ import asyncio
 import gc
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,6 +46,7 @@ WANTED_KOI = 20_000
 HTTP_POOL = 128  # HTTP connections beside the websockets; ~211 calls/s at a few ms each need far fewer
 FD_MARGIN = 120  # stdio, epoll, the target's listener, token minting, metrics scrapes
 LAG_TARGET_SECONDS = 0.050
+STOP_GRACE_SECONDS = 30.0
 WORKSPACE = "bench"
 FAILED_STATUSES = ("api_error", "http_429", "http_4xx", "http_5xx", "timeout", "connect_error", "bad_response")
 
@@ -177,7 +179,8 @@ async def _scale_worker(
     rss_after = rss_bytes()
     for task in tasks:
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    # The School stops koi the same way (cancel, then gather): a koi that ignores it would hang a stop.
+    _, stuck = await asyncio.wait(tasks, timeout=STOP_GRACE_SECONDS)
     await web_api.close()
     seconds = last.at - first.at
     lag_p99, actions = quantile(0.99, first.lag, last.lag)
@@ -202,6 +205,7 @@ async def _scale_worker(
         "others_cpu": max(0.0, (last.core_busy - first.core_busy) - (last.cpu - first.cpu)) / seconds,
         "rss_per_koi": (rss_after - rss_before) / n,
         "rss_after": rss_after,
+        "stuck_after_cancel": len(stuck),
         "stalls": stalls.stalls,
         "stall_max": stalls.stall_max,
         "gc_full": stalls.gc_full,
@@ -215,7 +219,12 @@ def worker_main(argv: list[str]) -> None:
 
     raise_open_files()
     url, admin, n, spread, settle, window = argv[0], argv[1], int(argv[2]), *map(float, argv[3:6])
-    print(json.dumps(uvloop.run(_scale_worker(url, admin, n, spread, settle, window))))
+
+    async def report() -> None:
+        print(json.dumps(await _scale_worker(url, admin, n, spread, settle, window)), flush=True)
+        os._exit(0)  # koi that ignored their cancel would hold up the loop's own task clean-up forever
+
+    uvloop.run(report())
 
 
 # --- the run -----------------------------------------------------------------------------------------
@@ -245,7 +254,7 @@ def main() -> int:
         args = [target.url, target.admin_token, str(n), str(spread), str(settle), str(window)]
         try:
             r = run_worker(Path(__file__), args, timeout=spread + settle + window + 300)
-        except (RuntimeError, OSError) as exc:
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
             print(f"bench: the School side failed to run: {exc}", file=sys.stderr)
             return 1
         target_cpu = (cpu_seconds(target.proc.pid) - target_cpu0) / (time.monotonic() - t0)
@@ -278,6 +287,7 @@ def report(r: dict[str, object], target_cpu: float, dropped: float) -> None:
         ("core 0 taken by other processes (window)", f"{f['others_cpu']:.0%}"),
         ("target core busy (whole run)", f"{target_cpu:.0%}"),
         ("target fan-out events dropped", f"{dropped:,.0f}"),
+        ("koi not stopped 30 s after cancel", f"{f['stuck_after_cancel']:,.0f}"),
         (
             "School RSS / per koi (with traffic)",
             f"{f['rss_after'] / 2**20:,.0f} MiB / {f['rss_per_koi'] / 1024:.1f} KiB",

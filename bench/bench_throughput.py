@@ -109,7 +109,7 @@ async def _koi_worker(base_url: str, koi: int, warmup: float, duration: float) -
     failed = sum(calls(s) for s in ("api_error", "http_4xx", "http_5xx", "timeout", "connect_error", "bad_response"))
     for task in tasks:
         task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.wait(tasks, timeout=30)
     await web_api.close()
     return {"rps": (ok1 - ok0) / (t1 - t0), "errors": int(failed), "cpu": (cpu1 - cpu0) / (t1 - t0)}
 

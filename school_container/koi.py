@@ -157,7 +157,10 @@ class Koi:
                 await asyncio.sleep(min(remaining, max(0.0, self._ws_retry_at - time.time()) or remaining))
                 continue
             try:
-                message = await ws.receive(timeout=remaining)
+                # asyncio.timeout, not receive(timeout=): aiohttp restarts that one on every ping/pong,
+                # which made idle koi oversleep their next action by seconds.
+                async with asyncio.timeout(remaining):
+                    message = await ws.receive()
             except TimeoutError:
                 return
             if message.type == aiohttp.WSMsgType.TEXT:

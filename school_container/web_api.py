@@ -56,6 +56,7 @@ class AiohttpWebApi:
         # Created lazily inside the running loop: aiohttp sessions bind to the loop that makes them.
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        self._ws_session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -84,9 +85,18 @@ class AiohttpWebApi:
         answer = parsed if isinstance(parsed, dict) else None
         return CallOutcome(classify(status, answer), status, answer)
 
+    def _websockets(self) -> aiohttp.ClientSession:
+        # Websockets get their own, unlimited pool: each koi holds one for good, and counting them
+        # against the HTTP pool's limit would starve every HTTP call once that many koi connected.
+        if self._ws_session is None:
+            self._ws_session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True)
+            )
+        return self._ws_session
+
     async def open_websocket(self, url: str, token: str, heartbeat: float) -> aiohttp.ClientWebSocketResponse:
         """Open a websocket; raises aiohttp.ClientError, OSError or TimeoutError when it cannot."""
-        return await self._client().ws_connect(
+        return await self._websockets().ws_connect(
             url,
             headers={"Authorization": f"Bearer {token}"},
             heartbeat=heartbeat,
@@ -94,6 +104,7 @@ class AiohttpWebApi:
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            await asyncio.sleep(0)  # let the connector close its transports
+        for session in (self._session, self._ws_session):
+            if session is not None:
+                await session.close()
+        await asyncio.sleep(0)  # let the connectors close their transports

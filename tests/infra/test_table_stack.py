@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 from aws_cdk import assertions
 
-from cdk.app import build_app
 from koipond.store import schema
-
-
-@pytest.fixture(scope="module")
-def template() -> assertions.Template:
-    app = build_app()
-    stack = app.node.find_child("koipond-dev")
-    return assertions.Template.from_stack(stack)  # type: ignore[arg-type]
 
 
 def test_table_keys_index_and_ttl_match_the_store(template: assertions.Template) -> None:

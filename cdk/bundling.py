@@ -1,0 +1,121 @@
+"""Lambda code assets built without Docker: ``koipond/`` + one lambda folder + pinned wheels for Lambda."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_lambda as lambda_
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PYTHON_VERSION = "3.11"
+PLATFORM = "manylinux2014_x86_64"
+# Installed in every Lambda but never imported there: the CLI, the pond's web client and the School's loop.
+EXCLUDED_REQUIREMENTS = frozenset({"click", "rich", "markdown-it-py", "mdurl", "pygments", "uvloop"})
+_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "tests")
+
+
+def export_command(uv: str) -> list[str]:
+    """``uv export`` of the runtime dependencies pinned in ``uv.lock`` (no dev group, no extras, no project)."""
+    return [uv, "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "--no-header"]
+
+
+def runtime_requirements(exported: str) -> list[str]:
+    """The exported pins minus what Lambdas never import; comments and markers' blank lines dropped."""
+    kept = []
+    for line in exported.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        name = line.split("==", 1)[0].split("[", 1)[0].strip().lower().replace("_", "-")
+        if name not in EXCLUDED_REQUIREMENTS:
+            kept.append(line)
+    return kept
+
+
+def pip_command(requirements_file: str, output_dir: str, python: str = sys.executable) -> list[str]:
+    """pip installing wheels for Lambda's platform (never sdists: nothing is compiled on this machine)."""
+    return [
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-compile",
+        "--target",
+        output_dir,
+        "--platform",
+        PLATFORM,
+        "--only-binary=:all:",
+        "--python-version",
+        PYTHON_VERSION,
+        "--implementation",
+        "cp",
+        "--requirement",
+        requirements_file,
+    ]
+
+
+def copy_sources(lambda_name: str, output_dir: Path, root: Path = REPO_ROOT) -> None:
+    """Copy the shared core and one lambda package so ``lambdas.<name>.handler`` imports as in the repo."""
+    shutil.copytree(root / "koipond", output_dir / "koipond", ignore=_IGNORED, dirs_exist_ok=True)
+    (output_dir / "lambdas").mkdir(parents=True, exist_ok=True)
+    shutil.copy2(root / "lambdas" / "__init__.py", output_dir / "lambdas" / "__init__.py")
+    shutil.copytree(
+        root / "lambdas" / lambda_name, output_dir / "lambdas" / lambda_name, ignore=_IGNORED, dirs_exist_ok=True
+    )
+
+
+def source_hash(lambda_name: str, root: Path = REPO_ROOT) -> str:
+    """A digest of everything the asset is built from, so a change to any of it deploys new code."""
+    digest = hashlib.sha256()
+    sources = [root / "koipond", root / "lambdas" / lambda_name]
+    files = [root / "uv.lock", root / "lambdas" / "__init__.py"]
+    files += sorted(p for src in sources for p in src.rglob("*.py") if "__pycache__" not in p.parts)
+    for path in files:
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@jsii.implements(cdk.ILocalBundling)
+class LocalPythonBundling:
+    """Builds the asset on this machine; CDK falls back to Docker only if this returns False."""
+
+    def __init__(self, lambda_name: str, root: Path = REPO_ROOT) -> None:
+        self.lambda_name = lambda_name
+        self.root = root
+
+    def try_bundle(self, output_dir: str, *_args: Any, **_options: Any) -> bool:
+        uv = os.environ.get("UV") or shutil.which("uv") or str(self.root / ".tools" / "bin" / "uv")
+        exported = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            export_command(uv), cwd=self.root, check=True, capture_output=True, text=True
+        ).stdout
+        with tempfile.TemporaryDirectory() as tmp:
+            requirements = Path(tmp) / "requirements.txt"
+            requirements.write_text("\n".join(runtime_requirements(exported)) + "\n")
+            subprocess.run(pip_command(str(requirements), output_dir), check=True)  # noqa: S603
+        copy_sources(self.lambda_name, Path(output_dir), self.root)
+        return True
+
+
+def lambda_code(lambda_name: str) -> lambda_.Code:
+    """The asset of ``lambdas/<lambda_name>``; under ``aws:cdk:bundling-stacks=[]`` (tests) nothing is built."""
+    return lambda_.Code.from_asset(
+        str(REPO_ROOT / "lambdas" / lambda_name),
+        asset_hash_type=cdk.AssetHashType.CUSTOM,
+        asset_hash=source_hash(lambda_name),
+        bundling=cdk.BundlingOptions(
+            # Never pulled: the local bundler always succeeds or raises.
+            image=lambda_.Runtime.PYTHON_3_11.bundling_image,
+            local=LocalPythonBundling(lambda_name),
+        ),
+    )

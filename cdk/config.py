@@ -1,0 +1,60 @@
+"""Stage settings of the CDK app, read from context (``cdk.json`` or ``-c key=value``) with documented defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from constructs import Node
+
+from koipond.models.tokens import DEFAULT_MAX_RECEIVE_COUNT
+from koipond.settings import Settings
+
+
+def _default(name: str) -> str:
+    """The settings code's default (never the environment of the machine running ``cdk synth``)."""
+    return str(Settings.model_fields[name].default)
+
+
+PREFIX = "koipond:"
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One deployment of koipond; each field is the context key ``koipond:<fieldName>`` (camelCase)."""
+
+    stage: str = "dev"
+    account: str | None = None
+    region: str | None = None
+    table_name: str = _default("table_name")
+    token_queue_name: str = _default("token_queue_name")
+    token_dlq_name: str = _default("token_dlq_name")
+    token_bucket_name: str | None = None
+    token_kms_alias: str = _default("token_kms_alias")
+    max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
+    guard_schedule: str = "rate(1 minute)"
+    token_renew_schedule: str = "cron(17 3 * * ? *)"  # noqa: S105 - a schedule, not a secret
+    prometheus_url: str = ""
+    api_throttle_rate: int = 50
+    api_throttle_burst: int = 100
+    log_retention_days: int = 30
+
+    @classmethod
+    def from_node(cls, node: Node) -> StageConfig:
+        """Every ``koipond:*`` context value that is set overrides its default (numbers may come as strings)."""
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            raw = node.try_get_context(PREFIX + context_key(field.name))
+            if raw is None or raw == "":
+                continue
+            values[field.name] = int(raw) if field.type == "int" else str(raw)
+        return cls(**values)
+
+    @property
+    def stack_name(self) -> str:
+        return f"koipond-{self.stage}"
+
+
+def context_key(field_name: str) -> str:
+    head, *rest = field_name.split("_")
+    return head + "".join(part.capitalize() for part in rest)

@@ -1,0 +1,41 @@
+"""The shutdown guard on AWS: a Lambda an EventBridge schedule runs (every minute by default)."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from constructs import Construct
+
+from cdk.config import StageConfig
+from cdk.functions import koipond_function
+from koipond import envvars
+
+
+class ShutdownGuard(Construct):
+    """Evaluates the guard queries against Prometheus on ``koipond:guardSchedule``."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, table: dynamodb.ITableV2) -> None:
+        super().__init__(scope, construct_id)
+        environment = {envvars.TABLE_NAME: table.table_name}
+        if config.prometheus_url:
+            environment[envvars.PROMETHEUS_URL] = config.prometheus_url
+        self.function = koipond_function(
+            self,
+            "Function",
+            lambda_name="shutdown_guard",
+            handler="lambda_handler",
+            environment=environment,
+            # Shorter than the schedule's period, so two evaluations never overlap.
+            timeout=Duration.seconds(50),
+            log_retention_days=config.log_retention_days,
+        )
+        table.grant_read_write_data(self.function)
+        self.rule = events.Rule(
+            self,
+            "Schedule",
+            description="Run the koipond shutdown guard.",
+            schedule=events.Schedule.expression(config.guard_schedule),
+            targets=[targets.LambdaFunction(self.function, retry_attempts=0)],
+        )
