@@ -152,17 +152,20 @@ async def _scale_worker(
 ) -> dict[str, object]:
     from koipond.behavior_files import load_behavior_file
     from school_container.koi import Koi, TestContext
+    from school_container.memory import freeze_survivors, tune_collector
     from school_container.metrics import SchoolMetrics
     from school_container.tokens import MintingTokenSource
     from school_container.web_api import AiohttpWebApi
 
     metrics = SchoolMetrics()
-    web_api = AiohttpWebApi(n + HTTP_POOL)
+    web_api = AiohttpWebApi(HTTP_POOL)  # websockets have their own, unlimited pool
     behavior = load_behavior_file(ROOT / "behaviors" / "average_user.yaml")
     ctx = TestContext("bench-scale", WORKSPACE, target_url, behavior, web_api, metrics, spread)
     tokens = await MintingTokenSource(admin_token).tokens_for(target_url, WORKSPACE, range(n))
     rss_before = rss_bytes()
     started = time.monotonic()
+    tune_collector()  # as the School does (school_container/main.py)
+    freezer = asyncio.create_task(freeze_survivors())
     tasks = [asyncio.create_task(Koi(ctx, i, tokens[i]).swim()) for i in range(n)]
     del tokens
     while (remaining := spread + settle - (time.monotonic() - started)) > 0:
@@ -176,6 +179,7 @@ async def _scale_worker(
     await asyncio.sleep(window)
     last = Snapshot(metrics)
     watcher.cancel()
+    freezer.cancel()
     rss_after = rss_bytes()
     for task in tasks:
         task.cancel()

@@ -12,6 +12,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from school_container.keeper_link import KeeperLink
+from school_container.memory import freeze_survivors, tune_collector
 from school_container.metrics import SchoolMetrics
 from school_container.school import School
 from school_container.settings import SchoolSettings
@@ -88,9 +89,12 @@ async def serve(settings: SchoolSettings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     log.info("School %s polling %s (capacity %d)", settings.school_id, settings.keeper_url, settings.school_capacity)
+    tune_collector()
+    freezer = asyncio.create_task(freeze_survivors())
     try:
-        await asyncio.wait_for(school.run(stop), timeout=None)
+        await school.run(stop)
     finally:
+        freezer.cancel()
         await asyncio.wait_for(school.stop_everything("drained"), timeout=settings.drain_seconds + 1)
         await link.close()
         await web_api.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import gc
 import logging
 import random
 import time
@@ -115,9 +114,6 @@ class School:
             task.add_done_callback(functools.partial(self._koi_ended, test_id, index))
             running.koi[index] = task
         self._metrics.koi.labels(test_id).set(len(running.koi))
-        # Thousands of long-lived koi objects: move them out of the collector's way so that full
-        # collections stop pausing every koi's schedule.
-        gc.freeze()
 
     def _koi_ended(self, test_id: str, index: int, task: asyncio.Task[None]) -> None:
         """A koi that died on its own (a bug, not a stop) is forgotten, so the next poll restarts it."""
