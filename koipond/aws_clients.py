@@ -24,18 +24,23 @@ _CONFIG = Config(connect_timeout=3, read_timeout=20, retries={"mode": "standard"
 _SINGLE_ATTEMPT = _CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1}))
 
 
-def aws_client(service: str, settings: Settings, config: Config = _CONFIG) -> Any:
-    """A client for real AWS, or for the embedded AWS when ``aws_endpoint`` is set."""
-    if settings.aws_endpoint:
+def boto3_client(service: str, endpoint: str | None, region: str, config: Config = _CONFIG) -> Any:
+    """A client for real AWS (the process's credentials), or for the embedded AWS at ``endpoint``."""
+    if endpoint:
         return boto3.client(
             service,  # type: ignore[call-overload]
-            endpoint_url=settings.aws_endpoint,
-            region_name=settings.aws_region,
+            endpoint_url=endpoint,
+            region_name=region,
             aws_access_key_id="koipond",
             aws_secret_access_key="koipond",  # noqa: S106 - the embedded AWS accepts any credentials
             config=config,
         )
-    return boto3.client(service, region_name=settings.aws_region, config=config)  # type: ignore[call-overload]
+    return boto3.client(service, region_name=region, config=config)  # type: ignore[call-overload]
+
+
+def aws_client(service: str, settings: Settings, config: Config = _CONFIG) -> Any:
+    """A client for real AWS, or for the embedded AWS when ``aws_endpoint`` is set."""
+    return boto3_client(service, settings.aws_endpoint, settings.aws_region, config)
 
 
 class AwsClients:

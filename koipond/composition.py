@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-import boto3
 from botocore.config import Config
 
-from koipond.aws_clients import AwsClients
+from koipond.aws_clients import AwsClients, aws_client
 from koipond.notify import LogNotifier
 from koipond.ports import Clock, SystemClock
 from koipond.prometheus import ApiClientPrometheusReader
@@ -56,16 +55,8 @@ def dynamodb_client(settings: Settings) -> DynamoDBClient:
     """A DynamoDB client for real AWS, or for the embedded AWS when ``aws_endpoint`` is set."""
     # Bounded timeouts and adaptive retries: a throttled table slows a poll, it does not hang it.
     config = Config(connect_timeout=3, read_timeout=10, retries={"mode": "adaptive", "max_attempts": 5})
-    if settings.aws_endpoint:
-        return boto3.client(
-            "dynamodb",
-            endpoint_url=settings.aws_endpoint,
-            region_name=settings.aws_region,
-            aws_access_key_id="koipond",
-            aws_secret_access_key="koipond",  # noqa: S106 - the embedded AWS accepts any credentials
-            config=config,
-        )
-    return boto3.client("dynamodb", region_name=settings.aws_region, config=config)
+    client: DynamoDBClient = aws_client("dynamodb", settings, config)
+    return client
 
 
 def build_keeper(

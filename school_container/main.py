@@ -7,10 +7,10 @@ import logging
 import signal
 from typing import Any
 
-import boto3
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from koipond.aws_clients import boto3_client
 from school_container.keeper_link import KeeperLink
 from school_container.memory import freeze_survivors, tune_collector
 from school_container.metrics import SchoolMetrics
@@ -56,15 +56,7 @@ def token_source(settings: SchoolSettings) -> TokenSource:
 
 def s3_client(settings: SchoolSettings) -> Any:
     """An S3 client with the School's own credentials (IRSA on EKS), or the embedded AWS locally."""
-    if settings.aws_endpoint:
-        return boto3.client(
-            "s3",
-            endpoint_url=settings.aws_endpoint,
-            region_name=settings.aws_region,
-            aws_access_key_id="koipond",
-            aws_secret_access_key="koipond",  # noqa: S106 - the embedded AWS accepts any credentials
-        )
-    return boto3.client("s3", region_name=settings.aws_region)
+    return boto3_client("s3", settings.aws_endpoint, settings.aws_region)
 
 
 async def serve(settings: SchoolSettings) -> None:

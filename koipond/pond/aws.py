@@ -9,9 +9,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
+from koipond.aws_clients import aws_client
 from koipond.models.tokens import DEFAULT_MAX_RECEIVE_COUNT
 from koipond.settings import Settings
 from koipond.store.schema import create_table
@@ -29,18 +27,6 @@ class ProvisionedResources:
     dlq_url: str
     bucket: str
     kms_key_id: str
-
-
-def aws_client(service: str, settings: Settings) -> Any:
-    """A boto3 client for the embedded AWS (any credentials are accepted there)."""
-    return boto3.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=settings.aws_endpoint,
-        region_name=settings.aws_region,
-        aws_access_key_id="koipond",
-        aws_secret_access_key="koipond",  # noqa: S106 - not a secret: the embedded AWS takes any
-        config=Config(connect_timeout=3, read_timeout=10, retries={"max_attempts": 3}),
-    )
 
 
 def provision(settings: Settings, max_receive_count: int = MAX_RECEIVE_COUNT) -> ProvisionedResources:
