@@ -7,10 +7,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-import httpx
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import SecretStr
 
+from koipond.errors import TokenMintError
 from koipond.models.tokens import SHARD_SIZE, ShardDocument, shard_key
+from koipond.services.token_minting import HttpMintTokenProvider
 
 log = logging.getLogger("koipond.school.tokens")
 
@@ -29,42 +31,25 @@ class TokenSource(Protocol):
 
 
 class MintingTokenSource:
-    """Asks the service under test to mint tokens (the bundled target's ``admin.tokens.mint``).
+    """Asks the service under test to mint tokens, through the token worker's own HTTP provider.
 
-    Token values are never logged: errors name the workspace and how many, never a token.
+    Token values are never logged: errors name the host and how many, never a token.
     """
 
     def __init__(self, admin_token: str, timeout: float = 30.0) -> None:
-        self._admin_token = admin_token
-        self._timeout = timeout
+        self._provider = HttpMintTokenProvider(SecretStr(admin_token), timeout_seconds=timeout)
 
     async def tokens_for(self, target: str, workspace: str, indexes: Sequence[int]) -> dict[int, str]:
         wanted = sorted(set(indexes))
         minted: dict[int, str] = {}
-        async with httpx.AsyncClient(timeout=self._timeout) as client:
-            for offset in range(0, len(wanted), MINT_BATCH):
-                batch = wanted[offset : offset + MINT_BATCH]
-                minted.update(await self._mint(client, target, workspace, batch))
-        missing = len(wanted) - len(minted)
-        if missing:
-            raise TokenUnavailableError(f"{missing} of {len(wanted)} tokens of workspace {workspace!r} not minted")
+        for offset in range(0, len(wanted), MINT_BATCH):
+            batch = wanted[offset : offset + MINT_BATCH]
+            try:
+                # The provider is synchronous (the worker Lambda's); keep it off the koi's event loop.
+                minted.update(await asyncio.to_thread(self._provider.mint, workspace, target, batch))
+            except TokenMintError as exc:
+                raise TokenUnavailableError(f"tokens of workspace {workspace!r}: {exc.message}") from exc
         return minted
-
-    async def _mint(self, client: httpx.AsyncClient, target: str, workspace: str, batch: list[int]) -> dict[int, str]:
-        url = f"{target.rstrip('/')}/api/admin.tokens.mint"
-        try:
-            response = await client.post(
-                url,
-                json={"workspace": workspace, "users": batch},
-                headers={"Authorization": f"Bearer {self._admin_token}"},
-            )
-            answer = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
-            raise TokenUnavailableError(f"minting tokens at {url} failed: {type(exc).__name__}") from exc
-        if not isinstance(answer, dict) or not answer.get("ok"):
-            error = answer.get("error") if isinstance(answer, dict) else "bad answer"
-            raise TokenUnavailableError(f"minting tokens at {url} failed: HTTP {response.status_code} {error}")
-        return {int(index): str(token) for index, token in answer["tokens"].items()}
 
 
 class S3ShardTokenSource:

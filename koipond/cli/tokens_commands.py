@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from koipond.cli.context import console, emit, keeper_call
+from koipond.client.keeper import KeeperClient
 
 
 @click.group("tokens")
@@ -35,7 +36,7 @@ def generate(workspace: str, users: tuple[int, int], target: str, wait: bool, ti
     with keeper_call() as keeper:
         job = keeper.create_token_job(workspace, target, *users)
         if wait:
-            job = _follow(keeper, job, timeout)
+            job = follow_token_job(keeper, job, timeout)
     emit(job, _print_job)
     if job["status"] == "failed":
         raise click.ClickException(
@@ -43,7 +44,8 @@ def generate(workspace: str, users: tuple[int, int], target: str, wait: bool, ti
         )
 
 
-def _follow(keeper: Any, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+def follow_token_job(keeper: KeeperClient, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Poll a token job with a progress bar until it is no longer running (or ``timeout`` passes)."""
     columns = (TextColumn("minting {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     deadline = time.monotonic() + timeout
     with Progress(*columns, console=console, transient=True) as progress:

@@ -13,12 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from koipond.cli.tokens_commands import follow_token_job
 from koipond.client.keeper import KeeperApiError, KeeperClient
 from koipond.pond.live import Figures, Scrape, combine, figures_between, scrape
 from koipond.pond.pond import LocalPond, PondConfig
@@ -76,7 +75,7 @@ def run_demo(state_dir: Path) -> None:
 
 def _drive(pond: LocalPond, admin: KeeperClient) -> None:
     _step(f"1. tokens for {KOI:,} users through the pipeline: SQS batches, a worker, encrypted S3 shards")
-    job = _generate_tokens(admin, pond.target_url)
+    job = follow_token_job(admin, admin.create_token_job("pond", pond.target_url, 0, KOI), timeout=120)
     _expect(job["status"] == "done", f"{job['batches_done']} batches minted and stored (SSE-KMS)")
 
     _step(f"2. a continuous test of {KOI:,} koi (average_user) against the bundled target")
@@ -110,10 +109,10 @@ def _drive(pond: LocalPond, admin: KeeperClient) -> None:
 
     _step("6. the target degrades: the guard stops the test on its own")
     admin.request("PUT", "/v1/guard/queries/demo-success-rate", json=DEMO_GUARD_QUERY)
-    _faults(pond, "PUT", {"route": "*", "error_rate": 0.5, "status": 500})
+    pond.target_faults("PUT", {"route": "*", "error_rate": 0.5, "status": 500})
     console.print("  the target now fails half of all calls; guard: success rate < 95% over 15 s stops load")
     _watch(pond, 60, until=lambda f: f.koi == 0)
-    _faults(pond, "DELETE")
+    pond.target_faults("DELETE")
     stopped = admin.test_events(test_id)[-1]
     _expect(stopped["kind"] == "test_stopped" and stopped["actor"] == "guard", "the guard stopped the test")
     console.print(f"  why: {stopped['reason']}")
@@ -178,23 +177,6 @@ def _cells(f: Figures) -> list[str]:
     success = "-" if f.success_rate is None else f"{100 * f.success_rate:.1f}%"
     return [f"{f.koi:,}", f"{f.requests_per_second:,.0f}", success, ms(f.p50_seconds), ms(f.p99_seconds),
             f"{f.ws_events_per_second:,.0f}", f"{f.ws_connections:,}"]  # fmt: skip
-
-
-def _generate_tokens(admin: KeeperClient, target: str) -> dict[str, Any]:
-    job = admin.create_token_job("pond", target, 0, KOI)
-    with Progress(TextColumn("minting"), BarColumn(), MofNCompleteColumn(), console=console, transient=True) as bar:
-        task = bar.add_task("tokens", total=job["batches_total"])
-        deadline = time.monotonic() + 120
-        while job["status"] == "running" and time.monotonic() < deadline:
-            time.sleep(0.5)
-            job = admin.token_job(job["id"])
-            bar.update(task, completed=job["batches_done"] + job["batches_failed"])
-    return job
-
-
-def _faults(pond: LocalPond, method: str, body: dict[str, Any] | None = None) -> None:
-    headers = {"authorization": f"Bearer {pond.config.target_admin_token}"}
-    httpx.request(method, f"{pond.target_url}/admin/faults", json=body, headers=headers, timeout=5).raise_for_status()
 
 
 def _step(title: str) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from koipond import envvars
 from koipond.behavior_files import load_behavior_dir
@@ -172,6 +175,16 @@ class LocalPond:
         else:
             self.keeper.stop()
         self.keeper.start(timeout=60)
+
+    def target_faults(self, method: str, fault: dict[str, Any] | None = None) -> httpx.Response:
+        """Put (``PUT``), list (``GET``) or clear (``DELETE``) the bundled target's injected faults.
+
+        Raises:
+            httpx.HTTPStatusError: the target refused the request (e.g. an invalid fault).
+        """
+        headers = {"authorization": f"Bearer {self.config.target_admin_token}"}
+        response = httpx.request(method, f"{self.target_url}/admin/faults", json=fault, headers=headers, timeout=5)
+        return response.raise_for_status()
 
     def client(self, token: str | None = None) -> KeeperClient:
         return KeeperClient(self.keeper_url, token if token is not None else self.config.admin_token)

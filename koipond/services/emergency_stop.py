@@ -36,8 +36,7 @@ class EmergencyStopService:
         self._clock = clock
 
     def status(self, history_limit: int = 50) -> EmergencyStopStatus:
-        events = self._history.list_events(ESTOP_SUBJECT, newest_first=True, limit=history_limit)
-        return EmergencyStopStatus(state=self._estop.get(), history=events)
+        return EmergencyStopStatus(state=self._estop.get(), history=self._recent(history_limit))
 
     def activate(self, actor: str, reason: str) -> EmergencyStopStatus:
         """Pull the stop (idempotent), then stop every running test with a history event each.
@@ -82,5 +81,5 @@ class EmergencyStopService:
             if self._estop.get().active != state.active:
                 raise
 
-    def _recent(self) -> list[HistoryEvent]:
-        return self._history.list_events(ESTOP_SUBJECT, newest_first=True, limit=50)
+    def _recent(self, limit: int = 50) -> list[HistoryEvent]:
+        return self._history.list_events(ESTOP_SUBJECT, newest_first=True, limit=limit)

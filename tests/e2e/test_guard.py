@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from koipond.composition import Keeper, build_keeper, dynamodb_client
@@ -54,12 +53,7 @@ def guard(guarded_pond: LocalPond) -> Iterator[Keeper]:
     yield keeper
     for test in keeper.tests.list_tests(LoadTestStatus.RUNNING):
         keeper.tests.stop(test.id, "e2e", "cleanup")
-    faults(guarded_pond, "DELETE")
-
-
-def faults(pond: LocalPond, method: str, body: dict[str, object] | None = None) -> None:
-    headers = {"authorization": f"Bearer {pond.config.target_admin_token}"}
-    httpx.request(method, f"{pond.target_url}/admin/faults", json=body, headers=headers, timeout=5).raise_for_status()
+    guarded_pond.target_faults("DELETE")
 
 
 def start(pond: LocalPond, koi: int = 60) -> str:
@@ -94,7 +88,7 @@ def test_injected_errors_stop_the_test_within_the_window_plus_one_period(
         lambda outcome: outcome is Outcome.HEALTHY,
         timeout=60,
     )
-    faults(guarded_pond, "PUT", {"route": "*", "error_rate": 1.0, "status": 500})
+    guarded_pond.target_faults("PUT", {"route": "*", "error_rate": 1.0, "status": 500})
     injected = time.monotonic()
     while status_of(guard, test_id) is LoadTestStatus.RUNNING:
         assert time.monotonic() - injected < 60, "the guard never stopped the test"

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from koipond.pond.pond import LocalPond, PondConfig
@@ -58,11 +57,6 @@ def school_metrics(pond: LocalPond) -> dict[str, float]:
     return samples(pond.school_metrics_urls[0])
 
 
-def faults(pond: LocalPond, method: str, body: dict[str, object] | None = None) -> httpx.Response:
-    headers = {"authorization": f"Bearer {pond.config.target_admin_token}"}
-    return httpx.request(method, f"{pond.target_url}/admin/faults", json=body, headers=headers, timeout=5)
-
-
 def test_koi_swim_with_websockets_and_measure_lag(school_pond: LocalPond, running_test: str) -> None:
     metrics = wait_for(
         "every koi connected and calling",
@@ -106,7 +100,9 @@ def test_target_errors_count_as_failures_and_the_school_keeps_swimming(
     school_pond: LocalPond, running_test: str
 ) -> None:
     before = school_metrics(school_pond)
-    assert faults(school_pond, "PUT", {"route": "users.info", "error_rate": 1.0, "status": 503}).status_code == 200
+    assert (
+        school_pond.target_faults("PUT", {"route": "users.info", "error_rate": 1.0, "status": 503}).status_code == 200
+    )
     try:
         wait_for(
             "users.info failures",
@@ -116,7 +112,7 @@ def test_target_errors_count_as_failures_and_the_school_keeps_swimming(
             lambda n: n > before['koi_pond_school_web_api_calls_total{method="profile",status="http_5xx"}'] + 3,
         )
     finally:
-        faults(school_pond, "DELETE")
+        school_pond.target_faults("DELETE")
     assert school_metrics(school_pond)["koi_pond_school_koi"] == KOI
 
 
@@ -127,7 +123,7 @@ def test_reset_websockets_are_counted_and_reconnected(school_pond: LocalPond, ru
         lambda n: n == KOI,
     )
     before = school_metrics(school_pond)
-    faults(school_pond, "PUT", {"route": "*", "reset_websockets": True})
+    school_pond.target_faults("PUT", {"route": "*", "reset_websockets": True})
     wait_for(
         "disconnects counted and sockets reopened",
         lambda: school_metrics(school_pond),
@@ -140,7 +136,7 @@ def test_reset_websockets_are_counted_and_reconnected(school_pond: LocalPond, ru
 
 
 def test_latency_counts_from_the_scheduled_time(school_pond: LocalPond, running_test: str) -> None:
-    faults(school_pond, "PUT", {"route": "users.info", "added_latency_ms": 400})
+    school_pond.target_faults("PUT", {"route": "users.info", "added_latency_ms": 400})
     try:
         count_name = 'koi_pond_school_web_api_call_duration_seconds_count{method="profile"}'
         fast_name = 'koi_pond_school_web_api_call_duration_seconds_bucket{le="0.25",method="profile"}'
@@ -151,7 +147,7 @@ def test_latency_counts_from_the_scheduled_time(school_pond: LocalPond, running_
             lambda m: m[count_name] >= before[count_name] + 10,
         )
     finally:
-        faults(school_pond, "DELETE")
+        school_pond.target_faults("DELETE")
     slow_calls = after[count_name] - before[count_name]
     fast_calls = after[fast_name] - before[fast_name]
     assert fast_calls <= slow_calls * 0.1, "most calls answered in under 250 ms despite 400 ms added latency"

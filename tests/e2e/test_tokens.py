@@ -34,11 +34,6 @@ def token_pond(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPond]:
         yield pond
 
 
-def faults(pond: LocalPond, method: str, body: dict[str, object] | None = None) -> None:
-    headers = {"authorization": f"Bearer {pond.config.target_admin_token}"}
-    httpx.request(method, f"{pond.target_url}/admin/faults", json=body, headers=headers, timeout=5).raise_for_status()
-
-
 def test_generate_with_the_cli_then_koi_swim_on_tokens_from_the_shards(token_pond: LocalPond) -> None:
     result = run_cli(token_pond, "--json", "tokens", "generate", "--workspace", "shards", "--users", "0-250",
                      "--target", token_pond.target_url)  # fmt: skip
@@ -58,7 +53,7 @@ def test_generate_with_the_cli_then_koi_swim_on_tokens_from_the_shards(token_pon
 
 
 def test_a_poisoned_batch_lands_in_the_dlq_and_a_redrive_completes_the_job(token_pond: LocalPond) -> None:
-    faults(token_pond, "PUT", {"route": "admin.tokens.mint", "error_rate": 1.0, "status": 503})
+    token_pond.target_faults("PUT", {"route": "admin.tokens.mint", "error_rate": 1.0, "status": 503})
     try:
         with token_pond.client() as admin:
             job = admin.create_token_job("poisoned", token_pond.target_url, 0, 100)
@@ -67,7 +62,7 @@ def test_a_poisoned_batch_lands_in_the_dlq_and_a_redrive_completes_the_job(token
             )
             dlq = wait_for("the DLQ to hold it", admin.token_dlq, lambda d: d["depth"] >= 1, timeout=30)
     finally:
-        faults(token_pond, "DELETE")
+        token_pond.target_faults("DELETE")
     assert job["batches_failed"] == 1
     assert any(b["job_id"] == job["id"] and "503" in (b["last_error"] or "") for b in dlq["sample"])
     redrive = run_cli(token_pond, "tokens", "redrive")
