@@ -20,6 +20,7 @@ from koipond.services.emergency_stop import EmergencyStopService
 from koipond.services.guard import GuardService
 from koipond.services.loadtests import LoadTestService
 from koipond.services.polling import PollService
+from koipond.services.release_tick import TickStep
 from koipond.services.tokens import TokenJobService
 from koipond.settings import Settings, get_settings, guard_clusters
 from koipond.store.allocation import DynamoAllocationRepository
@@ -98,6 +99,12 @@ def build_keeper(
         guard=guard,
         tokens=build_token_job_service(settings, table, aws or AwsClients(settings), clock),
     )
+
+
+def release_tick_steps(keeper: Keeper) -> dict[str, TickStep]:
+    """The release tick's steps, in the order they run (rollouts before the notifications they cause)."""
+    steps: dict[str, TickStep] = {}
+    return steps
 
 
 _injected: list[Keeper] = []

@@ -6,6 +6,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,13 @@ def keeper_command(host: str, port: int) -> None:
 @click.option(
     "--guard-every", type=click.FloatRange(1, 3600), default=60, show_default=True, help="Guard period, seconds."
 )
+@click.option(
+    "--tick-every",
+    type=click.FloatRange(1, 3600),
+    default=10,
+    show_default=True,
+    help="Release tick period (rollouts, deploy verdicts, notifications), seconds.",
+)
 def up_command(
     aws_port: int,
     keeper_port: int,
@@ -94,11 +102,12 @@ def up_command(
     poll_interval: float,
     prometheus_port: int,
     guard_every: float,
+    tick_every: float,
 ) -> None:
     """Start a local pond and keep it running until Ctrl-C.
 
     Runs the embedded AWS, the Keeper, the bundled Slack-like target, Prometheus (scraping the target
-    and every School), N Schools and the shutdown guard, each as its own process. Prints the URLs and
+    and every School), N Schools, the shutdown guard and the release tick, each as its own process. Prints the URLs and
     an admin token (KOIPOND_ADMIN_TOKEN if set, else a new random one).
     """
     settings = get_settings()
@@ -114,6 +123,7 @@ def up_command(
         with_prometheus=True,
         prometheus_port=prometheus_port or free_port(),
         guard_every_seconds=guard_every,
+        tick_every_seconds=tick_every,
         with_token_worker=True,
     )
     if settings.admin_token:
@@ -215,6 +225,7 @@ def school_command(
 
 
 GUARD_HANDLER = "lambdas.shutdown_guard.handler:lambda_handler"
+RELEASE_TICK_HANDLER = "lambdas.release_tick.handler:lambda_handler"
 
 
 @click.command("guard")
@@ -225,6 +236,37 @@ def guard_command(every: str, once: bool) -> None:
 
     Reads KOIPOND_AWS_ENDPOINT and KOIPOND_PROMETHEUS_URL (or KOIPOND_GUARD_CLUSTERS).
     """
+
+    def show(result: dict[str, Any]) -> None:
+        for line in result["evaluations"]:
+            acted = "  -> ACTED" if line["acted"] else ""
+            console.print(f"{line['label']}: {line['outcome']} ({line['detail']}){acted}")
+
+    _run_scheduled(GUARD_HANDLER, "shutdown-guard", every, once, show)
+
+
+@click.command("tick")
+@click.option("--every", default="60s", show_default=True, help="How often to run the due release work.")
+@click.option("--once", is_flag=True, help="Run once and exit.")
+def tick_command(every: str, once: bool) -> None:
+    """Run the release tick: the same handler as the scheduled Lambda, on a local period.
+
+    Each pass does the due time-driven work: rollout stages, deploy verdicts, continuous-test
+    resumes and notification deliveries. Reads KOIPOND_AWS_ENDPOINT and KOIPOND_PROMETHEUS_URL.
+    """
+
+    def show(result: dict[str, Any]) -> None:
+        for step, summary in result["steps"].items():
+            if summary:
+                console.print(f"{step}: " + ", ".join(f"{k}={v}" for k, v in summary.items()))
+
+    _run_scheduled(RELEASE_TICK_HANDLER, "release-tick", every, once, show)
+
+
+def _run_scheduled(
+    handler_path: str, name: str, every: str, once: bool, show: Callable[[dict[str, Any]], None]
+) -> None:
+    """Invoke a scheduled Lambda handler with EventBridge events on a local period until SIGTERM/SIGINT."""
     from koipond.durations import parse_duration
     from koipond.pond.lambda_http import LocalLambdaContext, load_handler
 
@@ -233,24 +275,21 @@ def guard_command(every: str, once: bool) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--every") from exc
     if not get_settings().aws_endpoint:
-        err_console.print(f"note: {envvars.AWS_ENDPOINT} is unset, so the guard uses real AWS")
-    handler = load_handler(GUARD_HANDLER)
+        err_console.print(f"note: {envvars.AWS_ENDPOINT} is unset, so {name} uses real AWS")
+    handler = load_handler(handler_path)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     while not stop.is_set():
         started = time.monotonic()
-        result = handler(scheduled_event(), LocalLambdaContext("shutdown-guard"))
-        for line in result["evaluations"]:
-            acted = "  -> ACTED" if line["acted"] else ""
-            console.print(f"{line['label']}: {line['outcome']} ({line['detail']}){acted}")
+        show(handler(scheduled_event(name), LocalLambdaContext(name)))
         if once:
             return
         stop.wait(max(0.0, period - (time.monotonic() - started)))
 
 
-def scheduled_event() -> dict[str, Any]:
-    """An EventBridge scheduled event, as AWS sends it to the guard Lambda."""
+def scheduled_event(rule: str) -> dict[str, Any]:
+    """An EventBridge scheduled event, as AWS sends it to a scheduled Lambda."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "version": "0",
@@ -260,12 +299,12 @@ def scheduled_event() -> dict[str, Any]:
         "account": "123456789012",
         "time": now,
         "region": "local",
-        "resources": ["arn:aws:events:local:123456789012:rule/koipond-guard"],
+        "resources": [f"arn:aws:events:local:123456789012:rule/koipond-{rule}"],
         "detail": {},
     }
 
 
 def register(group: Any) -> None:
     group.add_command(token_worker_command)
-    for command in (aws_command, keeper_command, up_command, demo_command, school_command, guard_command):
+    for command in (aws_command, keeper_command, up_command, demo_command, school_command, guard_command, tick_command):
         group.add_command(command)

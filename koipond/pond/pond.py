@@ -42,6 +42,7 @@ class PondConfig:
     prometheus_port: int = 0
     scrape_seconds: float = 5.0
     guard_every_seconds: float | None = None  # None: no guard process
+    tick_every_seconds: float | None = None  # None: no release tick process
     with_token_worker: bool = False
     env: dict[str, str] = field(default_factory=dict)  # extra settings for every component (tests)
     behaviors_dir: Path = SHIPPED_BEHAVIORS
@@ -72,6 +73,7 @@ class LocalPond:
         self.prometheus: PondProcess | None = None
         self.guard: PondProcess | None = None
         self.token_worker: PondProcess | None = None
+        self.tick: PondProcess | None = None
         if config.with_token_worker:
             self.token_worker = PondProcess(
                 "token-worker", ["token-worker"], self._env(), self.logs / "token-worker.log", ""
@@ -79,6 +81,9 @@ class LocalPond:
         if config.guard_every_seconds is not None:
             every = ["--every", f"{config.guard_every_seconds:g}s"]
             self.guard = PondProcess("guard", ["guard", *every], self._env(), self.logs / "guard.log", "")
+        if config.tick_every_seconds is not None:
+            every = ["--every", f"{config.tick_every_seconds:g}s"]
+            self.tick = PondProcess("tick", ["tick", *every], self._env(), self.logs / "tick.log", "")
 
     def _process(self, name: str, url: str, health: str, extra: list[str]) -> PondProcess:
         args = [name, "--host", self.config.host, "--port", _port(url), *extra]
@@ -115,7 +120,7 @@ class LocalPond:
                 school_token = keeper.create_key("pond schools", "school")["token"]
             for number in range(1, self.config.schools + 1):
                 self.start_school(f"school-{number}", school_token, self.config.school_env)
-        for job in (self.guard, self.token_worker):
+        for job in (self.guard, self.token_worker, self.tick):
             if job is not None:
                 job.start_unchecked()
 
@@ -165,7 +170,16 @@ class LocalPond:
     @property
     def processes(self) -> list[PondProcess]:
         """Every process started, in start order."""
-        started = [self.aws, self.keeper, self.target, self.prometheus, *self.schools, self.guard, self.token_worker]
+        started = [
+            self.aws,
+            self.keeper,
+            self.target,
+            self.prometheus,
+            *self.schools,
+            self.guard,
+            self.token_worker,
+            self.tick,
+        ]
         return [p for p in started if p is not None and p.popen is not None]
 
     def restart_keeper(self, *, crash: bool = False) -> None:

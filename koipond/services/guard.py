@@ -10,7 +10,7 @@ from koipond.errors import ConflictError
 from koipond.models.guard import Evaluation, GuardQuery
 from koipond.models.history import EventKind
 from koipond.models.tests import LoadTestStatus
-from koipond.notify import Notifier
+from koipond.notify import NotificationKind, Notifier
 from koipond.ports import Clock
 from koipond.prometheus import PrometheusReader
 from koipond.services.guard_defaults import DEFAULT_QUERIES
@@ -109,6 +109,8 @@ class GuardService:
         if acted_on:
             verb = "stopped" if query.action.kind == "stop" else f"shed {query.action.percent:g}% of"
             text = f"Automatic shutdown: {verb} {len(acted_on)} test(s). {reason}"
-            self._notifier.notify("automatic_shutdown", text, {"label": query.label, "tests": ",".join(acted_on)})
+            fields = {"label": query.label, "tests": ",".join(acted_on), "reason": reason}
+            key = f"guard#{query.label}#{self._clock.now().isoformat()}"
+            self._notifier.notify(NotificationKind.AUTOMATIC_SHUTDOWN, text, fields, key)
             log.warning(text)
         return bool(acted_on)
