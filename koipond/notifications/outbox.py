@@ -1,0 +1,64 @@
+"""The Notifier the control path uses: one outbox item per (event, route), written once; never raises."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from koipond.notifications.config import ConfigSource, NotificationConfigError
+from koipond.notifications.models import NO_ROUTE, DeliveryOutcome, Notification, NotificationStatus
+from koipond.notify import LogNotifier, NotificationKind
+from koipond.ports import Clock
+from koipond.store.notifications import DynamoNotificationRepository
+
+log = logging.getLogger("koipond.notify")
+
+
+class OutboxNotifier:
+    """Stores notifications for the release tick to deliver, so pulling a stop never waits on Slack."""
+
+    def __init__(self, repo: DynamoNotificationRepository, config: ConfigSource, clock: Clock) -> None:
+        self._repo = repo
+        self._config = config
+        self._clock = clock
+        self._log = LogNotifier()
+
+    def notify(self, kind: NotificationKind, text: str, fields: Mapping[str, str], key: str) -> None:
+        """Record ``kind`` for every route subscribed to it (or as ``no_route``); log it; never raise."""
+        try:
+            stored = self._record(kind, text, {str(k): str(v) for k, v in fields.items()}, key)
+        except Exception as exc:  # the control path (an emergency stop) must never fail on a notification
+            # The class only: an SDK message could carry request details, and never a URL belongs in a log.
+            log.error("notification %s (%s) was not recorded: %s", key, kind.value, type(exc).__name__)
+            stored = True
+        if stored:
+            self._log.notify(kind, text, fields, key)
+
+    def _record(self, kind: NotificationKind, text: str, fields: dict[str, str], key: str) -> bool:
+        now = self._clock.now()
+        base = Notification(
+            key=key,
+            route=NO_ROUTE,
+            kind=kind,
+            text=text,
+            fields=fields,
+            status=NotificationStatus.NO_ROUTE,
+            created_at=now,
+        )
+        try:
+            routes = [r.name for r in self._config.current().routes_for(kind)]
+        except NotificationConfigError as exc:
+            log.error("notification %s: %s", key, exc.message)
+            outcome = DeliveryOutcome(error=type(exc).__name__, detail=exc.message[:300], at=now)
+            return self._repo.add(
+                base.model_copy(update={"status": NotificationStatus.FAILED, "last_outcome": outcome})
+            )
+        if not routes:
+            return self._repo.add(base)
+        added = [
+            self._repo.add(
+                base.model_copy(update={"route": name, "status": NotificationStatus.PENDING, "next_attempt_at": now})
+            )
+            for name in routes
+        ]
+        return any(added)

@@ -1,0 +1,58 @@
+"""The notifications feature as the Keeper and the release tick see it, built once per process."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from koipond.aws_clients import aws_client
+from koipond.models.tokens import DlqSummary
+from koipond.notifications.config import ConfigSource, NoRoutes, SecretsManagerConfig
+from koipond.notifications.delivery import NotificationDeliverer
+from koipond.notifications.models import Notification, NotificationStatus
+from koipond.notifications.outbox import OutboxNotifier
+from koipond.notifications.token_dlq import TokenDlqWatcher
+from koipond.notify import NotificationKind
+from koipond.ports import Clock
+from koipond.settings import Settings
+from koipond.store.notifications import DynamoNotificationRepository
+from koipond.store.table import DynamoTable
+
+MAX_PAGE = 200
+
+
+@dataclass(frozen=True)
+class NotificationService:
+    outbox: OutboxNotifier
+    deliverer: NotificationDeliverer
+    token_dlq: TokenDlqWatcher
+    repo: DynamoNotificationRepository
+
+    def list_notifications(
+        self, kind: NotificationKind | None = None, status: NotificationStatus | None = None, limit: int = 50
+    ) -> list[Notification]:
+        """Newest first, at most ``limit`` (capped at 200)."""
+        return self.repo.list_notifications(kind, status, max(1, min(limit, MAX_PAGE)))
+
+
+def config_source(settings: Settings) -> ConfigSource:
+    """The secret named by ``KOIPOND_NOTIFICATION_SECRET``, or no routes when it is unset."""
+    secret = settings.notification_secret
+    if not secret:
+        return NoRoutes()
+    # The client is created on first use, not here: a cold start that never notifies never needs it.
+    return SecretsManagerConfig(lambda: aws_client("secretsmanager", settings), secret)
+
+
+def build_notifications(
+    settings: Settings, table: DynamoTable, clock: Clock, dlq: Callable[[], DlqSummary]
+) -> NotificationService:
+    repo = DynamoNotificationRepository(table)
+    config = config_source(settings)
+    outbox = OutboxNotifier(repo, config, clock)
+    return NotificationService(
+        outbox=outbox,
+        deliverer=NotificationDeliverer(repo, config, clock),
+        token_dlq=TokenDlqWatcher(dlq, repo, outbox, clock),
+        repo=repo,
+    )

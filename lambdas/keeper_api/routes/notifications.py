@@ -1,0 +1,57 @@
+"""Notifications: what koipond told Slack (or tried to), newest first; routes by name, never their URLs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Depends
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel, ConfigDict
+
+from koipond.composition import get_keeper
+from koipond.models.auth import Principal
+from koipond.notifications.models import DeliveryOutcome, Notification, NotificationStatus
+from koipond.notifications.service import MAX_PAGE
+from koipond.notify import NotificationKind
+from lambdas.keeper_api import auth
+
+router = APIGatewayHttpRouter()
+
+
+class NotificationOut(BaseModel):
+    """One notification for one route (the route's name; its URL stays in the secret)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    kind: NotificationKind
+    text: str
+    fields: dict[str, str]
+    route: str
+    status: NotificationStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    created_at: datetime
+    delivered_at: datetime | None
+    last_outcome: DeliveryOutcome | None
+
+    @classmethod
+    def of(cls, n: Notification) -> NotificationOut:
+        return cls.model_validate(n.model_dump(exclude={"lease_owner"}))
+
+
+class NotificationListOut(BaseModel):
+    notifications: list[NotificationOut]
+
+
+@router.get("/notifications", summary="Notifications and their delivery, newest first", tags=["notifications"])
+def list_notifications(
+    _: Annotated[Principal, Depends(auth.viewer)],
+    kind: Annotated[NotificationKind | None, Query(description="Only this kind.")] = None,
+    status: Annotated[NotificationStatus | None, Query(description="Only this delivery status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="At most this many.")] = 50,
+) -> NotificationListOut:
+    found = get_keeper().notifications.list_notifications(kind, status, limit)
+    return NotificationListOut(notifications=[NotificationOut.of(n) for n in found])
