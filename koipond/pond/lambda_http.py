@@ -128,7 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
         out_headers = {k.lower(): str(v) for k, v in (result.get("headers") or {}).items()}
         for key, values in (result.get("multiValueHeaders") or {}).items():
             out_headers[key.lower()] = ",".join(str(v) for v in values)
-        self._reply(status, out_headers, payload, result.get("cookies") or [])
+        self._reply(status, out_headers, payload, result.get("cookies") or [], with_body=self.command != "HEAD")
         elapsed_ms = (time.perf_counter() - started) * 1000
         print(
             f"{self.command} {urlsplit(self.path).path} {status} {elapsed_ms:.1f}ms",
@@ -136,7 +136,15 @@ class _Handler(BaseHTTPRequestHandler):
             flush=True,
         )
 
-    def _reply(self, status: int, headers: dict[str, str], payload: bytes, cookies: list[str] | None = None) -> None:
+    def _reply(
+        self,
+        status: int,
+        headers: dict[str, str],
+        payload: bytes,
+        cookies: list[str] | None = None,
+        *,
+        with_body: bool = True,
+    ) -> None:
         self.send_response(status)
         for key, value in headers.items():
             if key not in {"content-length", "connection"}:
@@ -145,7 +153,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("set-cookie", cookie)
         self.send_header("content-length", str(len(payload)))
         self.end_headers()
-        self.wfile.write(payload)
+        if with_body:  # a HEAD answer announces the length but sends no body, or keep-alive clients desync
+            self.wfile.write(payload)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
