@@ -11,25 +11,32 @@ from typing import TYPE_CHECKING
 from botocore.config import Config
 
 from koipond.aws_clients import AwsClients, aws_client
-from koipond.notify import LogNotifier
+from koipond.notifications.service import NotificationService, build_notifications
+from koipond.notify import Notifier
 from koipond.ports import Clock, SystemClock
 from koipond.prometheus import ApiClientPrometheusReader
 from koipond.services.auth import AuthService
 from koipond.services.behaviors import BehaviorService
+from koipond.services.charts import ChartService
+from koipond.services.continuous import ContinuousTestService
+from koipond.services.deploys import DeployService
 from koipond.services.emergency_stop import EmergencyStopService
 from koipond.services.guard import GuardService
 from koipond.services.loadtests import LoadTestService
 from koipond.services.polling import PollService
 from koipond.services.release_tick import TickStep
+from koipond.services.rollouts import RolloutService
 from koipond.services.tokens import TokenJobService
 from koipond.settings import Settings, get_settings, guard_clusters
 from koipond.store.allocation import DynamoAllocationRepository
 from koipond.store.behaviors import DynamoBehaviorRepository
+from koipond.store.deploys import DynamoDeployRepository
 from koipond.store.estop import DynamoEmergencyStopRepository
 from koipond.store.guard import DynamoGuardRepository
 from koipond.store.history import DynamoHistoryRepository
 from koipond.store.keys import DynamoApiKeyRepository
 from koipond.store.loadtests import DynamoLoadTestRepository
+from koipond.store.rollouts import DynamoRolloutRepository
 from koipond.store.schools import DynamoSchoolRepository
 from koipond.store.table import DynamoTable
 from koipond.token_pipeline import build_token_job_service
@@ -50,6 +57,12 @@ class Keeper:
     behaviors: BehaviorService
     guard: GuardService
     tokens: TokenJobService
+    notifier: Notifier  # the outbox: rollout, deploy and guard notices go through it
+    notifications: NotificationService
+    charts: ChartService
+    rollouts: RolloutService
+    continuous: ContinuousTestService
+    deploys: DeployService
 
 
 def dynamodb_client(settings: Settings) -> DynamoDBClient:
@@ -88,22 +101,56 @@ def build_keeper(
     if settings.admin_token is not None:
         auth.ensure_bootstrap_admin(settings.admin_token.get_secret_value())
     prometheus = ApiClientPrometheusReader(guard_clusters(settings), settings.guard_timeout_seconds)
-    guard = GuardService(DynamoGuardRepository(table, history), tests, estop_repo, prometheus, LogNotifier(), clock)
+    tokens = build_token_job_service(settings, table, aws or AwsClients(settings), clock)
+    notifications = build_notifications(settings, table, clock, lambda: tokens.dlq(sample=0))
+    notifier = notifications.outbox
+    guard_repo = DynamoGuardRepository(table, history)
+    guard = GuardService(guard_repo, tests, estop_repo, prometheus, notifier, clock)
+    rollouts = RolloutService(
+        DynamoRolloutRepository(table, history),
+        tests,
+        guard_repo,
+        estop_repo,
+        notifier,
+        clock,
+        settings.max_koi_per_test,
+    )
     return Keeper(
         settings=settings,
         tests=tests,
-        estop=EmergencyStopService(estop_repo, history, tests, clock),
+        estop=EmergencyStopService(estop_repo, history, tests, clock, notifier),
         polls=polls,
         auth=auth,
         behaviors=BehaviorService(behaviors_repo, clock),
         guard=guard,
-        tokens=build_token_job_service(settings, table, aws or AwsClients(settings), clock),
+        tokens=tokens,
+        notifier=notifier,
+        notifications=notifications,
+        charts=ChartService(prometheus, clock, guard_clusters(settings)),
+        rollouts=rollouts,
+        continuous=ContinuousTestService(tests, history, guard_repo, estop_repo, clock),
+        deploys=DeployService(
+            DynamoDeployRepository(table, history),
+            prometheus,
+            notifier,
+            clock,
+            guard_clusters(settings),
+            settings.deploy_settle_seconds,
+            settings.deploy_judge_deadline_seconds,
+        ),
     )
 
 
 def release_tick_steps(keeper: Keeper) -> dict[str, TickStep]:
     """The release tick's steps, in the order they run (rollouts before the notifications they cause)."""
     steps: dict[str, TickStep] = {}
+    # First: continuous resumes, then rollouts; the notifications step below delivers their notices this tick.
+    steps["continuous"] = keeper.continuous.tick
+    steps["rollouts"] = keeper.rollouts.tick
+    steps["deploys"] = keeper.deploys.tick
+    # Last, in this order: a DLQ notice raised in this tick is delivered in the same tick.
+    steps["token_dlq"] = keeper.notifications.token_dlq.check
+    steps["notifications"] = keeper.notifications.deliverer.deliver_due
     return steps
 
 

@@ -11,6 +11,7 @@ KoipondError
 │   └── EmergencyStopActiveError  new load refused while the stop is pulled    (409)
 ├── StoreError                 the store failed (throttled, unreachable)       (503)
 ├── TokenMintError             a token provider could not mint a batch (token worker: retried)
+├── PrometheusQueryError       Prometheus could not be read (deploy verdicts: retried next tick)
 └── ConfigurationError         settings are missing or contradictory           (500)
 """
 
@@ -70,6 +71,12 @@ class TokenMintError(KoipondError):
     """A token provider failed; the message names the cause and never holds a token."""
 
     code = "token_mint_failed"
+
+
+class PrometheusQueryError(KoipondError):
+    """Prometheus was down, refused a query, or is not configured; the message says which."""
+
+    code = "prometheus_unavailable"
 
 
 class ConfigurationError(KoipondError):

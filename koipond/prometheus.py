@@ -13,6 +13,7 @@ from prometheus_api_client.exceptions import PrometheusApiClientException
 from koipond.errors import ConfigurationError
 from koipond.models.guard import PrometheusCluster
 from koipond.services.guard_evaluation import QueryResult, Sample
+from koipond.services.sli_queries import VectorResult, VectorSample
 
 
 class PrometheusReader(Protocol):
@@ -82,6 +83,23 @@ class ApiClientPrometheusReader:
         if not series:
             return QueryResult()
         return QueryResult(samples=tuple(Sample(float(t), _number(v)) for t, v in series[0]["values"]))
+
+    def instant_vector(self, cluster: str, query: str, at: datetime) -> VectorResult:
+        """Every series ``query`` yields evaluated at ``at`` (labels and value), or an error saying why not."""
+        if cluster not in self._clusters:
+            known = ", ".join(sorted(self._clusters)) or "none"
+            return VectorResult(error=f"unknown cluster {cluster!r} (configured: {known})")
+        try:
+            series = self._connect(cluster).custom_query(
+                query, params={"time": f"{at.timestamp():.3f}"}, timeout=self._timeout
+            )
+        except (PrometheusApiClientException, requests.RequestException, ValueError, KeyError) as exc:
+            return VectorResult(error=f"Prometheus {cluster} failed: {type(exc).__name__}: {str(exc)[:300]}")
+        try:
+            found = tuple(VectorSample(dict(s.get("metric", {})), _number(s["value"][1])) for s in series)
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return VectorResult(error=f"Prometheus {cluster} answered a query with something other than a vector")
+        return VectorResult(series=found)
 
 
 def _number(text: str) -> float:

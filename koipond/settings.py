@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
+from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from koipond import envvars
+from koipond.errors import ConfigurationError
 from koipond.models.guard import DEFAULT_CLUSTER, PrometheusCluster
 
 
@@ -23,6 +27,9 @@ class Settings(BaseSettings):
     table_name: str = Field(default="koipond", description=envvars.TABLE_NAME)
     admin_token: SecretStr | None = Field(
         default=None, description=f"{envvars.ADMIN_TOKEN}: bootstrap admin token, stored hashed."
+    )
+    admin_token_secret: str | None = Field(
+        default=None, description=f"{envvars.ADMIN_TOKEN_SECRET}: Secrets Manager id of the admin token (AWS)."
     )
     poll_interval_seconds: float = Field(default=5.0, gt=0, le=300, description=envvars.POLL_INTERVAL_SECONDS)
     missed_polls: int = Field(default=3, ge=1, le=100, description=envvars.MISSED_POLLS)
@@ -51,12 +58,33 @@ class Settings(BaseSettings):
         default=None,
         description=f"{envvars.TOKEN_MINT_ADMIN_TOKEN}: bearer token of the target's admin.tokens.mint.",
     )
+    token_mint_admin_token_secret: str | None = Field(
+        default=None,
+        description=f"{envvars.TOKEN_MINT_ADMIN_TOKEN_SECRET}: Secrets Manager id of the mint token (AWS).",
+    )
     token_mint_timeout_seconds: float = Field(default=10.0, gt=0, le=60, description=envvars.TOKEN_MINT_TIMEOUT_SECONDS)
     token_backoff_base_seconds: int = Field(
         default=2, ge=1, le=900, description=f"{envvars.TOKEN_BACKOFF_BASE_SECONDS}: first retry's delay ceiling."
     )
     token_backoff_cap_seconds: int = Field(
         default=900, ge=1, le=43_200, description=f"{envvars.TOKEN_BACKOFF_CAP_SECONDS}: longest retry delay."
+    )
+    notification_secret: str | None = Field(
+        default=None,
+        description=f"{envvars.NOTIFICATION_SECRET}: Secrets Manager secret with the Slack routes; unset: log only.",
+    )
+    deploy_settle_seconds: float = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description=f"{envvars.DEPLOY_SETTLE_SECONDS}: wait after a soak window ends before judging (scrape delay).",
+    )
+    deploy_judge_deadline_seconds: float = Field(
+        default=3600,
+        gt=0,
+        le=7 * 86_400,
+        description=f"{envvars.DEPLOY_JUDGE_DEADLINE_SECONDS}: after the soak, retry Prometheus this long, then"
+        " judge inconclusive.",
     )
 
 
@@ -68,7 +96,52 @@ def guard_clusters(settings: Settings) -> dict[str, PrometheusCluster]:
     return clusters
 
 
+# Each token and the field naming the secret it comes from on AWS (never a plaintext env var there).
+_SECRET_FIELDS = {"admin_token": "admin_token_secret", "token_mint_admin_token": "token_mint_admin_token_secret"}
+
+
+def resolve_secrets(settings: Settings, read_secret: Callable[[str], str] | None = None) -> Settings:
+    """Fill each token whose ``*_secret`` names a secret, unless the token itself is set.
+
+    Args:
+        settings: as read from the environment.
+        read_secret: secret id -> its string; Secrets Manager (``aws_endpoint`` aware) when omitted.
+
+    Raises:
+        ConfigurationError: a named secret cannot be read or holds no string.
+    """
+    wanted = {
+        field: ref
+        for field, ref_field in _SECRET_FIELDS.items()
+        if (ref := getattr(settings, ref_field)) and getattr(settings, field) is None
+    }
+    if not wanted:
+        return settings
+    read = read_secret or _secrets_manager_reader(settings)
+    return settings.model_copy(update={field: SecretStr(read(ref)) for field, ref in wanted.items()})
+
+
+def _secrets_manager_reader(settings: Settings) -> Callable[[str], str]:
+    from koipond.aws_clients import aws_client  # imported here: aws_clients imports this module
+
+    client: Any = aws_client("secretsmanager", settings)
+
+    def read(secret_id: str) -> str:
+        try:
+            answer = client.get_secret_value(SecretId=secret_id)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            raise ConfigurationError(f"cannot read secret {secret_id!r}: {code}") from exc
+        except BotoCoreError as exc:
+            raise ConfigurationError(f"cannot read secret {secret_id!r}: {type(exc).__name__}") from exc
+        if "SecretString" not in answer:
+            raise ConfigurationError(f"secret {secret_id!r} has no SecretString")
+        return str(answer["SecretString"])
+
+    return read
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read once (Lambda cold start, CLI start)."""
-    return Settings()
+    """The process's settings, read once (Lambda cold start, CLI start), secrets resolved."""
+    return resolve_secrets(Settings())

@@ -8,6 +8,9 @@ import koipond
 from koipond import envvars
 from koipond.cli import control_commands, pond_commands, target_command, tests_commands, tokens_commands
 from koipond.cli.context import CliState
+from koipond.cli.deploy_commands import deploy_group, verify_command
+from koipond.cli.notification_commands import notifications_group, webhook_sink_command
+from koipond.cli.rollout_commands import rollout_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -29,12 +32,17 @@ def cli(ctx: click.Context, keeper_url: str | None, token: str | None, as_json: 
 
 pond_commands.register(cli)
 cli.add_command(tests_commands.test_group)
+cli.add_command(rollout_group)
 cli.add_command(control_commands.estop_group)
 cli.add_command(control_commands.keys_group)
 cli.add_command(control_commands.behaviors_group)
 cli.add_command(control_commands.schools_command)
 cli.add_command(target_command.target_command)
 cli.add_command(tokens_commands.tokens_group)
+cli.add_command(verify_command)
+cli.add_command(deploy_group)
+cli.add_command(notifications_group)
+cli.add_command(webhook_sink_command)
 
 
 if __name__ == "__main__":

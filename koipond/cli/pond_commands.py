@@ -156,6 +156,7 @@ def _print_pond(pond: LocalPond) -> None:
     console.print("[bold green]the pond is up[/]")
     console.print(f"  embedded AWS  {pond.aws_url}")
     console.print(f"  Keeper        {pond.keeper_url}   (OpenAPI: {pond.keeper_url}/openapi.json)")
+    console.print(f"  web console   {pond.keeper_url}/ui/   (sign in with KOIPOND_TOKEN below)")
     console.print(f"  target        {pond.target_url}   (Slack-like API; /metrics, /admin/faults)")
     console.print(f"  Prometheus    {pond.prometheus_url}   (the guard's default cluster)")
     for school, metrics in zip(pond.schools, pond.school_metrics_urls, strict=True):

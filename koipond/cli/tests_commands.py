@@ -49,6 +49,14 @@ def _duration(_: click.Context, __: click.Parameter, value: str | None) -> int |
     help="Stop after this long (90s, 10m, 2h, 7d); omit to run continuously.",
 )
 @click.option("--tag", "tags", multiple=True, help="Tag for guard scopes and filtering; repeatable.")
+@click.option(
+    "--resume",
+    type=click.Choice(["manual", "auto"]),
+    default="manual",
+    show_default=True,
+    help="After the guard stops this continuous test: wait for a person, or resume after --cool-down when healthy.",
+)
+@click.option("--cool-down", "cool_down", callback=_duration, help="With --resume auto: wait this long (default 10m).")
 def start(
     name: str,
     target: str,
@@ -58,6 +66,8 @@ def start(
     shed_percent: float,
     duration: int | None,
     tags: tuple[str, ...],
+    resume: str,
+    cool_down: int | None,
 ) -> None:
     """Start a load test; it runs until stopped unless --duration is given."""
     behavior_name, _, version = behavior.partition("@")
@@ -73,7 +83,10 @@ def start(
         "shed_percent": shed_percent,
         "duration_seconds": duration,
         "tags": list(tags),
+        "resume": resume,
     }
+    if cool_down is not None:
+        spec["cool_down_seconds"] = cool_down
     with keeper_call() as keeper:
         test = keeper.start_test(**spec)
     emit(
@@ -126,6 +139,9 @@ def show(test_id: str) -> None:
 
 def _print_test(t: dict[str, Any]) -> None:
     length = "continuous" if t["continuous"] else f"{format_duration(t['duration_seconds'])}, ends {t['ends_at']}"
+    policy = t.get("resume_policy") or {}
+    if policy.get("mode") == "auto":
+        length += f", resumes {format_duration(policy['cool_down_seconds'])} after a guard stop once healthy"
     console.print(f"[bold]{t['id']}[/] {t['name']} - [bold]{t['status']}[/] ({length}), version {t['version']}")
     console.print(f"  target {t['target']}  behavior {_behavior(t)}  workspace {t['workspace']}")
     console.print(

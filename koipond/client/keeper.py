@@ -84,6 +84,25 @@ class KeeperClient:
         result: list[dict[str, Any]] = self.request("GET", f"/v1/tests/{test_id}/events")["events"]
         return result
 
+    def start_rollout(self, test_id: str, stages: list[dict[str, Any]], reason: str | None = None) -> dict[str, Any]:
+        body = {"test_id": test_id, "stages": stages, "reason": reason}
+        result: dict[str, Any] = self.request("POST", "/v1/rollouts", json=body)
+        return result
+
+    def list_rollouts(self, status: str | None = None) -> list[dict[str, Any]]:
+        params = {"status": status} if status else None
+        result: list[dict[str, Any]] = self.request("GET", "/v1/rollouts", params=params)["rollouts"]
+        return result
+
+    def show_rollout(self, rollout_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/v1/rollouts/{rollout_id}")
+        return result
+
+    def rollout_action(self, rollout_id: str, action: str, reason: str) -> dict[str, Any]:
+        """``action`` is ``advance``, ``pause``, ``resume`` or ``abort``."""
+        result: dict[str, Any] = self.request("POST", f"/v1/rollouts/{rollout_id}/{action}", json={"reason": reason})
+        return result
+
     def poll(self, school_id: str, capacity: int, running: dict[str, int]) -> dict[str, Any]:
         body = {"capacity": capacity, "running": running}
         result: dict[str, Any] = self.request("POST", f"/v1/schools/{school_id}/poll", json=body)
@@ -149,4 +168,35 @@ class KeeperClient:
 
     def token_redrive(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("POST", "/v1/token-jobs/dlq/redrive")
+        return result
+
+    def record_deploy(self, service: str, build: str, **optional: Any) -> dict[str, Any]:
+        """``optional``: ``at`` (ISO 8601 with a zone), ``soak`` and ``baseline`` (seconds or e.g. ``15m``)."""
+        body = {"service": service, "build": build, **{k: v for k, v in optional.items() if v is not None}}
+        result: dict[str, Any] = self.request("POST", "/v1/deploys", json=body)
+        return result
+
+    def deploy(self, deploy_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/v1/deploys/{deploy_id}")
+        return result
+
+    def deploys(self, service: str, build: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        params = {"service": service, "limit": limit, **({"build": build} if build else {})}
+        result: list[dict[str, Any]] = self.request("GET", "/v1/deploys", params=params)["deploys"]
+        return result
+
+    def deploy_slis(self, service: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", f"/v1/deploys/slis/{service}")
+        return result
+
+    def put_deploy_slis(self, service: str, settings: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("PUT", f"/v1/deploys/slis/{service}", json=settings)
+        return result
+
+    def notifications(
+        self, kind: str | None = None, status: str | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Notifications newest first, optionally of one kind and/or delivery status."""
+        params = {k: v for k, v in {"kind": kind, "status": status, "limit": limit}.items() if v is not None}
+        result: list[dict[str, Any]] = self.request("GET", "/v1/notifications", params=params)["notifications"]
         return result

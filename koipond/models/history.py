@@ -27,6 +27,16 @@ class EventKind(StrEnum):
     BEHAVIOR_PUT = "behavior_put"
     GUARD_QUERY_PUT = "guard_query_put"
     GUARD_QUERY_DELETED = "guard_query_deleted"
+    DEPLOY_RECORDED = "deploy_recorded"
+    DEPLOY_JUDGED = "deploy_judged"
+    DEPLOY_SLIS_PUT = "deploy_slis_put"
+    DEPLOY_SLIS_DELETED = "deploy_slis_deleted"
+    ROLLOUT_STARTED = "rollout_started"
+    ROLLOUT_ADVANCED = "rollout_advanced"
+    ROLLOUT_COMPLETED = "rollout_completed"
+    ROLLOUT_PAUSED = "rollout_paused"
+    ROLLOUT_RESUMED = "rollout_resumed"
+    ROLLOUT_ABORTED = "rollout_aborted"
 
 
 class HistoryEvent(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +22,16 @@ class BehaviorRef(BaseModel):
 
     name: str
     version: int | None = Field(default=None, ge=1)
+
+
+class ResumePolicy(BaseModel):
+    """After the guard stops a continuous test: ``manual`` waits for a person; ``auto`` resumes it once
+    ``cool_down_seconds`` have passed since the stop and the guard is healthy (see koipond.services.continuous)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: Literal["manual", "auto"] = "manual"
+    cool_down_seconds: int = Field(default=600, ge=1, le=7 * 86400)
 
 
 class LoadTest(BaseModel):
@@ -42,6 +53,7 @@ class LoadTest(BaseModel):
     created_by: str
     updated_at: datetime
     stopped_reason: str | None = None
+    resume_policy: ResumePolicy = Field(default_factory=ResumePolicy)
     version: int = Field(default=1, ge=1)
 
     @property

@@ -100,6 +100,32 @@ def _provision_bucket(settings: Settings, key_id: str) -> None:
     # every object; the CDK app attaches the policy on AWS.
 
 
+def provision_notification_secret(settings: Settings, name: str, config: dict[str, Any]) -> None:
+    """Create or update the Secrets Manager secret holding the notification routes (e.g. to a webhook sink)."""
+    client = aws_client("secretsmanager", settings)
+    value = json.dumps(config)
+    try:
+        client.create_secret(Name=name, SecretString=value)
+    except client.exceptions.ResourceExistsException:
+        client.put_secret_value(SecretId=name, SecretString=value)
+
+
+def sink_notification_config(sink_url: str, console_url: str | None = None) -> dict[str, Any]:
+    """Routes every kind to a webhook sink twice: as a Workflow Builder trigger and as an incoming webhook."""
+    from koipond.notify import NotificationKind
+
+    kinds = [k.value for k in NotificationKind]
+    base = sink_url.rstrip("/")
+    return {
+        "routes": [
+            {"name": "workflow", "type": "workflow", "url": f"{base}/triggers/pond", "kinds": kinds},
+            {"name": "incoming", "type": "incoming", "url": f"{base}/services/pond", "kinds": kinds},
+        ],
+        "dashboard_url": console_url,
+        "console_url": console_url,
+    }
+
+
 def token_bucket_policy(bucket: str, partition: str = "aws") -> dict[str, Any]:
     """The token bucket's policy on AWS: no upload that is not SSE-KMS, no access without TLS.
 

@@ -16,6 +16,7 @@ from koipond.pond.processes import PondProcess, free_port
 from koipond.pond.prometheus import prometheus_process, write_config, write_school_targets
 
 SHIPPED_BEHAVIORS = Path(__file__).resolve().parents[2] / "behaviors"
+POND_NOTIFICATION_SECRET = "koipond/notifications"  # noqa: S105 - the secret's name, not its value
 
 
 def _secret(prefix: str) -> str:
@@ -45,6 +46,7 @@ class PondConfig:
     tick_every_seconds: float | None = None  # None: no release tick process
     with_token_worker: bool = False
     env: dict[str, str] = field(default_factory=dict)  # extra settings for every component (tests)
+    notification_sink_url: str | None = None  # a webhook sink: the pond's notification secret routes to it
     behaviors_dir: Path = SHIPPED_BEHAVIORS
 
 
@@ -98,6 +100,7 @@ class LocalPond:
             # The token worker mints through the bundled target's admin endpoint.
             "KOIPOND_TOKEN_MINT_ADMIN_TOKEN": self.config.target_admin_token,
             envvars.POLL_INTERVAL_SECONDS: str(self.config.poll_interval_seconds),
+            **({envvars.NOTIFICATION_SECRET: POND_NOTIFICATION_SECRET} if self.config.notification_sink_url else {}),
             "POWERTOOLS_SERVICE_NAME": "koipond",
             **self.config.env,
         }
@@ -109,6 +112,8 @@ class LocalPond:
     def start(self) -> None:
         """Start the embedded AWS, the Keeper (then upload the shipped behaviors), the target and Schools."""
         self.aws.start(timeout=60)
+        if self.config.notification_sink_url:
+            self.route_notifications_to(self.config.notification_sink_url)
         self.keeper.start(timeout=60)
         self.seed_behaviors()
         if self.runs_target:
@@ -213,6 +218,15 @@ class LocalPond:
                     keeper.put_behavior(name, document.model_dump(mode="json", exclude_none=True))
                     seeded.append(name)
         return seeded
+
+    def route_notifications_to(self, sink_url: str) -> None:
+        """Store the notification secret in the embedded AWS, routing every kind to ``sink_url``."""
+        from koipond.pond.aws import provision_notification_secret, sink_notification_config
+        from koipond.settings import Settings
+
+        settings = Settings(aws_endpoint=self.aws_url)
+        config = sink_notification_config(sink_url, f"{self.keeper_url}/ui/")
+        provision_notification_secret(settings, POND_NOTIFICATION_SECRET, config)
 
     def component_env(self) -> dict[str, str]:
         """What a pond component (Keeper, guard) reads: the embedded AWS, Prometheus, the admin token."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from koipond.errors import (
@@ -15,7 +15,7 @@ from koipond.errors import (
 )
 from koipond.ids import new_test_id
 from koipond.models.history import EventKind, HistoryEvent
-from koipond.models.tests import BehaviorRef, LoadTest, LoadTestStatus
+from koipond.models.tests import BehaviorRef, LoadTest, LoadTestStatus, ResumePolicy
 from koipond.ports import Clock
 from koipond.services.history import new_event
 from koipond.store.allocation import DynamoAllocationRepository
@@ -45,6 +45,7 @@ class NewLoadTest:
     shed_percent: float = 0.0
     duration_seconds: int | None = None
     tags: tuple[str, ...] = ()
+    resume_policy: ResumePolicy = field(default_factory=ResumePolicy)
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ class LoadTestService:
         """
         self._refuse_during_estop("new tests are refused")
         self._check_koi(spec.koi)
+        if spec.resume_policy.mode == "auto" and spec.duration_seconds is not None:
+            # A test with an end is a measurement, not always-on traffic: restarting it would skew it.
+            raise BadRequestError("automatic resume is for continuous tests only: drop the duration or the policy")
         if len(self._tests.list_by_status(LoadTestStatus.RUNNING)) >= MAX_RUNNING_TESTS:
             raise ConflictError(f"{MAX_RUNNING_TESTS} tests are running already; stop one first")
         now = self._clock.now()
@@ -107,6 +111,7 @@ class LoadTestService:
             shed_percent=spec.shed_percent,
             duration_seconds=spec.duration_seconds,
             tags=spec.tags,
+            resume_policy=spec.resume_policy,
             created_at=now,
             created_by=actor,
             updated_at=now,
@@ -122,8 +127,10 @@ class LoadTestService:
         actor: str,
         reason: str | None,
         expected_version: int | None = None,
+        also: Sequence[TransactWriteItemTypeDef] = (),
     ) -> LoadTest:
-        """Scale and/or shed a running test.
+        """Scale and/or shed a running test; ``also`` are writes of the caller (e.g. a rollout's transition)
+        that must happen in the same transaction or not at all.
 
         Raises:
             BadRequestError: nothing to change, or an absurd koi count.
@@ -144,7 +151,7 @@ class LoadTestService:
             details = {"koi": [test.koi, koi], "shed_percent": [test.shed_percent, shed]}
             return test.model_copy(update={"koi": koi, "shed_percent": shed}), kind, details
 
-        return self._update(test_id, apply, actor, reason, expected_version)
+        return self._update(test_id, apply, actor, reason, expected_version, also)
 
     def stop(self, test_id: str, actor: str, reason: str | None, expected_version: int | None = None) -> LoadTest:
         """Stop a test; stopping a stopped test changes nothing and records nothing."""
@@ -204,6 +211,7 @@ class LoadTestService:
         actor: str,
         reason: str | None,
         expected_version: int | None,
+        also: Sequence[TransactWriteItemTypeDef] = (),
     ) -> LoadTest:
         """Read, apply, write conditionally; retry on a race unless the caller pinned a version."""
         for attempt in range(_RETRIES_ON_RACE):
@@ -220,7 +228,7 @@ class LoadTestService:
             updated = updated.model_copy(update={"updated_at": self._clock.now()})
             event = new_event(self._clock, test_id, kind, actor, reason, details)
             try:
-                return self._tests.save(updated, test.version, event, self._clip_allocation(test, updated))
+                return self._tests.save(updated, test.version, event, [*also, *self._clip_allocation(test, updated)])
             except StaleVersionError as exc:
                 pinned = expected_version is not None and exc.details.get("conflict") == "test"
                 if pinned or attempt == _RETRIES_ON_RACE - 1:

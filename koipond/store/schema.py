@@ -14,12 +14,29 @@ Items (``pk`` / ``sk``; ``gsi1pk`` / ``gsi1sk`` where listed):
 | token job     | ``TOKENJOB#<id>``  | ``META``            | ``TOKENJOBS``    | ``<created_at>#<id>``|
 | its batch     | ``TOKENJOB#<id>``  | ``SHARD#<n:07>``    |                  |                      |
 | idempotency   | ``IDEMPOTENCY#token-worker`` | ``<key hash>`` |            |                      |
+| deploy        | ``DEPLOY#<id>``    | ``META``            | ``DEPLOYS#<service>``| ``<at>#<id>``    |
+| verdict queue | ``DEPLOYS_PENDING``| ``<soak end>#<id>`` |                  |                      |
+| SLI settings  | ``DEPLOYSLIS#<service>`` | ``META``      | ``DEPLOYSLIS``   | ``<service>``        |
+| notification  | ``NOTIFY#<event key>`` | ``ROUTE#<route>`` | ``NOTIFICATIONS#<status>`` | ``<time>#<key>#<route>`` |
+| DLQ episode   | ``NOTIFY-EPISODE#<name>`` | ``META``       |                  |                      |
+| rollout       | ``ROLLOUT#<id>``   | ``META``            | ``ROLLOUTS#<status>`` | ``<created_at>#<id>`` |
+| test's rollout| ``TEST#<test id>`` | ``ROLLOUT``         |                  |                      |
 
 The index's partition key carries the test status, so listing running tests is one Query rather
 than a Scan. School heartbeats carry ``expires_at`` (TTL) so dead Schools disappear by themselves;
 liveness itself is computed from ``last_poll_at`` because TTL deletion can lag by days.
 Token batches are described in :mod:`koipond.store.token_jobs`; the token worker's Powertools
 idempotency records share the table and expire through the same TTL attribute.
+Deploys and the queue of deploys waiting for a verdict are described in :mod:`koipond.store.deploys`.
+Notifications (the outbox) are described in :mod:`koipond.store.notifications`: one item per event
+key and route, written once; pending ones sort by their next attempt (``<time>``), the others by
+creation; they carry kind, text, fields, route name (never its URL), status, attempts and the last
+outcome, and expire after 30 days.
+Rollouts are described in :mod:`koipond.store.rollouts`: a versioned state item indexed by status (the
+release tick lists the ``holding`` ones), plus a marker beside the test's item naming the one rollout
+that drives the test (created with the rollout, deleted when it completes or aborts). Each transition
+is a history event of subject ``<rollout id>``, written in the same transaction as the state (and the
+test's scaling).
 """
 
 from __future__ import annotations

@@ -11,7 +11,20 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import koipond
 from lambdas.keeper_api.errors import register_error_handlers
-from lambdas.keeper_api.routes import behaviors, emergency_stop, guard, keys, loadtests, schools, token_jobs
+from lambdas.keeper_api.routes import (
+    behaviors,
+    console,
+    deploys,
+    emergency_stop,
+    guard,
+    keys,
+    loadtests,
+    metrics,
+    notifications,
+    rollouts,
+    schools,
+    token_jobs,
+)
 from lambdas.keeper_api.schemas import HealthOut
 
 logger = Logger(service="keeper-api")
@@ -26,6 +39,11 @@ app.configure_openapi(
 register_error_handlers(app)
 for module in (loadtests, schools, emergency_stop, behaviors, keys, guard, token_jobs):
     app.include_router(module.router, prefix="/v1")
+app.include_router(metrics.router, prefix="/v1")
+app.include_router(notifications.router, prefix="/v1")
+app.include_router(deploys.router, prefix="/v1")
+app.include_router(rollouts.router, prefix="/v1")
+app.include_router(console.router)  # /ui: the web console's static files
 
 
 @app.get("/healthz", summary="Liveness; no authentication", security=[{}], tags=["meta"])

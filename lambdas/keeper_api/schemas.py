@@ -7,13 +7,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
+from koipond.errors import BadRequestError
 from koipond.models.allocation import KoiRange
 from koipond.models.auth import ApiKey, Role
 from koipond.models.estop import EmergencyStop
 from koipond.models.guard import Evaluation, GuardQuery
 from koipond.models.history import HistoryEvent
 from koipond.models.schools import School
-from koipond.models.tests import LoadTest, LoadTestStatus
+from koipond.models.tests import LoadTest, LoadTestStatus, ResumePolicy
 from koipond.models.tokens import TokenJob, TokenJobStatus
 
 MAX_KOI = 10_000_000
@@ -48,6 +49,22 @@ class CreateTestRequest(Request):
         description="Omit for a continuous test; else it completes after this.",
     )
     tags: list[str] = Field(default_factory=list, max_length=20)
+    resume: Literal["manual", "auto"] = Field(
+        default="manual",
+        description="After the guard stops this continuous test: wait for a person (manual), or resume it "
+        "automatically once cool_down_seconds have passed and the guard is healthy (auto).",
+    )
+    cool_down_seconds: int | None = Field(
+        default=None, strict=True, ge=1, le=7 * 86400, description="With resume=auto: wait this long (default 600)."
+    )
+
+    def resume_policy(self) -> ResumePolicy:
+        if self.resume == "manual" and self.cool_down_seconds is not None:
+            raise BadRequestError(
+                "cool_down_seconds applies to resume=auto only", {"cool_down_seconds": self.cool_down_seconds}
+            )
+        cool_down = {} if self.cool_down_seconds is None else {"cool_down_seconds": self.cool_down_seconds}
+        return ResumePolicy(mode=self.resume, **cool_down)
 
 
 class UpdateTestRequest(Request):
@@ -84,6 +101,7 @@ class TestOut(BaseModel):
     created_by: str
     updated_at: datetime
     stopped_reason: str | None
+    resume_policy: ResumePolicy
     version: int
 
     @classmethod
@@ -102,6 +120,7 @@ class TestOut(BaseModel):
             created_by=test.created_by,
             updated_at=test.updated_at,
             stopped_reason=test.stopped_reason,
+            resume_policy=test.resume_policy,
             version=test.version,
         )
 

@@ -48,6 +48,7 @@ def create_test(
         shed_percent=body.shed_percent,
         duration_seconds=body.duration_seconds,
         tags=tuple(body.tags),
+        resume_policy=body.resume_policy(),
     )
     return _out(get_keeper().tests.create(spec, principal.name)), 201
 
