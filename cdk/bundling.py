@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import os
 import shutil
@@ -20,7 +21,8 @@ PYTHON_VERSION = "3.11"
 PLATFORM = "manylinux2014_x86_64"
 # Installed in every Lambda but never imported there: the CLI, the pond's web client and the School's loop.
 EXCLUDED_REQUIREMENTS = frozenset({"click", "rich", "markdown-it-py", "mdurl", "pygments", "uvloop"})
-_IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "tests")
+_IGNORED_PATTERNS = ("__pycache__", "*.pyc", "tests")
+_IGNORED = shutil.ignore_patterns(*_IGNORED_PATTERNS)
 
 
 def export_command(uv: str) -> list[str]:
@@ -74,13 +76,23 @@ def copy_sources(lambda_name: str, output_dir: Path, root: Path = REPO_ROOT) -> 
     )
 
 
+def source_files(lambda_name: str, root: Path = REPO_ROOT) -> list[Path]:
+    """Every file ``copy_sources`` puts in the asset: code and data alike (the Keeper's console is html/css/js)."""
+    sources = [root / "koipond", root / "lambdas" / lambda_name]
+    files = (path for source in sources for path in source.rglob("*") if path.is_file() and not _ignored(path, source))
+    return [root / "lambdas" / "__init__.py", *sorted(files)]
+
+
+def _ignored(path: Path, source: Path) -> bool:
+    return any(
+        fnmatch.fnmatch(part, pattern) for part in path.relative_to(source).parts for pattern in _IGNORED_PATTERNS
+    )
+
+
 def source_hash(lambda_name: str, root: Path = REPO_ROOT) -> str:
     """A digest of everything the asset is built from, so a change to any of it deploys new code."""
     digest = hashlib.sha256()
-    sources = [root / "koipond", root / "lambdas" / lambda_name]
-    files = [root / "uv.lock", root / "lambdas" / "__init__.py"]
-    files += sorted(p for src in sources for p in src.rglob("*.py") if "__pycache__" not in p.parts)
-    for path in files:
+    for path in [root / "uv.lock", *source_files(lambda_name, root)]:
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()

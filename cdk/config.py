@@ -9,11 +9,16 @@ from constructs import Node
 
 from koipond.models.tokens import DEFAULT_MAX_RECEIVE_COUNT
 from koipond.settings import Settings
+from school_container.settings import SchoolSettings
 
 
 def _default(name: str) -> str:
     """The settings code's default (never the environment of the machine running ``cdk synth``)."""
     return str(Settings.model_fields[name].default)
+
+
+def _school_default(name: str) -> int:
+    return int(SchoolSettings.model_fields[name].default)
 
 
 PREFIX = "koipond:"
@@ -38,6 +43,18 @@ class StageConfig:
     api_throttle_rate: int = 50
     api_throttle_burst: int = 100
     log_retention_days: int = 30
+    release_tick_schedule: str = "rate(1 minute)"
+    # Schools on EKS: an existing cluster when eksClusterName is set (kubectl role and OIDC provider are then
+    # required: see cdk/README.md), otherwise a new cluster with one node per School.
+    eks_cluster_name: str | None = None
+    eks_kubectl_role_arn: str | None = None
+    eks_oidc_provider_arn: str | None = None
+    eks_public_access_cidrs: str | None = None  # comma-separated; a new cluster's API is public without them
+    school_replicas: int = 2
+    school_capacity: int = _school_default("school_capacity")
+    school_namespace: str = "koipond"
+    school_token_secret: str = "koipond-school"  # noqa: S105 - the name of a Kubernetes Secret, not a secret
+    school_node_instance_type: str = "c7i.large"
 
     @classmethod
     def from_node(cls, node: Node) -> StageConfig:
@@ -53,6 +70,10 @@ class StageConfig:
     @property
     def stack_name(self) -> str:
         return f"koipond-{self.stage}"
+
+    @property
+    def imports_eks_cluster(self) -> bool:
+        return self.eks_cluster_name is not None
 
 
 def context_key(field_name: str) -> str:

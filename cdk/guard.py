@@ -13,20 +13,25 @@ from cdk.functions import koipond_function
 from koipond import envvars
 
 
+def guard_environment(config: StageConfig, table: dynamodb.ITableV2) -> dict[str, str]:
+    """The table and the guard's Prometheus: the release tick reads the same (its steps check the guard)."""
+    environment = {envvars.TABLE_NAME: table.table_name}
+    if config.prometheus_url:
+        environment[envvars.PROMETHEUS_URL] = config.prometheus_url
+    return environment
+
+
 class ShutdownGuard(Construct):
     """Evaluates the guard queries against Prometheus on ``koipond:guardSchedule``."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, table: dynamodb.ITableV2) -> None:
         super().__init__(scope, construct_id)
-        environment = {envvars.TABLE_NAME: table.table_name}
-        if config.prometheus_url:
-            environment[envvars.PROMETHEUS_URL] = config.prometheus_url
         self.function = koipond_function(
             self,
             "Function",
             lambda_name="shutdown_guard",
             handler="lambda_handler",
-            environment=environment,
+            environment=guard_environment(config, table),
             # Shorter than the schedule's period, so two evaluations never overlap.
             timeout=Duration.seconds(50),
             log_retention_days=config.log_retention_days,

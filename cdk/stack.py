@@ -1,20 +1,26 @@
-"""The koipond stack: table, token storage and pipeline, Keeper API, shutdown guard, Slack secret."""
+"""The koipond stack: table, token storage and pipeline, Keeper API, guard, release tick, secrets, Schools."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
-from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
 from cdk.config import StageConfig
 from cdk.guard import ShutdownGuard
 from cdk.keeper_api import KeeperApi
 from cdk.nag import suppress_reviewed_findings
+from cdk.release_tick import ReleaseTick
+from cdk.schools import SchoolsOnEks
+from cdk.secrets import PlatformSecrets
 from cdk.table import KeeperTable
 from cdk.token_pipeline import TokenPipeline
 from cdk.token_storage import TokenStorage
+from koipond import envvars
+
+# The Keeper serves its web console under this path of the API.
+CONSOLE_PATH = "ui/"
 
 
 class KoipondStack(Stack):
@@ -30,17 +36,49 @@ class KoipondStack(Stack):
         self.keeper = KeeperApi(
             self, "Keeper", config=config, table=table, queues=self.tokens.queues, storage=self.token_storage
         )
+        console_url = f"{self.keeper.url}{CONSOLE_PATH}"
+        self.secrets = PlatformSecrets(self, "Secrets", config=config, console_url=console_url)
+        self._read_tokens_from_secrets()
         self.guard = ShutdownGuard(self, "ShutdownGuard", config=config, table=table)
-        self.slack_webhook = secretsmanager.Secret(
+        self._let_notifiers_route()
+        self.release_tick = ReleaseTick(
             self,
-            "SlackWebhookUrl",
-            secret_name=f"koipond/{config.stage}/slack-webhook-url",
-            description="Slack workflow webhook URL for koipond notifications (put the real URL here).",
-            removal_policy=RemovalPolicy.RETAIN,
+            "ReleaseTick",
+            config=config,
+            table=table,
+            queues=self.tokens.queues,
+            notifications=self.secrets.notifications,
+        )
+        self.schools = SchoolsOnEks(
+            self, "Schools", config=config, storage=self.token_storage, keeper_url=self.keeper.url
         )
         CfnOutput(self, "TableName", value=table.table_name)
         CfnOutput(self, "ApiUrl", value=self.keeper.url, description="KOIPOND_KEEPER_URL for clients and Schools")
-        CfnOutput(self, "ConsoleUrl", value=f"{self.keeper.url}console", description="The Keeper's web console")
+        CfnOutput(self, "ConsoleUrl", value=console_url, description="The Keeper's web console")
         CfnOutput(self, "TokenBucketName", value=self.token_storage.bucket.bucket_name)
-        CfnOutput(self, "SlackWebhookSecretArn", value=self.slack_webhook.secret_arn)
-        suppress_reviewed_findings(self)
+        CfnOutput(self, "NotificationSecretArn", value=self.secrets.notifications.secret_arn)
+        CfnOutput(self, "AdminTokenSecretArn", value=self.secrets.admin_token.secret_arn)
+        CfnOutput(self, "TokenMintAdminTokenSecretArn", value=self.secrets.token_mint_admin_token.secret_arn)
+        suppress_reviewed_findings(self, self.schools)
+
+    def _let_notifiers_route(self) -> None:
+        """The Keeper and the guard put notifications in the outbox, one per route the secret names for it.
+
+        They read the routes (never deliver: the release tick does); the Keeper also reads Prometheus for
+        the console's charts and to check deploy SLI settings, with the guard's cluster settings.
+        """
+        notifications = self.secrets.notifications
+        for function in (self.keeper.function, self.guard.function):
+            function.add_environment(envvars.NOTIFICATION_SECRET, notifications.secret_arn)
+            PlatformSecrets.grant_read(notifications, function)
+        if self.config.prometheus_url:
+            self.keeper.function.add_environment(envvars.PROMETHEUS_URL, self.config.prometheus_url)
+
+    def _read_tokens_from_secrets(self) -> None:
+        """The Keeper bootstraps the admin key and the worker mints with tokens read at cold start."""
+        secrets = self.secrets
+        self.keeper.function.add_environment(envvars.ADMIN_TOKEN_SECRET, secrets.admin_token.secret_arn)
+        PlatformSecrets.grant_read(secrets.admin_token, self.keeper.function)
+        worker = self.tokens.worker
+        worker.add_environment(envvars.TOKEN_MINT_ADMIN_TOKEN_SECRET, secrets.token_mint_admin_token.secret_arn)
+        PlatformSecrets.grant_read(secrets.token_mint_admin_token, worker)

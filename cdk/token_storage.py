@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -86,10 +86,14 @@ class TokenStorage(Construct):
         )
 
     def grant_shard_reads(self, grantee: iam.IGrantable) -> None:
-        """Get (and so Head) of ``tokens/*`` and Decrypt: what a School needs to read its koi's tokens."""
+        """Get (and so Head) of ``tokens/*``, and Decrypt only when S3 asks on the reader's behalf (a School)."""
         grantee.grant_principal.add_to_principal_policy(
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(SHARD_PREFIX + "*")])
         )
         grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(actions=["kms:Decrypt"], resources=[self.key.key_arn])
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[self.key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{Stack.of(self).region}.amazonaws.com"}},
+            )
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 import pytest
 from aws_cdk import assertions
@@ -9,7 +11,7 @@ from aws_cdk import assertions
 from cdk.app import build_app
 
 # CDK's own switch: bundle no stack's assets, only fingerprint them.
-NO_BUNDLING = {"aws:cdk:bundling-stacks": []}
+NO_BUNDLING: dict[str, Any] = {"aws:cdk:bundling-stacks": []}
 
 
 @pytest.fixture(scope="session")

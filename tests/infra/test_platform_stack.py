@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aws_cdk.assertions import Match, Template
 
 from koipond import envvars
 from koipond.models.tokens import DEFAULT_MAX_RECEIVE_COUNT
 from koipond.settings import Settings
-
-
-def _function(template: Template, handler: str) -> tuple[str, dict[str, Any]]:
-    functions = template.find_resources("AWS::Lambda::Function", {"Properties": {"Handler": handler}})
-    assert len(functions) == 1, handler
-    return next(iter(functions.items()))
-
-
-def _role_actions(template: Template, function_props: dict[str, Any]) -> dict[str, list[Any]]:
-    """Every action the function's role policies allow, with the resources each is allowed on."""
-    role_id = function_props["Properties"]["Role"]["Fn::GetAtt"][0]
-    policies = template.find_resources("AWS::IAM::Policy")
-    allowed: dict[str, list[Any]] = {}
-    for policy in policies.values():
-        if {"Ref": role_id} not in policy["Properties"]["Roles"]:
-            continue
-        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            for action in actions:
-                allowed.setdefault(action, []).append(statement["Resource"])
-    return allowed
+from tests.infra.template_queries import function as _function
+from tests.infra.template_queries import role_actions as _role_actions
 
 
 def test_token_bucket_is_kms_encrypted_private_versioned(template: Template) -> None:

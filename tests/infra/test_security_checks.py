@@ -26,3 +26,15 @@ def test_cfn_lint_reports_no_error(template: Template, tmp_path: Path) -> None:
     matches = lint_all(path.read_text())
     errors = [f"{m.rule.id} {m.path}: {m.message}" for m in matches if m.rule.severity == "error"]
     assert errors == []
+
+
+def test_cfn_lint_reports_no_error_in_the_eks_provider_nested_stacks(app: cdk.App) -> None:
+    nested = sorted(Path(app.synth().directory).glob("*.nested.template.json"))
+    assert nested  # the cluster and kubectl providers
+    errors = [
+        f"{path.name} {m.rule.id} {m.path}: {m.message}"
+        for path in nested
+        for m in lint_all(path.read_text())
+        if m.rule.severity == "error"
+    ]
+    assert errors == []

@@ -1,0 +1,142 @@
+"""Monthly cost of a deployment from list unit prices and stated usage (the README's cost table).
+
+Run ``python -m cdk.cost`` to print the table; a test checks that the README shows the same one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from koipond.models.tokens import SHARD_SIZE
+from koipond.settings import Settings
+from school_container.settings import SchoolSettings
+
+HOURS_PER_MONTH = 730
+SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
+MILLION = 1_000_000
+
+
+@dataclass(frozen=True)
+class UnitPrices:
+    """us-east-1 on-demand list prices in USD; free tiers ignored."""
+
+    lambda_requests_per_million: float = 0.20
+    lambda_gb_second: float = 0.0000166667
+    http_api_requests_per_million: float = 1.00
+    dynamodb_wru_per_million: float = 1.25
+    dynamodb_rru_per_million: float = 0.25
+    sqs_requests_per_million: float = 0.40
+    s3_put_per_thousand: float = 0.005
+    s3_get_per_thousand: float = 0.0004
+    kms_key_month: float = 1.00
+    secret_month: float = 0.40
+    alarm_month: float = 0.10
+    logs_ingested_gb: float = 0.50
+    eks_cluster_hour: float = 0.10
+    node_hour: float = 0.08925  # c7i.large: 2 vCPU, 4 GiB
+    nat_gateway_hour: float = 0.045
+
+
+@dataclass(frozen=True)
+class Usage:
+    """How the platform is used; the defaults are koipond's own settings and measured figures."""
+
+    koi: int
+    school_capacity: int = SchoolSettings.model_fields["school_capacity"].default
+    poll_interval_seconds: float = Settings.model_fields["poll_interval_seconds"].default
+    keeper_memory_gb: float = 0.5
+    keeper_seconds_per_poll: float = 0.1
+    poll_wru: int = 1
+    poll_rru: int = 4
+    scheduled_period_seconds: int = 60  # the guard and the release tick
+    scheduled_memory_gb: float = 0.5
+    scheduled_seconds_per_run: float = 1.0
+    token_ttl_days: float = Settings.model_fields["token_ttl_seconds"].default / 86_400
+    worker_seconds_per_shard: float = 2.0
+    school_log_gb: float = 0.5
+    control_plane_log_gb: float = 5.0
+
+    @property
+    def schools(self) -> int:
+        return math.ceil(self.koi / self.school_capacity)
+
+
+@dataclass(frozen=True)
+class LineItem:
+    name: str
+    monthly_usd: float
+
+
+def monthly_cost(usage: Usage, prices: UnitPrices = UnitPrices()) -> list[LineItem]:
+    """One line per part of the platform; Schools are one per node and the control plane grows per School."""
+    return [
+        LineItem("EKS control plane", prices.eks_cluster_hour * HOURS_PER_MONTH),
+        LineItem("School nodes", usage.schools * prices.node_hour * HOURS_PER_MONTH),
+        LineItem("NAT gateway (hourly)", prices.nat_gateway_hour * HOURS_PER_MONTH),
+        LineItem("Keeper polls", usage.schools * poll_cost_per_school(usage, prices)),
+        LineItem("Guard + release tick", 2 * scheduled_function_cost(usage, prices)),
+        LineItem("Token pipeline", token_pipeline_cost(usage, prices)),
+        LineItem("KMS keys, secrets, alarm", 2 * prices.kms_key_month + 3 * prices.secret_month + prices.alarm_month),
+        LineItem(
+            "CloudWatch Logs",
+            (usage.schools * usage.school_log_gb + usage.control_plane_log_gb) * prices.logs_ingested_gb,
+        ),
+    ]
+
+
+def poll_cost_per_school(usage: Usage, prices: UnitPrices) -> float:
+    """Each poll: one HTTP API request, one Keeper Lambda run, ``poll_wru`` writes and ``poll_rru`` reads."""
+    polls = SECONDS_PER_MONTH / usage.poll_interval_seconds
+    lambda_cost = _lambda_cost(polls, usage.keeper_memory_gb, usage.keeper_seconds_per_poll, prices)
+    per_million = (
+        prices.http_api_requests_per_million
+        + usage.poll_wru * prices.dynamodb_wru_per_million
+        + usage.poll_rru * prices.dynamodb_rru_per_million
+    )
+    return lambda_cost + polls / MILLION * per_million
+
+
+def scheduled_function_cost(usage: Usage, prices: UnitPrices) -> float:
+    runs = SECONDS_PER_MONTH / usage.scheduled_period_seconds
+    return _lambda_cost(runs, usage.scheduled_memory_gb, usage.scheduled_seconds_per_run, prices)
+
+
+def token_pipeline_cost(usage: Usage, prices: UnitPrices) -> float:
+    """Every koi's token re-minted once per TTL: per shard one SQS message (3 requests), a worker run, a PUT,
+    and one GET by its School."""
+    shards = math.ceil(usage.koi / SHARD_SIZE) * DAYS_PER_MONTH / usage.token_ttl_days
+    return (
+        _lambda_cost(shards, usage.scheduled_memory_gb, usage.worker_seconds_per_shard, prices)
+        + 3 * shards / MILLION * prices.sqs_requests_per_million
+        + shards / 1000 * (prices.s3_put_per_thousand + prices.s3_get_per_thousand)
+    )
+
+
+def _lambda_cost(invocations: float, memory_gb: float, seconds: float, prices: UnitPrices) -> float:
+    return (
+        invocations / MILLION * prices.lambda_requests_per_million
+        + invocations * memory_gb * seconds * prices.lambda_gb_second
+    )
+
+
+def markdown_table(koi_counts: tuple[int, ...] = (5_000, 500_000), prices: UnitPrices = UnitPrices()) -> str:
+    """The README's table: one column per koi count, dollars rounded to cents, and a total row."""
+    usages = [Usage(koi=koi) for koi in koi_counts]
+    columns = [monthly_cost(usage, prices) for usage in usages]
+    header = "| per month | " + " | ".join(f"{u.koi:,} koi ({_schools(u.schools)})" for u in usages) + " |"
+    rows = [header, "|---|" + "---:|" * len(usages)]
+    for index, item in enumerate(columns[0]):
+        rows.append(f"| {item.name} | " + " | ".join(f"${c[index].monthly_usd:,.2f}" for c in columns) + " |")
+    totals = " | ".join(f"**${sum(i.monthly_usd for i in c):,.2f}**" for c in columns)
+    rows.append(f"| **total** | {totals} |")
+    return "\n".join(rows)
+
+
+def _schools(count: int) -> str:
+    return f"{count:,} School" if count == 1 else f"{count:,} Schools"
+
+
+if __name__ == "__main__":
+    print(markdown_table())

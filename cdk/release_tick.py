@@ -1,0 +1,61 @@
+"""The release tick on AWS: a Lambda an EventBridge schedule runs (rollout steps, notification delivery)."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from cdk.config import StageConfig
+from cdk.functions import koipond_function
+from cdk.guard import guard_environment
+from cdk.secrets import PlatformSecrets
+from cdk.token_pipeline import TokenQueues
+from koipond import envvars
+
+
+class ReleaseTick(Construct):
+    """Runs every due release step once per ``koipond:releaseTickSchedule``; reads the guard's Prometheus."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        table: dynamodb.ITableV2,
+        queues: TokenQueues,
+        notifications: secretsmanager.ISecret,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = koipond_function(
+            self,
+            "Function",
+            lambda_name="release_tick",
+            handler="lambda_handler",
+            environment={
+                **guard_environment(config, table),
+                envvars.TOKEN_DLQ_NAME: queues.dlq.queue_name,
+                envvars.NOTIFICATION_SECRET: notifications.secret_arn,
+            },
+            # Shorter than the schedule's period, so two ticks never overlap.
+            timeout=Duration.seconds(50),
+            log_retention_days=config.log_retention_days,
+        )
+        table.grant_read_write_data(self.function)
+        # The DLQ's depth only (the URL is looked up by name): a tick never reads or moves a message.
+        self.function.add_to_role_policy(
+            iam.PolicyStatement(actions=["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], resources=[queues.dlq.queue_arn])
+        )
+        PlatformSecrets.grant_read(notifications, self.function)
+        self.rule = events.Rule(
+            self,
+            "Schedule",
+            description="Run the koipond release tick.",
+            schedule=events.Schedule.expression(config.release_tick_schedule),
+            targets=[targets.LambdaFunction(self.function, retry_attempts=0)],
+        )

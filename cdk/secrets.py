@@ -1,0 +1,61 @@
+"""The platform's Secrets Manager secrets: notification routes, the bootstrap admin token, the mint token."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import RemovalPolicy, SecretValue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from cdk.config import StageConfig
+
+ADMIN_TOKEN_LENGTH = 48
+
+
+class PlatformSecrets(Construct):
+    """Retained secrets, read by the functions whose env names them (``*_SECRET``), never put in env themselves."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, console_url: str) -> None:
+        super().__init__(scope, construct_id)
+        prefix = f"koipond/{config.stage}"
+        self.notifications = secretsmanager.Secret(
+            self,
+            "Notifications",
+            secret_name=f"{prefix}/notifications",
+            description="The notification routes JSON (Slack webhook URLs per notification kind), "
+            "see docs/notifications.md. Starts with no routes: notifications wait in the outbox as no_route.",
+            # Not a credential: no routes yet, only where the web console is. Webhook URLs are added by hand.
+            secret_string_value=SecretValue.unsafe_plain_text(json.dumps({"routes": [], "console_url": console_url})),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.admin_token = secretsmanager.Secret(
+            self,
+            "AdminToken",
+            secret_name=f"{prefix}/admin-token",
+            description="The bootstrap admin bearer token: the Keeper stores its hash at cold start. "
+            "Read it once to create named keys (koipond keys create), then revoke the bootstrap key.",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=ADMIN_TOKEN_LENGTH, exclude_punctuation=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.token_mint_admin_token = secretsmanager.Secret(
+            self,
+            "TokenMintAdminToken",
+            secret_name=f"{prefix}/token-mint-admin-token",
+            description="Bearer token of the target service's admin.tokens.mint (the token worker sends it). "
+            "Starts random: put the target's token here before the first token job.",
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=ADMIN_TOKEN_LENGTH, exclude_punctuation=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+    @staticmethod
+    def grant_read(secret: secretsmanager.ISecret, grantee: iam.IGrantable) -> None:
+        """GetSecretValue on this one secret (the secrets use the AWS managed key: no kms grant is needed)."""
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn])
+        )
