@@ -13,7 +13,7 @@ from koipond.pond.pond import LocalPond
 from tests.browser.conftest import shot, sign_in, wait_for
 
 KOI = 40
-PAGES = ["tests", "charts", "schools", "guard", "tokens", "estop"]
+PAGES = ["tests", "rollouts", "deploys", "charts", "schools", "guard", "tokens", "notifications", "estop"]
 A11Y_CHECKS = (Path(__file__).parent / "a11y_checks.js").read_text()
 
 

@@ -6,10 +6,13 @@ import { estopControl } from "./estop.js";
 
 const PAGES = [
   { path: "tests", title: "Tests", load: () => import("./tests.js") },
+  { path: "rollouts", title: "Rollouts", load: () => import("./rollouts.js") },
+  { path: "deploys", title: "Deploys", load: () => import("./deploys.js") },
   { path: "charts", title: "Charts", load: () => import("./charts.js") },
   { path: "schools", title: "Schools", load: () => import("./schools.js") },
   { path: "guard", title: "Guard", load: () => import("./guard.js") },
   { path: "tokens", title: "Tokens", load: () => import("./tokens.js") },
+  { path: "notifications", title: "Notifications", load: () => import("./notifications.js") },
   { path: "estop", title: "Emergency stop", load: () => import("./estop.js") },
 ];
 const REFRESH_MS = 3000;
