@@ -143,15 +143,14 @@ def build_keeper(
 
 def release_tick_steps(keeper: Keeper) -> dict[str, TickStep]:
     """The release tick's steps, in the order they run (rollouts before the notifications they cause)."""
-    steps: dict[str, TickStep] = {}
-    # First: continuous resumes, then rollouts; the notifications step below delivers their notices this tick.
-    steps["continuous"] = keeper.continuous.tick
-    steps["rollouts"] = keeper.rollouts.tick
-    steps["deploys"] = keeper.deploys.tick
-    # Last, in this order: a DLQ notice raised in this tick is delivered in the same tick.
-    steps["token_dlq"] = keeper.notifications.token_dlq.check
-    steps["notifications"] = keeper.notifications.deliverer.deliver_due
-    return steps
+    # Notices raised by the earlier steps (and a DLQ notice) are delivered by the last step in the same tick.
+    return {
+        "continuous": keeper.continuous.tick,
+        "rollouts": keeper.rollouts.tick,
+        "deploys": keeper.deploys.tick,
+        "token_dlq": keeper.notifications.token_dlq.check,
+        "notifications": keeper.notifications.deliverer.deliver_due,
+    }
 
 
 _injected: list[Keeper] = []
