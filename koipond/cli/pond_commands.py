@@ -92,6 +92,12 @@ def keeper_command(host: str, port: int) -> None:
     show_default=True,
     help="Release tick period (rollouts, deploy verdicts, notifications), seconds.",
 )
+@click.option(
+    "--notifications",
+    "notifications_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Notification routes (the secret's JSON, see docs/notifications.md): Slack webhooks to post to.",
+)
 def up_command(
     aws_port: int,
     keeper_port: int,
@@ -103,6 +109,7 @@ def up_command(
     prometheus_port: int,
     guard_every: float,
     tick_every: float,
+    notifications_file: Path | None,
 ) -> None:
     """Start a local pond and keep it running until Ctrl-C.
 
@@ -125,6 +132,7 @@ def up_command(
         guard_every_seconds=guard_every,
         tick_every_seconds=tick_every,
         with_token_worker=True,
+        notification_routes=_notification_routes(notifications_file) if notifications_file else None,
     )
     if settings.admin_token:
         config.admin_token = settings.admin_token.get_secret_value()
@@ -223,6 +231,18 @@ def school_command(
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise click.ClickException(f"School settings are invalid: {problems}") from exc
     main.run(settings)
+
+
+def _notification_routes(path: Path) -> str:
+    """The routes file's text, checked as the Keeper will check the secret (errors name fields, never URLs)."""
+    from koipond.notifications.config import NotificationConfigError, parse_config
+
+    text = path.read_text()
+    try:
+        parse_config(text)
+    except NotificationConfigError as exc:
+        raise click.BadParameter(f"{path}: {exc}", param_hint="--notifications") from None
+    return text
 
 
 GUARD_HANDLER = "lambdas.shutdown_guard.handler:lambda_handler"

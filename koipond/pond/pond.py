@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ class PondConfig:
     with_token_worker: bool = False
     env: dict[str, str] = field(default_factory=dict)  # extra settings for every component (tests)
     notification_sink_url: str | None = None  # a webhook sink: the pond's notification secret routes to it
+    notification_routes: str | None = None  # or the secret's JSON itself (`koipond up --notifications FILE`)
     behaviors_dir: Path = SHIPPED_BEHAVIORS
 
 
@@ -100,10 +102,14 @@ class LocalPond:
             # The token worker mints through the bundled target's admin endpoint.
             "KOIPOND_TOKEN_MINT_ADMIN_TOKEN": self.config.target_admin_token,
             envvars.POLL_INTERVAL_SECONDS: str(self.config.poll_interval_seconds),
-            **({envvars.NOTIFICATION_SECRET: POND_NOTIFICATION_SECRET} if self.config.notification_sink_url else {}),
+            **({envvars.NOTIFICATION_SECRET: POND_NOTIFICATION_SECRET} if self._routes_notifications else {}),
             "POWERTOOLS_SERVICE_NAME": "koipond",
             **self.config.env,
         }
+
+    @property
+    def _routes_notifications(self) -> bool:
+        return bool(self.config.notification_sink_url or self.config.notification_routes)
 
     @property
     def runs_target(self) -> bool:
@@ -114,6 +120,8 @@ class LocalPond:
         self.aws.start(timeout=60)
         if self.config.notification_sink_url:
             self.route_notifications_to(self.config.notification_sink_url)
+        elif self.config.notification_routes:
+            self._store_notification_routes(json.loads(self.config.notification_routes))
         self.keeper.start(timeout=60)
         self.seed_behaviors()
         if self.runs_target:
@@ -221,12 +229,16 @@ class LocalPond:
 
     def route_notifications_to(self, sink_url: str) -> None:
         """Store the notification secret in the embedded AWS, routing every kind to ``sink_url``."""
-        from koipond.pond.aws import provision_notification_secret, sink_notification_config
+        from koipond.pond.aws import sink_notification_config
+
+        self._store_notification_routes(sink_notification_config(sink_url, f"{self.keeper_url}/ui/"))
+
+    def _store_notification_routes(self, routes: dict[str, Any]) -> None:
+        from koipond.pond.aws import provision_notification_secret
         from koipond.settings import Settings
 
-        settings = Settings(aws_endpoint=self.aws_url)
-        config = sink_notification_config(sink_url, f"{self.keeper_url}/ui/")
-        provision_notification_secret(settings, POND_NOTIFICATION_SECRET, config)
+        routes.setdefault("console_url", f"{self.keeper_url}/ui/")
+        provision_notification_secret(Settings(aws_endpoint=self.aws_url), POND_NOTIFICATION_SECRET, routes)
 
     def component_env(self) -> dict[str, str]:
         """What a pond component (Keeper, guard) reads: the embedded AWS, Prometheus, the admin token."""
