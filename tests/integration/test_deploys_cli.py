@@ -4,20 +4,18 @@ judged from a local server speaking Prometheus' query API."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from koipond.cli.main import cli
 from koipond.composition import Keeper, build_keeper, injected_keeper
-from koipond.pond.lambda_http import LambdaHttpServer
 from koipond.ports import FixedClock
 from koipond.settings import Settings
 from tests.conftest import ADMIN_TOKEN, START
+from tests.integration.keeper_http import keeper_over_http, koipond
 from tests.integration.test_deploys_tick import AT, FakePrometheus, Window, prometheus  # noqa: F401 (a fixture)
 
 AT_TEXT = AT.strftime("%Y-%m-%dT%H:%M:%S+00:00")
@@ -35,18 +33,8 @@ def keeper(dynamodb: Any, clock: FixedClock, prometheus: tuple[FakePrometheus, s
 
 @pytest.fixture
 def keeper_url(keeper: Keeper) -> Iterator[str]:
-    from lambdas.keeper_api.handler import lambda_handler
-
-    server = LambdaHttpServer("127.0.0.1", 0, lambda_handler, "keeper")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def koipond(url: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--keeper-url", url, "--token", ADMIN_TOKEN, *args], terminal_width=200)
+    with keeper_over_http() as url:
+        yield url
 
 
 def verify(url: str, *extra: str) -> Result:

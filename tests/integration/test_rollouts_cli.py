@@ -3,34 +3,22 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-from koipond.cli.main import cli
 from koipond.composition import Keeper
-from koipond.pond.lambda_http import LambdaHttpServer
-from tests.conftest import ADMIN_TOKEN, Api, new_test_body
+from tests.conftest import Api, new_test_body
+from tests.integration.keeper_http import keeper_over_http, koipond
 
 
 @pytest.fixture
 def keeper_url(api: Api) -> Iterator[str]:
-    from lambdas.keeper_api.handler import lambda_handler
-
-    server = LambdaHttpServer("127.0.0.1", 0, lambda_handler, "keeper")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def koipond(url: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--keeper-url", url, "--token", ADMIN_TOKEN, *args], terminal_width=200)
+    with keeper_over_http() as url:
+        yield url
 
 
 def flat(result: Result) -> str:
