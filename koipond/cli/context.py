@@ -13,6 +13,7 @@ from rich.console import Console
 
 from koipond import envvars
 from koipond.client.keeper import KeeperApiError, KeeperClient
+from koipond.durations import parse_duration
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -69,3 +70,13 @@ def emit(data: Any, human: Callable[[Any], None]) -> None:
         click.echo(json.dumps(data, indent=2, default=str))
     else:
         human(data)
+
+
+def duration_seconds(_: click.Context, __: click.Parameter, value: str | None) -> int | None:
+    """A click callback: ``90s``, ``15m``, ``7d`` or whole seconds -> seconds (None stays None)."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc

@@ -10,9 +10,8 @@ import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from koipond.cli.context import KeeperCallFailed, console, emit, err_console, keeper_call
+from koipond.cli.context import KeeperCallFailed, console, duration_seconds, emit, err_console, keeper_call
 from koipond.client.keeper import KeeperClient
-from koipond.durations import parse_duration
 from koipond.models.deploys import SliKind
 from koipond.services.deploy_verdict import format_value
 
@@ -26,15 +25,6 @@ class NoVerdict(click.ClickException):
     exit_code = EXIT_NO_VERDICT
 
 
-def _seconds(_: click.Context, __: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-
-
 def _aware(_: click.Context, __: click.Parameter, value: datetime | None) -> datetime | None:
     # A deploy time without a zone is ambiguous between machines; CI runners usually run in UTC.
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
@@ -46,10 +36,10 @@ def _aware(_: click.Context, __: click.Parameter, value: datetime | None) -> dat
 @click.option("--at", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]), callback=_aware,
               help="When the deploy happened (ISO 8601; UTC if no zone). Default: the build's latest recorded "
                    "deploy, or now if it has none.")  # fmt: skip
-@click.option("--soak", callback=_seconds, help="Soak window after the deploy (e.g. 15m; default 15m).")
-@click.option("--baseline", callback=_seconds, help="Baseline window before the deploy (default 30m).")
+@click.option("--soak", callback=duration_seconds, help="Soak window after the deploy (e.g. 15m; default 15m).")
+@click.option("--baseline", callback=duration_seconds, help="Baseline window before the deploy (default 30m).")
 @click.option("--wait/--no-wait", default=False, help="Wait for the verdict and exit with its code.")
-@click.option("--timeout", callback=_seconds, default="30m", show_default=True, help="Longest --wait.")
+@click.option("--timeout", callback=duration_seconds, default="30m", show_default=True, help="Longest --wait.")
 @click.option("--poll", type=click.FloatRange(0.2, 300), default=5.0, show_default=True, help="Seconds between polls.")
 @click.option("--inconclusive", type=click.Choice(["fail", "pass"]), default="fail", show_default=True,
               help="Inconclusive verdicts (too little traffic, no data) exit 2 (fail) or 0 (pass).")  # fmt: skip

@@ -7,8 +7,8 @@ from typing import Any
 import click
 from rich.table import Table
 
-from koipond.cli.context import console, emit, keeper_call
-from koipond.durations import format_duration, parse_duration
+from koipond.cli.context import console, duration_seconds, emit, keeper_call
+from koipond.durations import format_duration
 
 
 def _behavior(test: dict[str, Any]) -> str:
@@ -18,15 +18,6 @@ def _behavior(test: dict[str, Any]) -> str:
 @click.group("test")
 def test_group() -> None:
     """Start and steer load tests."""
-
-
-def _duration(_: click.Context, __: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
 
 
 @test_group.command("start")
@@ -45,7 +36,7 @@ def _duration(_: click.Context, __: click.Parameter, value: str | None) -> int |
 )
 @click.option(
     "--duration",
-    callback=_duration,
+    callback=duration_seconds,
     help="Stop after this long (90s, 10m, 2h, 7d); omit to run continuously.",
 )
 @click.option("--tag", "tags", multiple=True, help="Tag for guard scopes and filtering; repeatable.")
@@ -56,7 +47,9 @@ def _duration(_: click.Context, __: click.Parameter, value: str | None) -> int |
     show_default=True,
     help="After the guard stops this continuous test: wait for a person, or resume after --cool-down when healthy.",
 )
-@click.option("--cool-down", "cool_down", callback=_duration, help="With --resume auto: wait this long (default 10m).")
+@click.option(
+    "--cool-down", "cool_down", callback=duration_seconds, help="With --resume auto: wait this long (default 10m)."
+)
 def start(
     name: str,
     target: str,
