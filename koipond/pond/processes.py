@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -26,11 +27,30 @@ def _die_with_parent() -> None:
 _PR_SET_PDEATHSIG = 1
 
 
+# Listening ports come from below the kernel's ephemeral range: a port the kernel hands out for bind(0)
+# may be taken by any outgoing connection (a School's koi open thousands) before the server binds it.
+LISTEN_PORTS = range(20_000, 32_768)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A TCP port nobody listens on right now, outside the range outgoing connections draw from."""
+    low = _ephemeral_low()
+    candidates = [p for p in LISTEN_PORTS if p < low] or list(range(1024, low))
+    for port in random.sample(candidates, min(50, len(candidates))):
+        with socket.socket() as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free TCP port on {host} below the ephemeral range (from {low})")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default
 
 
 @dataclass

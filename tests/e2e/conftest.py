@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +22,24 @@ def pond(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPond]:
     config = PondConfig(state_dir=tmp_path_factory.mktemp("pond"), poll_interval_seconds=1.0)
     with LocalPond(config) as running:
         yield running
+
+
+@contextmanager
+def watched_pond(state_dir: Path, **overrides: Any) -> Iterator[LocalPond]:
+    """One School polling every second, Prometheus scraping every second, and the ``busy`` behavior uploaded."""
+    from tests.e2e.test_school import BUSY
+
+    settings: dict[str, Any] = {
+        "poll_interval_seconds": 1.0,
+        "schools": 1,
+        "koi_startup_spread_seconds": 0.5,
+        "with_prometheus": True,
+        "scrape_seconds": 1.0,
+    }
+    with LocalPond(PondConfig(state_dir=state_dir, **{**settings, **overrides})) as pond:
+        with pond.client() as admin:
+            admin.put_behavior("busy", BUSY)
+        yield pond
 
 
 def run_cli(

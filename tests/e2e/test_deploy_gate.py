@@ -10,10 +10,9 @@ import httpx
 import pytest
 
 from koipond import envvars
-from koipond.pond.pond import LocalPond, PondConfig
-from tests.e2e.conftest import run_cli
+from koipond.pond.pond import LocalPond
+from tests.e2e.conftest import run_cli, watched_pond
 from tests.e2e.school_probe import wait_for
-from tests.e2e.test_school import BUSY
 
 SERVICE = "pond-target"
 WINDOW = "15s"
@@ -37,20 +36,13 @@ KOI = 120
 
 @pytest.fixture(scope="module")
 def gated_pond(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPond]:
-    config = PondConfig(
-        state_dir=tmp_path_factory.mktemp("deploy-pond"),
-        poll_interval_seconds=1.0,
-        schools=1,
-        koi_startup_spread_seconds=0.5,
-        with_prometheus=True,
-        scrape_seconds=1.0,
+    with watched_pond(
+        tmp_path_factory.mktemp("deploy-pond"),
         tick_every_seconds=1.0,
         # Judge 3 s after a soak window ends: two 1 s scrapes are in Prometheus by then.
         env={envvars.DEPLOY_SETTLE_SECONDS: "3", envvars.DEPLOY_JUDGE_DEADLINE_SECONDS: "60"},
-    )
-    with LocalPond(config) as pond:
+    ) as pond:
         with pond.client() as admin:
-            admin.put_behavior("busy", BUSY)
             admin.put_deploy_slis(SERVICE, SLIS)
             test = admin.start_test(name="gated", target=pond.target_url, behavior="busy", workspace="gate", koi=KOI)
         yield pond

@@ -10,29 +10,18 @@ import pytest
 from koipond.composition import Keeper, build_keeper, dynamodb_client
 from koipond.models.guard import Comparator, ErrorPolicy, GuardQuery, NoDataPolicy, Outcome, PrometheusCluster
 from koipond.models.tests import LoadTestStatus
-from koipond.pond.pond import LocalPond, PondConfig
+from koipond.pond.pond import LocalPond
 from koipond.pond.processes import free_port
 from koipond.settings import Settings
-from tests.e2e.conftest import run_cli
+from tests.e2e.conftest import run_cli, watched_pond
 from tests.e2e.school_probe import wait_for
-from tests.e2e.test_school import BUSY
 
 GUARD_PERIOD = 2.0
 
 
 @pytest.fixture(scope="module")
 def guarded_pond(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPond]:
-    config = PondConfig(
-        state_dir=tmp_path_factory.mktemp("guard-pond"),
-        poll_interval_seconds=1.0,
-        schools=1,
-        koi_startup_spread_seconds=0.5,
-        with_prometheus=True,
-        scrape_seconds=1.0,
-    )
-    with LocalPond(config) as pond:
-        with pond.client() as admin:
-            admin.put_behavior("busy", BUSY)
+    with watched_pond(tmp_path_factory.mktemp("guard-pond")) as pond:
         yield pond
 
 

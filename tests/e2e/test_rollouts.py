@@ -15,10 +15,10 @@ import pytest
 from koipond.composition import Keeper
 from koipond.models.guard import Comparator, GuardQuery
 from koipond.notify import NotificationKind
-from koipond.pond.pond import LocalPond, PondConfig
+from koipond.pond.pond import LocalPond
+from tests.e2e.conftest import watched_pond
 from tests.e2e.school_probe import wait_for
 from tests.e2e.test_guard import guard, start  # noqa: F401 (guard is a fixture: the guard's queries, cleaned)
-from tests.e2e.test_school import BUSY
 
 LABEL = "e2e-rollout-success-rate"
 STAGES = [{"koi": 20, "hold": "5s"}, {"koi": 30, "hold": "5s"}, {"koi": 40, "hold": "10m"}]
@@ -27,19 +27,7 @@ STAGES = [{"koi": 20, "hold": "5s"}, {"koi": 30, "hold": "5s"}, {"koi": 40, "hol
 @pytest.fixture(scope="module")
 def guarded_pond(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPond]:
     """The pond ``guard`` (from test_guard) works on, here with the guard and the release tick running."""
-    config = PondConfig(
-        state_dir=tmp_path_factory.mktemp("rollout-pond"),
-        poll_interval_seconds=1.0,
-        schools=1,
-        koi_startup_spread_seconds=0.5,
-        with_prometheus=True,
-        scrape_seconds=1.0,
-        guard_every_seconds=1.0,
-        tick_every_seconds=1.0,
-    )
-    with LocalPond(config) as pond:
-        with pond.client() as admin:
-            admin.put_behavior("busy", BUSY)
+    with watched_pond(tmp_path_factory.mktemp("rollout-pond"), guard_every_seconds=1.0, tick_every_seconds=1.0) as pond:
         yield pond
 
 
