@@ -128,7 +128,7 @@ def build_keeper(
         notifications=notifications,
         charts=ChartService(prometheus, clock, guard_clusters(settings)),
         rollouts=rollouts,
-        continuous=ContinuousTestService(tests, history, guard_repo, estop_repo, clock),
+        continuous=ContinuousTestService(tests, history, guard_repo, estop_repo, clock, notifier),
         deploys=DeployService(
             DynamoDeployRepository(table, history),
             prometheus,

@@ -18,6 +18,7 @@ class NotificationKind(StrEnum):
     ROLLOUT_ADVANCED = "rollout_advanced"
     ROLLOUT_PAUSED = "rollout_paused"
     AUTOMATIC_SHUTDOWN = "automatic_shutdown"
+    AUTOMATIC_RESUME = "automatic_resume"
     EMERGENCY_STOP_ON = "emergency_stop_on"
     EMERGENCY_STOP_OFF = "emergency_stop_off"
     TOKEN_DLQ_NOT_EMPTY = "token_dlq_not_empty"  # noqa: S105 (an event name, not a secret)

@@ -65,6 +65,10 @@ def test_a_guard_stop_is_resumed_after_the_cool_down_with_the_reason_in_history(
     assert (resumed.kind, resumed.actor) == ("test_resumed", "auto-resume")
     assert resumed.reason is not None
     assert "cool-down of 10m passed" in resumed.reason
+    run_release_tick(release_tick_steps(keeper))  # a later tick neither resumes nor notifies again
+    [notice] = api.get("/v1/notifications?kind=automatic_resume").body["notifications"]
+    assert notice["fields"]["test_id"] == test_id
+    assert "resumed by itself" in notice["text"]
 
 
 def test_a_person_or_emergency_stop_is_never_undone(api: Api, keeper: Keeper, clock: FixedClock) -> None:

@@ -9,6 +9,7 @@ const KINDS = [
   "rollout_advanced",
   "rollout_paused",
   "automatic_shutdown",
+  "automatic_resume",
   "emergency_stop_on",
   "emergency_stop_off",
   "token_dlq_not_empty",
