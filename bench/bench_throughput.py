@@ -3,11 +3,12 @@
 Every client runs pinned to core 0 (``taskset -c 0``) with 64 keep-alive connections; nginx answers
 ``{"ok":true}`` on core 1, so the client is the bottleneck. The School is measured twice:
 
-* ``School koi``: real ``Koi`` objects (``TestContext``, ``AiohttpWebApi``, ``SchoolMetrics``) with a
+* ``School koi``: real ``Koi`` objects (``TestContext``, ``ReqwestWebApi``, ``SchoolMetrics``) with a
   generated behavior whose one GET action runs at the per-koi maximum (10/s); 2,000 koi offer ~20,000
   calls/s, more than one core can make, so the Poisson schedule falls behind and the koi call back to
   back: the figure is the koi machinery's saturated throughput (scheduling, templates, metrics, client).
-* ``School raw call``: 64 coroutines calling ``AiohttpWebApi.call`` in a loop: the client library alone.
+* ``School raw call``: 64 coroutines calling ``ReqwestWebApi.call`` in a loop: the client library alone;
+  ``aiohttp raw call`` the same with ``AiohttpWebApi`` (the School's client before pyreqwest).
 
 ``BENCH_QUICK=1``: one 3 s round each. Otherwise ``BENCH_ROUNDS`` (default 2) rounds of 15 s, best round
 reported (the machine may be shared; the best round is the least disturbed one).
@@ -79,12 +80,12 @@ async def _koi_worker(base_url: str, koi: int, warmup: float, duration: float) -
     from koipond.models.behavior import BehaviorDocument
     from school_container.koi import Koi, TestContext
     from school_container.metrics import SchoolMetrics
-    from school_container.web_api import AiohttpWebApi
+    from school_container.web_api import ReqwestWebApi
 
     behavior = _bench_behavior()
     assert isinstance(behavior, BehaviorDocument)
     metrics = SchoolMetrics()
-    web_api = AiohttpWebApi(CONNECTIONS)
+    web_api = ReqwestWebApi(CONNECTIONS)
     context = TestContext(
         test_id="bench",
         workspace="bench",
@@ -114,10 +115,10 @@ async def _koi_worker(base_url: str, koi: int, warmup: float, duration: float) -
     return {"rps": (ok1 - ok0) / (t1 - t0), "errors": int(failed), "cpu": (cpu1 - cpu0) / (t1 - t0)}
 
 
-async def _raw_worker(url: str, warmup: float, duration: float) -> dict[str, object]:
-    from school_container.web_api import AiohttpWebApi
+async def _raw_worker(url: str, warmup: float, duration: float, client: str) -> dict[str, object]:
+    from school_container.web_api import AiohttpWebApi, ReqwestWebApi
 
-    web_api = AiohttpWebApi(CONNECTIONS)
+    web_api = ReqwestWebApi(CONNECTIONS) if client == "reqwest" else AiohttpWebApi(CONNECTIONS)
     counts = {"ok": 0, "other": 0}
     start = time.monotonic()
     window = (start + warmup, start + warmup + duration)
@@ -144,7 +145,7 @@ def worker_main(argv: list[str]) -> None:
     if kind == "koi":
         result = uvloop.run(_koi_worker(url.rsplit("/", 1)[0], KOI, warmup, duration))
     else:
-        result = uvloop.run(_raw_worker(url, warmup, duration))
+        result = uvloop.run(_raw_worker(url, warmup, duration, "aiohttp" if kind == "raw-aiohttp" else "reqwest"))
     print(json.dumps(result))
 
 
@@ -242,6 +243,7 @@ TOOLS: dict[str, Callable[[str, float], tuple[float, int]]] = {
     "Locust FastHttpUser": run_locust,
     "School koi": lambda url, d: run_school("koi", url, d),
     "School raw call": lambda url, d: run_school("raw", url, d),
+    "aiohttp raw call": lambda url, d: run_school("raw-aiohttp", url, d),
 }
 
 
@@ -264,6 +266,8 @@ def main() -> int:
                     print(f"bench: {tool} failed to run: {exc}", file=sys.stderr)
                     failed.append(tool)
                     continue
+                if result.requests_per_second <= 0:
+                    print(f"bench: {tool} made no request in {duration:.0f}s", file=sys.stderr)
                 if tool not in best or result.requests_per_second > best[tool].requests_per_second:
                     best[tool] = result
     print(f"load average after: {Path('/proc/loadavg').read_text().strip()}")
@@ -296,7 +300,7 @@ def report(best: dict[str, Result], rounds: int) -> None:
     )
     print_table(f"requests/s per core against nginx on core 1 (best of {rounds})", headers, rows)
     locust = best.get("Locust FastHttpUser")
-    if koi and locust:
+    if koi and locust and locust.requests_per_second > 0:
         verdict(
             koi.requests_per_second >= locust.requests_per_second,
             "School requests/s per core >= Locust FastHttpUser's",
@@ -310,7 +314,7 @@ def report(best: dict[str, Result], rounds: int) -> None:
     if koi and raw:
         note(
             f"the koi path reaches {koi.requests_per_second / raw.requests_per_second:.0%} of the raw "
-            "AiohttpWebApi.call loop: the rest is the koi's own work per call (schedule, metrics, outcome)."
+            "ReqwestWebApi.call loop: the rest is the koi's own work per call (schedule, metrics, outcome)."
         )
 
 

@@ -44,8 +44,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def raise_open_files() -> int:
-    """Raise this process's soft RLIMIT_NOFILE to its hard limit (children inherit it); return the limit."""
+def raise_open_files(want: int = 0) -> int:
+    """Raise RLIMIT_NOFILE to ``want`` if allowed, else soft to hard (children inherit it); return the limit.
+
+    Raising the hard limit needs CAP_SYS_RESOURCE (root alone is not enough in a container without it).
+    """
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if want > hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard

@@ -19,8 +19,8 @@ from aws_cdk import aws_lambda as lambda_
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PYTHON_VERSION = "3.11"
 PLATFORM = "manylinux2014_x86_64"
-# Installed in every Lambda but never imported there: the CLI, the pond's web client and the School's loop.
-EXCLUDED_REQUIREMENTS = frozenset({"click", "rich", "markdown-it-py", "mdurl", "pygments", "uvloop"})
+# Installed in every Lambda but never imported there: the CLI, the pond's web client, the School's loop and HTTP client.
+EXCLUDED_REQUIREMENTS = frozenset({"click", "rich", "markdown-it-py", "mdurl", "pygments", "uvloop", "pyreqwest"})
 _IGNORED_PATTERNS = ("__pycache__", "*.pyc", "tests")
 _IGNORED = shutil.ignore_patterns(*_IGNORED_PATTERNS)
 

@@ -118,6 +118,9 @@ class SteadySchedule:
     (formation-only actions, or ``weight: 0``) never appear.
     """
 
+    # One per koi, 20,000 to a School: slots keep each to its few references.
+    __slots__ = ("_cumulative", "_names", "_rng", "rate_per_second")
+
     def __init__(self, document: BehaviorDocument, rng: random.Random) -> None:
         """Build the schedule of one koi.
 
@@ -134,7 +137,7 @@ class SteadySchedule:
         self._names = tuple(name for name, _ in active)
         self._cumulative = tuple(accumulate(rate for _, rate in active))
         self.rate_per_second: float = self._cumulative[-1] if self._cumulative else 0.0
-        """Total steady-state calls per second of this koi."""
+        # Total steady-state calls per second of this koi.
 
     def next_after(self, t: float) -> ScheduledAction | None:
         """The koi's next steady-state action strictly after ``t``.

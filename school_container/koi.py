@@ -1,12 +1,17 @@
-"""A koi: one simulated user with its own token, websocket and behavior, as one asyncio task."""
+"""A koi: one simulated user with its own token, websocket and behavior.
+
+A koi is one task that holds its websocket; its actions are due on the School-wide ``KoiClock``,
+which starts a short-lived task only when one is due (so an idle koi costs one task, one connection,
+and one entry in a heap).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import heapq
 import json
+import math
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,26 +20,11 @@ import aiohttp
 from koipond import workspace
 from koipond.models.behavior import BehaviorDocument
 from koipond.scheduling import ScheduledAction, SteadySchedule, formation_plan, koi_rng, next_firing, startup_delay
-from koipond.templates import TemplateError, render_json, render_template
+from koipond.templates import TemplateError
 from school_container.metrics import SchoolMetrics
-from school_container.web_api import WebApi
-
-_WORDS = [
-    "pond",
-    "koi",
-    "swim",
-    "ripple",
-    "lotus",
-    "carp",
-    "splash",
-    "reed",
-    "stone",
-    "bridge",
-    "lantern",
-    "moss",
-    "current",
-    "shade",
-]
+from school_container.prepared import KoiFacts, PreparedAction, prepare_actions, variable_values
+from school_container.timers import KoiClock, Timer
+from school_container.web_api import WebApi, raise_if_stopping
 
 
 @dataclass
@@ -49,10 +39,11 @@ class TestContext:
     web_api: WebApi
     metrics: SchoolMetrics
     startup_spread_seconds: float
-    variables_used: dict[str, frozenset[str]] = field(default_factory=dict)
+    clock: KoiClock = field(default_factory=KoiClock)
+    actions: dict[str, PreparedAction] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.variables_used = {name: a.variables_used() for name, a in self.behavior.actions.items()}
+        self.actions = prepare_actions(self.behavior)
 
     @property
     def websocket_url(self) -> str:
@@ -60,19 +51,31 @@ class TestContext:
         return base.rstrip("/") + self.behavior.websocket.path
 
 
+_Queue = list[tuple[float, int, ScheduledAction]]
+
+
 class Koi:
     """Koi ``index`` of a test: acts as user ``index``, on a schedule fixed by its seed.
 
-    One task per koi: between actions it reads its websocket (with a timeout up to the next action),
-    so an idle koi costs one task and one connection.
+    Actions run one at a time in due order (a koi is one user); when one is still running as the
+    next falls due, the next starts right after it and its latency still counts from its own
+    scheduled time, so an overloaded School or target shows up as latency, never as fewer calls.
     """
 
     __slots__ = (
         "_channels",
         "_ctx",
+        "_error",
+        "_formation_due",
         "_newest_ts",
+        "_order",
         "_planned",
+        "_queue",
         "_rng",
+        "_runner",
+        "_steady",
+        "_task",
+        "_timer",
         "_token",
         "_ws",
         "_ws_failures",
@@ -89,51 +92,109 @@ class Koi:
         self._channels = own or [workspace.ORG_WIDE_CHANNEL_ID]
         self._newest_ts: dict[str, str] = {}
         self._planned: dict[str, float] = {}
+        self._queue: _Queue = []
+        self._order = 0
+        self._formation_due = math.inf
+        self._steady: SteadySchedule | None = None
+        self._timer: Timer[Any] | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._error: BaseException | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._ws_failures = 0
         self._ws_retry_at = 0.0
 
     async def swim(self) -> None:
-        """Run until cancelled: join channels, hold the websocket, act on schedule."""
+        """Run until cancelled: join channels, then act on schedule while holding the websocket."""
+        self._task = asyncio.current_task()
         try:
             await asyncio.sleep(startup_delay(self._rng, self._ctx.startup_spread_seconds))
             for channel in self._channels:
                 await self._call(
                     "conversations.join", "POST", "/api/conversations.join", None, {"channel": channel}, time.time()
                 )
-            await self._act_forever()
+            self._start_schedule()
+            await self._hold_websocket()
+        except asyncio.CancelledError:
+            if self._error is not None:  # an action failed: end as a crash, not as a stop
+                raise self._error from None
+            raise
         finally:
+            self._stop_schedule()
+            self._task = None
             await self._close_websocket()
 
-    async def _act_forever(self) -> None:
-        steady = SteadySchedule(self._ctx.behavior, self._rng)
-        queue: list[tuple[float, int, ScheduledAction]] = []
-        counter = 0
+    # --- actions, on the School-wide clock ------------------------------------------------------------
+
+    def _start_schedule(self) -> None:
         now = time.time()
-        first = steady.next_after(now)
+        self._steady = SteadySchedule(self._ctx.behavior, self._rng)
+        first = self._steady.next_after(now)
         if first:
-            heapq.heappush(queue, (first.at, counter, first))
-        formation_due = self._push_formations(queue, now)
-        while True:
-            due = queue[0][0] if queue else now + 3600
-            due = min(due, formation_due)
-            await self._idle_until(due)
+            self._push(first)
+        self._formation_due = self._push_formations(now)
+        self._arm()
+
+    def _stop_schedule(self) -> None:
+        self._steady = None  # also tells a runner finishing now not to re-arm
+        if self._timer is not None:
+            self._ctx.clock.cancel(self._timer)
+            self._timer = None
+        if self._runner is not None:
+            self._runner.cancel()
+
+    def _push(self, scheduled: ScheduledAction) -> None:
+        self._order += 1
+        heapq.heappush(self._queue, (scheduled.at, self._order, scheduled))
+
+    def _arm(self) -> None:
+        """Put this koi's earliest due time (next action or formation look-ahead) on the clock."""
+        if self._steady is None or self._runner is not None:
+            return
+        due = min(self._queue[0][0], self._formation_due) if self._queue else self._formation_due
+        if due < math.inf:
+            self._timer = self._ctx.clock.call_at(due, self._on_due)
+
+    def _on_due(self) -> None:
+        self._timer = None
+        if self._steady is not None and self._runner is None:
+            self._runner = asyncio.create_task(self._run_due())
+            self._runner.add_done_callback(self._runner_done)
+
+    async def _run_due(self) -> None:
+        """Perform every action due by now, one after the other, then wait on the clock again."""
+        queue = self._queue
+        while self._steady is not None:
             now = time.time()
-            if now >= formation_due:
-                formation_due = self._push_formations(queue, now)
-                continue
-            if not queue:
-                continue
-            _, _, scheduled = heapq.heappop(queue)
+            if now >= self._formation_due:
+                self._formation_due = self._push_formations(now)
+            if not queue or queue[0][0] > now:
+                return
+            scheduled = heapq.heappop(queue)[2]
             if scheduled.formation is None:
-                following = steady.next_after(scheduled.at)
+                following = self._steady.next_after(scheduled.at)
                 if following:
-                    counter += 1
-                    heapq.heappush(queue, (following.at, counter, following))
+                    self._push(following)
             await self._perform(scheduled)
 
-    def _push_formations(self, queue: list[tuple[float, int, ScheduledAction]], now: float) -> float:
+    def _runner_done(self, runner: asyncio.Task[None]) -> None:
+        self._runner = None
+        if runner.cancelled():
+            return
+        error = runner.exception()
+        if error is not None:
+            # A bug in an action ends the koi the way a bug in swim() would: the School logs a crash and
+            # restarts it at the next poll.
+            self._error = error
+            if self._task is not None:
+                self._task.cancel()
+            return
+        self._arm()
+
+    def _push_formations(self, now: float) -> float:
         """Queue this koi's part in every formation's next firing; return when to look again."""
+        if not self._ctx.behavior.formations:
+            return math.inf  # never: no clock entry (nor wake-up) for a koi with nothing to plan
         look_again = now + 3600
         for name, formation in self._ctx.behavior.formations.items():
             fire_at = next_firing(formation, now)
@@ -143,46 +204,43 @@ class Koi:
                 if self._planned.get(name) != fire_at:  # plan each firing once
                     self._planned[name] = fire_at
                     for item in formation_plan(name, formation, self.index, (self._ctx.test_id,), fire_at):
-                        heapq.heappush(queue, (item.at, id(item), item))
+                        self._push(item)
                 look_again = min(look_again, fire_at + 1)
             else:
                 look_again = min(look_again, fire_at - 60)
         return look_again
 
-    async def _idle_until(self, due: float) -> None:
-        """Read websocket events until ``due``; keep (re)connecting it with backoff."""
-        while (remaining := due - time.time()) > 0:
-            ws = await self._ensure_websocket()
-            if ws is None:
-                await asyncio.sleep(min(remaining, max(0.0, self._ws_retry_at - time.time()) or remaining))
-                continue
-            try:
-                # asyncio.timeout, not receive(timeout=): aiohttp restarts that one on every ping/pong,
-                # which made idle koi oversleep their next action by seconds.
-                async with asyncio.timeout(remaining):
-                    message = await ws.receive()
-            except TimeoutError:
-                return
-            if message.type == aiohttp.WSMsgType.TEXT:
-                self._on_event(message.data)
-            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                self._ctx.metrics.ws_disconnects.inc()
-                await self._close_websocket()
-                self._schedule_reconnect()
+    # --- the websocket, read by the koi's own task ------------------------------------------------------
 
-    async def _ensure_websocket(self) -> aiohttp.ClientWebSocketResponse | None:
+    async def _hold_websocket(self) -> None:
+        """Until cancelled: keep the websocket open (reconnecting with backoff) and read its events."""
+        if not self._ctx.behavior.websocket.enabled:
+            await asyncio.get_running_loop().create_future()  # nothing to read: wait for the cancel
+        while True:
+            raise_if_stopping()  # a stop some library swallowed must not turn into a reconnect
+            ws = await self._connect()
+            if ws is None:
+                await asyncio.sleep(max(0.0, self._ws_retry_at - time.time()))
+                continue
+            on_event = self._on_event
+            while True:
+                message = await ws.receive()
+                if message.type is aiohttp.WSMsgType.TEXT:
+                    on_event(message.data)
+                elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                    break
+            self._ctx.metrics.ws_disconnects.inc()
+            await self._close_websocket()
+            self._schedule_reconnect()
+
+    async def _connect(self) -> aiohttp.ClientWebSocketResponse | None:
         settings = self._ctx.behavior.websocket
-        if not settings.enabled:
-            return None
-        if self._ws is not None and not self._ws.closed:
-            return self._ws
-        if time.time() < self._ws_retry_at:
-            return None
         try:
             self._ws = await self._ctx.web_api.open_websocket(
                 self._ctx.websocket_url, self._token, settings.ping_interval_seconds
             )
         except (aiohttp.ClientError, OSError, TimeoutError):
+            raise_if_stopping()
             self._ctx.metrics.ws_connect_failures.inc()
             self._schedule_reconnect()
             return None
@@ -208,51 +266,53 @@ class Koi:
                 await ws.close()
 
     def _on_event(self, data: str) -> None:
+        metrics = self._ctx.metrics
         try:
             event = json.loads(data)
         except ValueError:
-            self._ctx.metrics.ws_events.labels("malformed").inc()
+            metrics.ws_event("malformed").inc()
             return
         kind = event.get("type") if isinstance(event, dict) else None
-        if kind not in ("hello", "message", "reaction_added"):
-            kind = "other"
-        self._ctx.metrics.ws_events.labels(kind).inc()
+        metrics.ws_event(kind).inc()
         if kind == "message":
             channel, ts = event.get("channel"), event.get("ts")
             if isinstance(channel, str) and isinstance(ts, str):
                 self._newest_ts[channel] = ts
             sent = event.get("client_sent_at")
             if isinstance(sent, int | float) and event.get("user") != workspace.user_id(self.index):
-                self._ctx.metrics.ws_lag.observe(max(0.0, time.time() - sent))
+                metrics.ws_lag.observe(max(0.0, time.time() - sent))
 
     async def _perform(self, scheduled: ScheduledAction) -> None:
-        action = self._ctx.behavior.actions[scheduled.action]
+        action = self._ctx.actions[scheduled.action]
         start = time.time()
         self._ctx.metrics.schedule_lag.observe(max(0.0, start - scheduled.at))
-        channel = self._channel_for(scheduled)
-        variables = self._variables(scheduled.action, channel)
-        label = action.name_for_metrics or scheduled.action
-        if variables is None:
-            self._ctx.metrics.skipped.labels(self._ctx.metrics.method_label(label)).inc()
-            return
-        try:
-            path = render_template(action.path, variables)
-            params = {k: render_template(v, variables) for k, v in action.params.items()} or None
-            body = render_json(action.body, variables) if action.body is not None else None
-        except TemplateError:
-            self._ctx.metrics.skipped.labels(self._ctx.metrics.method_label(label)).inc()
-            return
-        if isinstance(body, dict) and "channel" in body:
-            body.setdefault("client_sent_at", start)
-        await self._call(label, action.method, path, params, body, scheduled.at)
+        if action.variables:
+            facts = KoiFacts(
+                self._ctx.test_id, self._ctx.workspace, self.index, self._channel_for(scheduled), self._newest_ts
+            )
+            variables = variable_values(action.variables, facts, self._rng)
+            try:
+                rendered = None if variables is None else action.render(variables)
+            except TemplateError:
+                rendered = None
+            if rendered is None:
+                self._ctx.metrics.skipped.labels(self._ctx.metrics.method_label(action.label)).inc()
+                return
+            path, params, body = rendered
+        else:
+            path, params, body = action.path, action.params, action.body
+        if isinstance(body, dict) and "channel" in body and "client_sent_at" not in body:
+            body = {**body, "client_sent_at": start}  # a copy: a static body is shared by every koi
+        await self._call(action.label, action.method, path, params, body, scheduled.at)
 
     async def _call(self, label: str, method: str, path: str, params: Any, body: Any, scheduled_at: float) -> None:
         outcome = await self._ctx.web_api.call(method, self._ctx.target + path, self._token, params, body)
         # Measured from the scheduled time: a slow target cannot hide behind a slowed-down koi.
         self._ctx.metrics.record_call(label, outcome.status, time.time() - scheduled_at)
-        if outcome.body and isinstance(outcome.body.get("messages"), list) and outcome.body["messages"]:
-            newest = outcome.body["messages"][0]
-            if isinstance(newest, dict) and isinstance(newest.get("ts"), str) and isinstance(params, dict):
+        answer = outcome.body
+        if answer and isinstance(params, dict) and isinstance(messages := answer.get("messages"), list) and messages:
+            newest = messages[0]
+            if isinstance(newest, dict) and isinstance(newest.get("ts"), str):
                 self._newest_ts[params.get("channel", "")] = newest["ts"]
 
     def _channel_for(self, scheduled: ScheduledAction) -> str:
@@ -261,43 +321,3 @@ class Koi:
             if formation.channel == "org_wide":
                 return workspace.ORG_WIDE_CHANNEL_ID
         return self._rng.choice(self._channels)
-
-    def _variables(self, action_name: str, channel: str) -> dict[str, str] | None:
-        """Values of the variables this action uses; None when it must be skipped (no message yet)."""
-        used = self._ctx.variables_used[action_name]
-        values: dict[str, str] = {}
-        for name in used:
-            value = self._value(name, channel)
-            if value is None:
-                return None
-            values[name] = value
-        return values
-
-    def _value(self, name: str, channel: str) -> str | None:
-        rng = self._rng
-        match name:
-            case "koi.index":
-                return str(self.index)
-            case "koi.id":
-                return f"{self._ctx.test_id}:{self.index}"
-            case "user.id":
-                return workspace.user_id(self.index)
-            case "user.name":
-                return workspace.user_name(self.index)
-            case "workspace":
-                return self._ctx.workspace
-            case "channel.id":
-                return channel
-            case "channel.name":
-                return workspace.channel_name(channel)
-            case "message.ts":
-                return self._newest_ts.get(channel)
-            case "random.int":
-                return str(rng.randrange(1_000_000_000))
-            case "random.uuid":
-                return str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            case "random.text":
-                return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(3, 12)))
-            case "now.ts":
-                return f"{time.time():.6f}"
-        return None

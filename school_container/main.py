@@ -19,7 +19,7 @@ from school_container.settings import SchoolSettings
 
 __all__ = ["SchoolSettings", "run", "serve"]
 from school_container.tokens import ChainedTokenSource, MintingTokenSource, S3ShardTokenSource, TokenSource
-from school_container.web_api import AiohttpWebApi
+from school_container.web_api import ReqwestWebApi
 
 log = logging.getLogger("koipond.school")
 
@@ -62,7 +62,7 @@ def s3_client(settings: SchoolSettings) -> Any:
 async def serve(settings: SchoolSettings) -> None:
     """Run one School until SIGTERM or SIGINT."""
     metrics = SchoolMetrics()
-    web_api = AiohttpWebApi(settings.max_connections)
+    web_api = ReqwestWebApi(settings.max_connections)
     link = KeeperLink(settings.keeper_url, settings.token.get_secret_value(), settings.school_id)
     school = School(
         link,

@@ -13,6 +13,8 @@ LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 # Call outcomes: a closed set, so a misbehaving target cannot blow up label cardinality.
 STATUSES = ("ok", "api_error", "http_429", "http_4xx", "http_5xx", "timeout", "connect_error", "bad_response")
 MAX_METHODS = 200
+# Websocket event types counted by name; any other type counts as "other", unparsable ones as "malformed".
+EVENT_TYPES = frozenset({"hello", "message", "reaction_added", "malformed"})
 
 
 class SchoolMetrics:
@@ -67,6 +69,15 @@ class SchoolMetrics:
         )
         self._methods: set[str] = set()
         self._call_children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+        self._event_children: dict[str, Any] = {}
+
+    def ws_event(self, kind: object) -> Any:
+        """The ``ws_events`` child of an event type (bounded to EVENT_TYPES and "other"), looked up once."""
+        label = kind if isinstance(kind, str) and kind in EVENT_TYPES else "other"
+        child = self._event_children.get(label)
+        if child is None:
+            child = self._event_children[label] = self.ws_events.labels(label)
+        return child
 
     def method_label(self, method: str) -> str:
         """``method``, or ``other`` once MAX_METHODS distinct ones were seen."""

@@ -16,6 +16,7 @@ from school_container.keeper_link import KeeperLink, KeeperUnreachableError
 from school_container.koi import Koi, TestContext
 from school_container.metrics import SchoolMetrics
 from school_container.reconcile import Desired, indexes_of, plan_changes
+from school_container.timers import KoiClock
 from school_container.tokens import TokenSource, TokenUnavailableError
 from school_container.web_api import WebApi
 
@@ -50,6 +51,7 @@ class School:
         self._failsafe = failsafe_seconds
         self._spread = startup_spread_seconds
         self._tests: dict[str, RunningTest] = {}
+        self._clock = KoiClock()  # one timer queue for every koi of every test on this School
         self._last_contact = time.monotonic()
         self._rng = random.Random()  # noqa: S311 - poll jitter, not security
         self.interval = 5.0
@@ -138,6 +140,7 @@ class School:
             web_api=self._web_api,
             metrics=self._metrics,
             startup_spread_seconds=self._spread,
+            clock=self._clock,
         )
         return RunningTest(identity=want.identity, context=context)
 
@@ -151,7 +154,11 @@ class School:
             _, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT_SECONDS)
             if stuck:
                 log.warning(
-                    "%d koi of %s did not stop within %.0fs; left to finish", len(stuck), test_id, STOP_TIMEOUT_SECONDS
+                    "%d koi of %s did not stop within %.0fs; left to finish; the first is at %s",
+                    len(stuck),
+                    test_id,
+                    STOP_TIMEOUT_SECONDS,
+                    _where(next(iter(stuck))),
                 )
         if running.koi:
             self._metrics.koi.labels(test_id).set(len(running.koi))
@@ -171,3 +178,9 @@ def _desired(assignment: dict[str, Any]) -> Desired:
     behavior = assignment["behavior"]
     identity = (behavior["name"], str(behavior["version"]), assignment["target"], assignment["workspace"])
     return Desired(test_id=assignment["test_id"], indexes=indexes_of(ranges), identity=identity)
+
+
+def _where(task: asyncio.Task[Any]) -> str:
+    """Where a task waits, innermost frame last: what an operator needs to see why a koi did not stop."""
+    frames = task.get_stack(limit=8)
+    return " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in reversed(frames)) or "(not started)"

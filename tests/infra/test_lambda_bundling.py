@@ -18,6 +18,7 @@ aws-lambda-powertools==3.37.0
 boto3==1.40.1
 click==8.2.1
 pydantic==2.11.7
+pyreqwest==0.15.1
 rich==14.0.0
 uvloop==0.21.0 ; sys_platform != 'win32'
 """
