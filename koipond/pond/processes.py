@@ -81,7 +81,8 @@ class PondProcess:
         self._log = self.log_path.open("ab")
         self.popen = subprocess.Popen(  # noqa: S603 - our own CLI, argv list, no shell
             [*self.program, *self.args],
-            env={**os.environ, **self.env},
+            # Unbuffered: a log read while the process runs (or after it is killed) is complete.
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C in the terminal reaches `up`, which stops children in order
