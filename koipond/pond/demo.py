@@ -141,7 +141,8 @@ def _drive(pond: LocalPond, admin: KeeperClient) -> None:
 
     _step("8. pull the emergency stop")
     admin.estop_on("demo: the service under test is on fire")
-    figures = _watch(pond, 8, until=lambda f: f.koi == 0)
+    # Up to 15 s: a poll interval to learn of it, and a School gives a stopping koi at most 10 s to let go.
+    figures = _watch(pond, 15, until=lambda f: f.koi == 0)
     _expect(figures.koi == 0, "every koi stopped within a few poll intervals")
     try:
         admin.start_test(name="during estop", target=pond.target_url, behavior="average_user", workspace="pond", koi=1)
