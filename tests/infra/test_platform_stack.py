@@ -138,7 +138,7 @@ def test_worker_may_touch_only_token_shards_and_the_key(template: Template) -> N
     assert not any(action.endswith("*") for action in allowed)
 
 
-def test_keeper_may_redrive_but_not_read_tokens_and_guard_touches_only_the_table(template: Template) -> None:
+def test_keeper_may_redrive_but_not_read_tokens_and_guard_touches_only_the_table_and_routes(template: Template) -> None:
     _, keeper = _function(template, "lambdas.keeper_api.handler.lambda_handler")
     keeper_actions = _role_actions(template, keeper)
     assert {"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:StartMessageMoveTask"} <= set(
@@ -147,4 +147,5 @@ def test_keeper_may_redrive_but_not_read_tokens_and_guard_touches_only_the_table
     assert len(keeper_actions["sqs:StartMessageMoveTask"][0]) == 2  # the queue and its DLQ
     assert not any(a.startswith(("s3:", "kms:")) for a in keeper_actions)
     _, guard = _function(template, "lambdas.shutdown_guard.handler.lambda_handler")
-    assert {a.split(":")[0] for a in _role_actions(template, guard)} <= {"dynamodb", "xray"}
+    # The guard reads the notification routes (to fill the outbox for an automatic shutdown), nothing else.
+    assert {a.split(":")[0] for a in _role_actions(template, guard)} <= {"dynamodb", "xray", "secretsmanager"}
