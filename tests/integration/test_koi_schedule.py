@@ -7,11 +7,11 @@ import asyncio
 from aiohttp import web
 
 from koipond.models.behavior import BehaviorDocument
-from koipond.pond.processes import free_port
 from school_container.koi import Koi, TestContext
 from school_container.metrics import SchoolMetrics
 from school_container.timers import KoiClock
 from school_container.web_api import ReqwestWebApi
+from tests.integration.local_http import local_server
 
 KOI = 20
 # Each koi makes ~2 calls a second: a few seconds give every koi several actions.
@@ -40,24 +40,18 @@ async def swim_and_stop(seconds: float) -> tuple[list[tuple[str, str]], SchoolMe
         seen.append((request.path, request.headers.get("Authorization", "")))
         return web.json_response({"ok": True})
 
-    app = web.Application()
-    app.router.add_route("*", "/api/{name}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    metrics, clock, api = SchoolMetrics(), KoiClock(), ReqwestWebApi(8)
-    ctx = TestContext("t-sched", "ws", f"http://127.0.0.1:{port}", BEHAVIOR, api, metrics, 0.0, clock=clock)
-    tasks = [asyncio.create_task(Koi(ctx, i, f"token-{i}").swim()) for i in range(KOI)]
-    await asyncio.sleep(seconds)
-    for task in tasks:
-        task.cancel()
-    await asyncio.wait(tasks, timeout=10)
-    calls_at_stop = len(seen)
-    await asyncio.sleep(1.0)  # a koi that kept a timer or a runner would call again in this second
-    late = len(seen) - calls_at_stop
-    await api.close()
-    await runner.cleanup()
+    async with local_server(handler, "/api/{name}") as base:
+        metrics, clock, api = SchoolMetrics(), KoiClock(), ReqwestWebApi(8)
+        ctx = TestContext("t-sched", "ws", base, BEHAVIOR, api, metrics, 0.0, clock=clock)
+        tasks = [asyncio.create_task(Koi(ctx, i, f"token-{i}").swim()) for i in range(KOI)]
+        await asyncio.sleep(seconds)
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks, timeout=10)
+        calls_at_stop = len(seen)
+        await asyncio.sleep(1.0)  # a koi that kept a timer or a runner would call again in this second
+        late = len(seen) - calls_at_stop
+        await api.close()
     return seen, metrics, clock, late
 
 

@@ -3,33 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import web
 
 from koipond.pond.processes import free_port
 from school_container.web_api import AiohttpWebApi, CallOutcome, ReqwestWebApi, classify
+from tests.integration.local_http import Handler, local_server
 
 # Both clients behind the koi's WebApi: the School's (pyreqwest) and the aiohttp one it replaced.
 CLIENTS = pytest.mark.parametrize("client", [ReqwestWebApi, AiohttpWebApi])
 
 
-async def call_server(
-    handler: Callable[[web.Request], Awaitable[web.StreamResponse]], client: type[AiohttpWebApi] = ReqwestWebApi
-) -> CallOutcome:
-    app = web.Application()
-    app.router.add_route("*", "/api/x", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    api = client(max_connections=4)
-    try:
-        return await api.call("POST", f"http://127.0.0.1:{port}/api/x", "t", None, {"a": 1})
-    finally:
-        await api.close()
-        await runner.cleanup()
+async def call_server(handler: Handler, client: type[AiohttpWebApi] = ReqwestWebApi) -> CallOutcome:
+    async with local_server(handler) as base:
+        api = client(max_connections=4)
+        try:
+            return await api.call("POST", f"{base}/api/x", "t", None, {"a": 1})
+        finally:
+            await api.close()
 
 
 @pytest.mark.parametrize(
@@ -60,18 +52,12 @@ def test_the_call_sends_token_params_and_json_body(client: type[AiohttpWebApi]) 
         return web.json_response({"ok": True, "messages": [{"ts": "1.5"}]})
 
     async def call() -> CallOutcome:
-        app = web.Application()
-        app.router.add_route("*", "/api/x", handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        api = client(max_connections=2)
-        try:
-            return await api.call("POST", f"http://127.0.0.1:{port}/api/x", "tok", {"channel": "C1"}, {"a": [1]})
-        finally:
-            await api.close()
-            await runner.cleanup()
+        async with local_server(handler) as base:
+            api = client(max_connections=2)
+            try:
+                return await api.call("POST", f"{base}/api/x", "tok", {"channel": "C1"}, {"a": [1]})
+            finally:
+                await api.close()
 
     outcome = asyncio.run(call())
     assert outcome == CallOutcome("ok", 200, {"ok": True, "messages": [{"ts": "1.5"}]})
@@ -109,19 +95,13 @@ def test_a_call_past_its_timeout_is_a_timeout(client: type[AiohttpWebApi]) -> No
         return web.Response()
 
     async def call() -> CallOutcome:
-        app = web.Application()
-        app.router.add_route("*", "/api/x", handler)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        api = client(max_connections=1, timeout_seconds=0.2)
-        try:
-            return await api.call("GET", f"http://127.0.0.1:{port}/api/x", "t", None, None)
-        finally:
-            release.set()
-            await api.close()
-            await runner.cleanup()
+        async with local_server(handler) as base:
+            api = client(max_connections=1, timeout_seconds=0.2)
+            try:
+                return await api.call("GET", f"{base}/api/x", "t", None, None)
+            finally:
+                release.set()
+                await api.close()
 
     assert asyncio.run(call()).status == "timeout"
 
@@ -142,22 +122,16 @@ def test_a_call_cancelled_mid_request_ends_as_a_cancel_not_as_a_failed_call(clie
         return web.json_response({"ok": True})
 
     async def scenario() -> BaseException | CallOutcome:
-        app = web.Application()
-        app.router.add_route("*", "/api/x", handler)
-        runner = web.AppRunner(app, shutdown_timeout=0.1)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        api = client(max_connections=2)
-        task = asyncio.create_task(api.call("POST", f"http://127.0.0.1:{port}/api/x", "t", None, {"a": 1}))
-        try:
-            await asyncio.wait_for(arrived.wait(), 10)
-            task.cancel()
-            done, _ = await asyncio.wait([task], timeout=10)
-            assert done, "the cancelled call did not end"
-            return task.exception() if not task.cancelled() else asyncio.CancelledError()
-        finally:
-            await api.close()
-            await runner.cleanup()
+        async with local_server(handler) as base:
+            api = client(max_connections=2)
+            task = asyncio.create_task(api.call("POST", f"{base}/api/x", "t", None, {"a": 1}))
+            try:
+                await asyncio.wait_for(arrived.wait(), 10)
+                task.cancel()
+                done, _ = await asyncio.wait([task], timeout=10)
+                assert done, "the cancelled call did not end"
+                return task.exception() if not task.cancelled() else asyncio.CancelledError()
+            finally:
+                await api.close()
 
     assert isinstance(asyncio.run(scenario()), asyncio.CancelledError)
