@@ -120,8 +120,12 @@ class Koi:
                 raise self._error from None
             raise
         finally:
+            runner = self._runner
             self._stop_schedule()
             self._task = None
+            if runner is not None:
+                # Its call is cancelled too: no call of this koi outlives the koi's stop.
+                await asyncio.wait([runner])
             await self._close_websocket()
 
     # --- actions, on the School-wide clock ------------------------------------------------------------
