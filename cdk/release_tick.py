@@ -40,7 +40,6 @@ class ReleaseTick(Construct):
             environment={
                 **guard_environment(config, table),
                 envvars.TOKEN_DLQ_NAME: queues.dlq.queue_name,
-                envvars.NOTIFICATION_SECRET: notifications.secret_arn,
             },
             # Shorter than the schedule's period, so two ticks never overlap.
             timeout=Duration.seconds(50),
@@ -51,7 +50,7 @@ class ReleaseTick(Construct):
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], resources=[queues.dlq.queue_arn])
         )
-        PlatformSecrets.grant_read(notifications, self.function)
+        PlatformSecrets.let_read(notifications, self.function, envvars.NOTIFICATION_SECRET)
         self.rule = events.Rule(
             self,
             "Schedule",

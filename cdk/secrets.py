@@ -6,6 +6,7 @@ import json
 
 from aws_cdk import RemovalPolicy, SecretValue
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
@@ -54,8 +55,12 @@ class PlatformSecrets(Construct):
         )
 
     @staticmethod
-    def grant_read(secret: secretsmanager.ISecret, grantee: iam.IGrantable) -> None:
-        """GetSecretValue on this one secret (the secrets use the AWS managed key: no kms grant is needed)."""
-        grantee.grant_principal.add_to_principal_policy(
+    def let_read(secret: secretsmanager.ISecret, function: lambda_.Function, env_var: str) -> None:
+        """Name ``secret`` in ``function``'s ``env_var`` and allow GetSecretValue on it alone.
+
+        The secrets use the AWS managed key, so no kms grant is needed.
+        """
+        function.add_environment(env_var, secret.secret_arn)
+        function.add_to_role_policy(
             iam.PolicyStatement(actions=["secretsmanager:GetSecretValue"], resources=[secret.secret_arn])
         )

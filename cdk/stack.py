@@ -69,16 +69,13 @@ class KoipondStack(Stack):
         """
         notifications = self.secrets.notifications
         for function in (self.keeper.function, self.guard.function):
-            function.add_environment(envvars.NOTIFICATION_SECRET, notifications.secret_arn)
-            PlatformSecrets.grant_read(notifications, function)
+            PlatformSecrets.let_read(notifications, function, envvars.NOTIFICATION_SECRET)
         if self.config.prometheus_url:
             self.keeper.function.add_environment(envvars.PROMETHEUS_URL, self.config.prometheus_url)
 
     def _read_tokens_from_secrets(self) -> None:
         """The Keeper bootstraps the admin key and the worker mints with tokens read at cold start."""
         secrets = self.secrets
-        self.keeper.function.add_environment(envvars.ADMIN_TOKEN_SECRET, secrets.admin_token.secret_arn)
-        PlatformSecrets.grant_read(secrets.admin_token, self.keeper.function)
+        PlatformSecrets.let_read(secrets.admin_token, self.keeper.function, envvars.ADMIN_TOKEN_SECRET)
         worker = self.tokens.worker
-        worker.add_environment(envvars.TOKEN_MINT_ADMIN_TOKEN_SECRET, secrets.token_mint_admin_token.secret_arn)
-        PlatformSecrets.grant_read(secrets.token_mint_admin_token, worker)
+        PlatformSecrets.let_read(secrets.token_mint_admin_token, worker, envvars.TOKEN_MINT_ADMIN_TOKEN_SECRET)
