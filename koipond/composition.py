@@ -100,7 +100,8 @@ def build_keeper(
     auth = AuthService(DynamoApiKeyRepository(table, history), clock)
     if settings.admin_token is not None:
         auth.ensure_bootstrap_admin(settings.admin_token.get_secret_value())
-    prometheus = ApiClientPrometheusReader(guard_clusters(settings), settings.guard_timeout_seconds)
+    clusters = guard_clusters(settings)
+    prometheus = ApiClientPrometheusReader(clusters, settings.guard_timeout_seconds)
     tokens = build_token_job_service(settings, table, aws or AwsClients(settings), clock)
     notifications = build_notifications(settings, table, clock, lambda: tokens.dlq(sample=0))
     notifier = notifications.outbox
@@ -126,7 +127,7 @@ def build_keeper(
         tokens=tokens,
         notifier=notifier,
         notifications=notifications,
-        charts=ChartService(prometheus, clock, guard_clusters(settings)),
+        charts=ChartService(prometheus, clock, clusters),
         rollouts=rollouts,
         continuous=ContinuousTestService(tests, history, guard_repo, estop_repo, clock, notifier),
         deploys=DeployService(
@@ -134,7 +135,7 @@ def build_keeper(
             prometheus,
             notifier,
             clock,
-            guard_clusters(settings),
+            clusters,
             settings.deploy_settle_seconds,
             settings.deploy_judge_deadline_seconds,
         ),
