@@ -6,7 +6,7 @@ cost of one more connected client.
 
 * School: real ``Koi`` objects (``TestContext``, ``ReqwestWebApi``, ``SchoolMetrics``) of a generated
   behavior whose only action has rate 0: each koi joins its channel, then holds its websocket idle.
-  Websockets count against aiohttp's connector limit, so the pool is sized N + 64 (``max_connections``).
+  Each websocket is its own connection (the School's client, not pooled); HTTP calls share 64.
 * k6: N VUs, each holding one ``k6/ws`` websocket with a token minted by the target's admin endpoint.
 
 ``BENCH_QUICK=1``: N = 300. Otherwise N = 5,000 (``BENCH_IDLE_KOI`` overrides).
@@ -70,7 +70,7 @@ async def _idle_koi_worker(target_url: str, secret: str, n: int) -> dict[str, ob
         }
     )
     metrics = SchoolMetrics()
-    web_api = ReqwestWebApi(n + 64)
+    web_api = ReqwestWebApi(64)
     authority = TokenAuthority(secret)
     ctx = TestContext("bench-idle", WORKSPACE, target_url, behavior, web_api, metrics, connect_spread(n))
 

@@ -8,7 +8,8 @@ window: its p99 is how late the School starts actions when one core carries that
 
 Limits of this machine, stated rather than hidden: a process may hold at most RLIMIT_NOFILE (hard)
 descriptors, and each connected koi holds one websocket, so N is capped at that limit minus the HTTP
-pool and a margin. Websockets have their own aiohttp pool; HTTP calls go through pyreqwest, at most HTTP_POOL in flight.
+pool and a margin. Websockets are the School's own client; HTTP calls go through pyreqwest, at most
+HTTP_POOL in flight.
 
 ``BENCH_QUICK=1``: 1,000 koi, 10 s spread, 20 s window. Otherwise up to 20,000 koi, 120 s spread,
 30 s settle, 120 s window (``BENCH_SCALE_KOI``, ``BENCH_SCALE_SPREAD``, ``BENCH_SCALE_WINDOW`` override).
@@ -120,6 +121,10 @@ class StallWatch:
         self.gc_cpu_max = max(self.gc_cpu_max, cpu)
         self.gc_full += info["generation"] == 2
 
+    def stop(self) -> None:
+        """Stop counting: what the stop of every koi costs afterwards is not the window's."""
+        gc.callbacks.remove(self._on_gc)
+
     async def watch(self) -> None:
         while True:
             before = time.perf_counter()
@@ -165,7 +170,7 @@ async def _scale_worker(
     from school_container.web_api import ReqwestWebApi
 
     metrics = SchoolMetrics()
-    web_api = ReqwestWebApi(HTTP_POOL)  # websockets have their own, unlimited pool
+    web_api = ReqwestWebApi(HTTP_POOL)  # websockets are not pooled: one connection per koi
     behavior = load_behavior_file(ROOT / "behaviors" / "average_user.yaml")
     ctx = TestContext("bench-scale", WORKSPACE, target_url, behavior, web_api, metrics, spread)
     tokens = await MintingTokenSource(admin_token).tokens_for(target_url, WORKSPACE, range(n))
@@ -186,6 +191,7 @@ async def _scale_worker(
     await asyncio.sleep(window)
     last = Snapshot(metrics)
     watcher.cancel()
+    stalls.stop()
     freezer.cancel()
     rss_after = rss_bytes()
     for task in tasks:

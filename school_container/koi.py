@@ -15,8 +15,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from koipond import workspace
 from koipond.models.behavior import BehaviorDocument
 from koipond.scheduling import ScheduledAction, SteadySchedule, formation_plan, koi_rng, next_firing, startup_delay
@@ -25,6 +23,8 @@ from school_container.metrics import SchoolMetrics
 from school_container.prepared import KoiFacts, PreparedAction, prepare_actions, variable_values
 from school_container.timers import KoiClock, Timer
 from school_container.web_api import WebApi, raise_if_stopping
+from school_container.websocket import KoiSocket
+from school_container.websocket_frames import WebsocketError
 
 
 @dataclass
@@ -100,7 +100,7 @@ class Koi:
         self._runner: asyncio.Task[None] | None = None
         self._task: asyncio.Task[Any] | None = None
         self._error: BaseException | None = None
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: KoiSocket | None = None
         self._ws_failures = 0
         self._ws_retry_at = 0.0
 
@@ -217,33 +217,32 @@ class Koi:
     # --- the websocket, read by the koi's own task ------------------------------------------------------
 
     async def _hold_websocket(self) -> None:
-        """Until cancelled: keep the websocket open (reconnecting with backoff) and read its events."""
+        """Until cancelled: keep the websocket open, reconnecting with backoff.
+
+        Events never pass through this task: the socket hands each one to ``_on_event`` as it arrives,
+        so this task sleeps until the connection ends.
+        """
         if not self._ctx.behavior.websocket.enabled:
             await asyncio.get_running_loop().create_future()  # nothing to read: wait for the cancel
         while True:
             raise_if_stopping()  # a stop some library swallowed must not turn into a reconnect
-            ws = await self._connect()
-            if ws is None:
+            socket = await self._connect()
+            if socket is None:
                 await asyncio.sleep(max(0.0, self._ws_retry_at - time.time()))
                 continue
-            on_event = self._on_event
-            while True:
-                message = await ws.receive()
-                if message.type is aiohttp.WSMsgType.TEXT:
-                    on_event(message.data)
-                elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                    break
+            # Shielded: a stop cancels this wait, not the socket's own future, so close() still sees it open.
+            await asyncio.shield(socket.ended)
             self._ctx.metrics.ws_disconnects.inc()
             await self._close_websocket()
             self._schedule_reconnect()
 
-    async def _connect(self) -> aiohttp.ClientWebSocketResponse | None:
+    async def _connect(self) -> KoiSocket | None:
         settings = self._ctx.behavior.websocket
         try:
             self._ws = await self._ctx.web_api.open_websocket(
-                self._ctx.websocket_url, self._token, settings.ping_interval_seconds
+                self._ctx.websocket_url, self._token, settings.ping_interval_seconds, self._on_event
             )
-        except (aiohttp.ClientError, OSError, TimeoutError):
+        except (WebsocketError, OSError, TimeoutError):
             raise_if_stopping()
             self._ctx.metrics.ws_connect_failures.inc()
             self._schedule_reconnect()
@@ -266,10 +265,9 @@ class Koi:
         if self._ws is not None:
             ws, self._ws = self._ws, None
             self._ctx.metrics.ws_connections.dec()
-            if not ws.closed:
-                await ws.close()
+            await ws.close()
 
-    def _on_event(self, data: str) -> None:
+    def _on_event(self, data: bytes) -> None:
         metrics = self._ctx.metrics
         try:
             event = json.loads(data)

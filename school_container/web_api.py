@@ -3,7 +3,7 @@
 DESIGN.md measured aiohttp (with uvloop) as a fair start and faster clients as the likely next
 step; everything koi need from HTTP goes through :class:`WebApi`, so swapping it touches one file.
 :class:`ReqwestWebApi` (the School's) makes HTTP calls with pyreqwest, twice aiohttp's calls per core
-in `make bench`, and keeps aiohttp's websockets (16 KB per idle connection, the smallest measured).
+in `make bench`. Websockets are the School's own protocol (``websocket.py``), whichever HTTP client.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Any, Protocol
 import aiohttp
 from pyreqwest.client import Client, ClientBuilder
 from pyreqwest.exceptions import PyreqwestError
+
+from school_container.websocket import KoiSocket, OnMessage, open_koi_socket
 
 CALL_TIMEOUT_SECONDS = 30.0
 
@@ -36,7 +38,7 @@ class WebApi(Protocol):
         self, method: str, url: str, token: str, params: Mapping[str, str] | None, body: Any | None
     ) -> CallOutcome: ...
 
-    async def open_websocket(self, url: str, token: str, heartbeat: float) -> aiohttp.ClientWebSocketResponse: ...
+    async def open_websocket(self, url: str, token: str, heartbeat: float, on_message: OnMessage) -> KoiSocket: ...
 
     async def close(self) -> None: ...
 
@@ -84,7 +86,6 @@ class AiohttpWebApi:
         self._max_connections = max_connections
         self._timeout = timeout_seconds
         self._session: aiohttp.ClientSession | None = None
-        self._ws_session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -110,33 +111,23 @@ class AiohttpWebApi:
             return CallOutcome("connect_error", 0, None)
         return outcome(status, raw)
 
-    def _websockets(self) -> aiohttp.ClientSession:
-        # Websockets get their own, unlimited pool: each koi holds one for good, and counting them
-        # against the HTTP pool's limit would starve every HTTP call once that many koi connected.
-        if self._ws_session is None:
-            self._ws_session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True)
-            )
-        return self._ws_session
+    async def open_websocket(self, url: str, token: str, heartbeat: float, on_message: OnMessage) -> KoiSocket:
+        """Open a koi's websocket (the School's own client, see ``websocket.py``).
 
-    async def open_websocket(self, url: str, token: str, heartbeat: float) -> aiohttp.ClientWebSocketResponse:
-        """Open a websocket; raises aiohttp.ClientError, OSError or TimeoutError when it cannot."""
-        return await self._websockets().ws_connect(
-            url,
-            headers={"Authorization": f"Bearer {token}"},
-            heartbeat=heartbeat,
-            timeout=aiohttp.ClientWSTimeout(ws_close=5),
-        )
+        Raises:
+            WebsocketError: the server refused the upgrade or broke the protocol.
+            OSError: the connection failed. TimeoutError: it took too long.
+        """
+        return await open_koi_socket(url, {"Authorization": f"Bearer {token}"}, on_message, heartbeat)
 
     async def close(self) -> None:
-        for session in (self._session, self._ws_session):
-            if session is not None:
-                await session.close()
-        await asyncio.sleep(0)  # let the connectors close their transports
+        if self._session is not None:
+            await self._session.close()
+        await asyncio.sleep(0)  # let the connector close its transports
 
 
 class ReqwestWebApi(AiohttpWebApi):
-    """HTTP calls through pyreqwest (Rust reqwest on its own Tokio thread); websockets as AiohttpWebApi."""
+    """HTTP calls through pyreqwest (Rust reqwest on its own Tokio thread)."""
 
     def __init__(self, max_connections: int, timeout_seconds: float = CALL_TIMEOUT_SECONDS) -> None:
         super().__init__(max_connections, timeout_seconds)
