@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from koipond.aws_clients import boto3_client
+from school_container.descriptors import koi_room, raise_open_file_limit
 from school_container.keeper_link import KeeperLink
 from school_container.memory import freeze_survivors, tune_collector
 from school_container.metrics import SchoolMetrics
@@ -59,8 +60,26 @@ def s3_client(settings: SchoolSettings) -> Any:
     return boto3_client("s3", settings.aws_endpoint, settings.aws_region)
 
 
+def koi_capacity(settings: SchoolSettings, open_file_limit: int) -> int:
+    """The capacity to advertise: the configured one, lowered (and said so) if descriptors cannot hold it."""
+    room = koi_room(open_file_limit, settings.max_connections)
+    if settings.school_capacity <= room:
+        return settings.school_capacity
+    log.warning(
+        "capacity lowered from %d to %d koi: the open-file limit is %d and HTTP may take %d "
+        "(KOIPOND_MAX_CONNECTIONS); each koi holds a websocket. Raise the container's nofile limit "
+        "or lower KOIPOND_SCHOOL_CAPACITY.",
+        settings.school_capacity,
+        room,
+        open_file_limit,
+        settings.max_connections,
+    )
+    return room
+
+
 async def serve(settings: SchoolSettings) -> None:
     """Run one School until SIGTERM or SIGINT."""
+    capacity = koi_capacity(settings, raise_open_file_limit())
     metrics = SchoolMetrics()
     web_api = ReqwestWebApi(settings.max_connections)
     link = KeeperLink(settings.keeper_url, settings.token.get_secret_value(), settings.school_id)
@@ -69,7 +88,7 @@ async def serve(settings: SchoolSettings) -> None:
         web_api,
         token_source(settings),
         metrics,
-        settings.school_capacity,
+        capacity,
         settings.failsafe_seconds,
         settings.startup_spread_seconds,
     )
@@ -80,7 +99,7 @@ async def serve(settings: SchoolSettings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    log.info("School %s polling %s (capacity %d)", settings.school_id, settings.keeper_url, settings.school_capacity)
+    log.info("School %s polling %s (capacity %d)", settings.school_id, settings.keeper_url, capacity)
     tune_collector()
     freezer = asyncio.create_task(freeze_survivors())
     try:
