@@ -8,7 +8,6 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
-from koipond.durations import parse_duration
 from koipond.models.deploys import (
     BUILD_PATTERN,
     MAX_BASELINE_SECONDS,
@@ -25,14 +24,13 @@ from koipond.models.deploys import (
     VerdictOutcome,
 )
 from koipond.models.history import HistoryEvent
-from lambdas.keeper_api.schemas import EventOut, Request
+from lambdas.keeper_api.schemas import DurationSeconds, EventOut, Request
 
 DEPLOY_ID_PATTERN = r"^dp-[0-9a-f]{16}$"
 WindowValue = float | Literal["+Inf", "-Inf"] | None
 
 
-def _window(value: int | str, low: int, high: int) -> int:
-    seconds = value if isinstance(value, int) else parse_duration(value)  # ValueError names the bad text
+def _within(seconds: int, low: int, high: int) -> int:
     if not low <= seconds <= high:
         raise ValueError(f"must be between {low}s and {high}s, got {seconds}s")
     return seconds
@@ -45,12 +43,12 @@ class CreateDeployRequest(Request):
         default=None,
         description="When the deploy happened (with a time zone); default now. Send it so retries are idempotent.",
     )
-    soak: int | str | None = Field(
+    soak: DurationSeconds | None = Field(
         default=None,
         description=f"Soak window after the deploy: seconds or a duration such as 15m "
         f"({MIN_WINDOW_SECONDS}s to {MAX_SOAK_SECONDS // 3600}h; default 15m).",
     )
-    baseline: int | str | None = Field(
+    baseline: DurationSeconds | None = Field(
         default=None,
         description=f"Baseline window before the deploy, as soak ({MIN_WINDOW_SECONDS}s to "
         f"{MAX_BASELINE_SECONDS // 3600}h; default 30m).",
@@ -58,13 +56,13 @@ class CreateDeployRequest(Request):
 
     @field_validator("soak")
     @classmethod
-    def _soak(cls, value: int | str | None) -> int | None:
-        return None if value is None else _window(value, MIN_WINDOW_SECONDS, MAX_SOAK_SECONDS)
+    def _soak(cls, value: int | None) -> int | None:
+        return None if value is None else _within(value, MIN_WINDOW_SECONDS, MAX_SOAK_SECONDS)
 
     @field_validator("baseline")
     @classmethod
-    def _baseline(cls, value: int | str | None) -> int | None:
-        return None if value is None else _window(value, MIN_WINDOW_SECONDS, MAX_BASELINE_SECONDS)
+    def _baseline(cls, value: int | None) -> int | None:
+        return None if value is None else _within(value, MIN_WINDOW_SECONDS, MAX_BASELINE_SECONDS)
 
 
 class WindowOut(BaseModel):

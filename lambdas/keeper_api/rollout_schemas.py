@@ -3,32 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, Field
 
-from koipond.durations import format_duration, parse_duration
+from koipond.durations import format_duration
 from koipond.models.history import HistoryEvent
 from koipond.models.rollouts import Rollout, RolloutStatus
-from lambdas.keeper_api.schemas import ID_PATTERN, MAX_KOI, EventOut, Request
-
-
-def _seconds(value: object) -> object:
-    """``"7d"``, ``"90s"`` or ``"1h30m"`` as seconds; whole numbers pass through as seconds."""
-    if isinstance(value, str):
-        return parse_duration(value)  # its ValueError names the bad text
-    if isinstance(value, bool) or not isinstance(value, int):
-        # ValueError, not TypeError: pydantic turns only ValueError into a 422 naming the field.
-        raise ValueError(f"hold is a duration such as '7d' or whole seconds, got {value!r}")
-    return value
-
-
-Seconds = Annotated[int, BeforeValidator(_seconds)]
+from lambdas.keeper_api.schemas import ID_PATTERN, MAX_KOI, DurationSeconds, EventOut, Request
 
 
 class StageIn(Request):
     koi: int = Field(strict=True, ge=1, le=MAX_KOI, description="koi to run in this stage.")
-    hold: Seconds = Field(description="How long the stage holds with the guard healthy: '7d', '90s' or seconds.")
+    hold: DurationSeconds = Field(
+        description="How long the stage holds with the guard healthy: '7d', '90s' or seconds."
+    )
 
 
 class CreateRolloutRequest(Request):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field
 
+from koipond.durations import parse_duration
 from koipond.errors import BadRequestError
 from koipond.models.allocation import KoiRange
 from koipond.models.auth import ApiKey, Role
@@ -20,6 +21,21 @@ from koipond.models.tokens import TokenJob, TokenJobStatus
 MAX_KOI = 10_000_000
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._:/-]{0,99}$"
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
+
+
+def _duration_seconds(value: object) -> object:
+    """``"7d"``, ``"90s"`` or ``"1h30m"`` as seconds; whole numbers pass through as seconds."""
+    if isinstance(value, str):
+        return parse_duration(value)  # its ValueError names the bad text
+    if isinstance(value, bool) or not isinstance(value, int):
+        # ValueError, not TypeError: pydantic turns only ValueError into a 422 naming the field.
+        raise ValueError(f"expected a duration such as '15m' or '7d', or whole seconds; got {value!r}")
+    return value
+
+
+# One way to write a duration in every request body (rollout holds, deploy windows); ranges are the
+# field's own business, checked where the field is.
+DurationSeconds = Annotated[int, BeforeValidator(_duration_seconds)]
 
 
 class Request(BaseModel):
