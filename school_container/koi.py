@@ -225,15 +225,20 @@ class Koi:
         if not self._ctx.behavior.websocket.enabled:
             await asyncio.get_running_loop().create_future()  # nothing to read: wait for the cancel
         while True:
+            # Every reconnect waits out its backoff, after a refused connect and after a dropped line
+            # alike: a target that accepts and then drops at once must not get a tight loop of them.
+            await asyncio.sleep(max(0.0, self._ws_retry_at - time.time()))
             raise_if_stopping()  # a stop some library swallowed must not turn into a reconnect
             socket = await self._connect()
             if socket is None:
-                await asyncio.sleep(max(0.0, self._ws_retry_at - time.time()))
                 continue
+            connected_at = time.time()
             # Shielded: a stop cancels this wait, not the socket's own future, so close() still sees it open.
             await asyncio.shield(socket.ended)
             self._ctx.metrics.ws_disconnects.inc()
             await self._close_websocket()
+            if time.time() - connected_at >= self._ctx.behavior.websocket.reconnect_max_seconds:
+                self._ws_failures = 0  # it held for a while: start the backoff again from its minimum
             self._schedule_reconnect()
 
     async def _connect(self) -> KoiSocket | None:
@@ -247,7 +252,6 @@ class Koi:
             self._ctx.metrics.ws_connect_failures.inc()
             self._schedule_reconnect()
             return None
-        self._ws_failures = 0
         self._ctx.metrics.ws_connects.inc()
         self._ctx.metrics.ws_connections.inc()
         return self._ws

@@ -54,6 +54,7 @@ class KoiSocket(asyncio.Protocol):
     __slots__ = (
         "_awaiting_pong",
         "_close_sent",
+        "_handshaking",
         "_head",
         "_heartbeat",
         "_heartbeat_timer",
@@ -77,7 +78,8 @@ class KoiSocket(asyncio.Protocol):
         self._heartbeat = heartbeat
         self._transport: asyncio.Transport | None = None
         self._head = b""
-        self._opened: asyncio.Future[None] | None = loop.create_future()
+        self._handshaking = True
+        self._opened: asyncio.Future[None] | None = loop.create_future()  # dropped once the opener has seen it
         self.ended: asyncio.Future[None] = loop.create_future()
         self._reader = FrameReader()
         self._heartbeat_timer: asyncio.TimerHandle | None = None
@@ -95,18 +97,13 @@ class KoiSocket(asyncio.Protocol):
         self._request = b""
 
     def data_received(self, data: bytes) -> None:
-        if self._opened is not None:
+        if self._handshaking:
             data = self._finish_handshake(data)
             if not data:
                 return
         self._seen_data = True
-        try:
-            messages = self._reader.feed(data)
-        except WebsocketProtocolError as error:
-            self._send_close(error.close_code)
-            self._end(abort=True)
-            return
-        for opcode, payload in messages:
+        reader = self._reader
+        for opcode, payload in reader.feed(data):
             if opcode == PING:
                 self._write(encode_client_frame(PONG, payload))
             elif opcode == CLOSE:
@@ -118,11 +115,14 @@ class KoiSocket(asyncio.Protocol):
                 except Exception as bug:  # a bug in the koi: handed to it, and it crashes with it
                     self._end(abort=True, error=bug)
                     return
+        if reader.failure is not None:  # what came before the violation was delivered above
+            self._send_close(reader.failure.close_code)
+            self._end(abort=True)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
-        if self._opened is not None and not self._opened.done():
-            self._opened.set_exception(ConnectionResetError("the connection closed during the websocket handshake"))
+        if self._handshaking:
+            self._fail_open(ConnectionResetError("the connection closed during the websocket handshake"))
         self._end(abort=False)
 
     # --- the handshake ------------------------------------------------------------------------------
@@ -131,34 +131,39 @@ class KoiSocket(asyncio.Protocol):
         """Until the server has accepted the upgrade (raises HandshakeError or OSError if it did not)."""
         if self._opened is not None:
             await self._opened
+            self._opened = None
 
     def _finish_handshake(self, data: bytes) -> bytes:
         """Collect the 101 answer; return the bytes after it (frames may follow in the same read)."""
-        assert self._opened is not None
         self._head += data
         end = self._head.find(b"\r\n\r\n")
         if end < 0:
             if len(self._head) > MAX_HANDSHAKE_BYTES:
-                self._fail_handshake(HandshakeError("the server's handshake answer is over 16 KiB"))
+                self._fail_open(HandshakeError("the server's handshake answer is over 16 KiB"))
+                self._end(abort=True)
             return b""
         head, rest = self._head[:end], self._head[end + 4 :]
         self._head = b""
         try:
             check_handshake_response(head, self._key)
         except HandshakeError as error:
-            self._fail_handshake(error)
+            self._fail_open(error)
+            self._end(abort=True)
             return b""
-        opened, self._opened = self._opened, None
-        if not opened.done():  # the opener may have timed out and gone
-            opened.set_result(None)
+        self._handshaking = False
+        if self._opened is not None and not self._opened.done():  # the opener may have timed out and gone
+            self._opened.set_result(None)
         self._arm_heartbeat(self._heartbeat)
         return rest
 
-    def _fail_handshake(self, error: HandshakeError) -> None:
-        opened, self._opened = self._opened, None
+    def _fail_open(self, error: Exception) -> None:
+        self._handshaking = False
+        opened = self._opened
         if opened is not None and not opened.done():
             opened.set_exception(error)
-        self._end(abort=True)
+            # Marked as seen: the opener raises it from wait_opened() if it is still there, but a koi
+            # stopped mid-connect has gone, and asyncio would log the unread failure as an error.
+            opened.exception()
 
     # --- heartbeat ----------------------------------------------------------------------------------
 

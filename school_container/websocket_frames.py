@@ -144,9 +144,12 @@ class FrameReader:
     Data messages (TEXT, BINARY) come out reassembled from their fragments; control frames (CLOSE,
     PING, PONG) come out as they arrive, even between fragments, as §5.4 allows. Payloads are bytes:
     a TEXT payload is handed on undecoded (``json.loads`` takes bytes and rejects bad UTF-8 itself).
+
+    A violation of RFC 6455 ends the stream: the messages before it still come out, ``failure`` says
+    what broke (and which close code to send), and nothing more is read.
     """
 
-    __slots__ = ("_buffer", "_fragments", "_fragments_size", "_max_message", "_message_opcode")
+    __slots__ = ("_buffer", "_fragments", "_fragments_size", "_max_message", "_message_opcode", "failure")
 
     def __init__(self, max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
         self._buffer = b""
@@ -154,17 +157,23 @@ class FrameReader:
         self._message_opcode = 0  # of the fragmented message in progress, 0 when none
         self._fragments: list[bytes] = []
         self._fragments_size = 0
+        self.failure: WebsocketProtocolError | None = None
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
-        """Every message completed by ``data``; an incomplete frame waits for more.
-
-        Raises:
-            WebsocketProtocolError: the stream broke RFC 6455 (the connection is done for).
-        """
+        """Every message completed by ``data`` (an incomplete frame waits for more), up to any violation."""
+        if self.failure is not None:
+            return []
         if self._buffer:
             data = self._buffer + data
             self._buffer = b""
         out: list[tuple[int, bytes]] = []
+        try:
+            self._read(data, out)
+        except WebsocketProtocolError as failure:
+            self.failure, self._buffer = failure, b""
+        return out
+
+    def _read(self, data: bytes, out: list[tuple[int, bytes]]) -> None:
         pos, end = 0, len(data)
         while end - pos >= 2:
             first, second = data[pos], data[pos + 1]
@@ -190,7 +199,6 @@ class FrameReader:
             pos = stop
         if pos < end:
             self._buffer = data[pos:]
-        return out
 
     def _take(self, fin: int, opcode: int, payload: bytes, out: list[tuple[int, bytes]]) -> None:
         if opcode in CONTROL_OPCODES:

@@ -148,6 +148,7 @@ def test_messages_come_out_whole_and_in_order_however_fragmented_and_split(
     reader = FrameReader()
     assert feed_in_pieces(reader, stream, cuts) == expected
     assert reader.feed(b"") == []
+    assert reader.failure is None
 
 
 @pytest.mark.parametrize("size", [0, 125, 126, 65_535, 65_536, 70_000])
@@ -171,20 +172,25 @@ def test_every_length_encoding_is_read(size: int) -> None:
         (server_frame(TEXT, b"he", fin=False) + server_frame(TEXT, b"llo"), "before the last one's final fragment"),
     ],
 )
-def test_protocol_violations_are_refused(stream: bytes, problem: str) -> None:
-    with pytest.raises(WebsocketProtocolError, match=problem) as raised:
-        FrameReader().feed(stream)
-    assert raised.value.close_code == PROTOCOL_ERROR
+def test_protocol_violations_end_the_stream_after_what_came_before(stream: bytes, problem: str) -> None:
+    reader = FrameReader()
+    before = server_frame(TEXT, b"fine") + server_frame(PING, b"p")
+    assert reader.feed(before + stream + server_frame(TEXT, b"after")) == [(TEXT, b"fine"), (PING, b"p")]
+    assert reader.failure is not None
+    assert problem in str(reader.failure)
+    assert reader.failure.close_code == PROTOCOL_ERROR
+    assert reader.feed(server_frame(TEXT, b"later")) == []  # nothing more is read
 
 
 def test_a_message_over_the_limit_is_refused_as_too_big_whole_or_in_fragments() -> None:
-    with pytest.raises(WebsocketProtocolError) as whole:
-        FrameReader(max_message_bytes=100).feed(server_frame(TEXT, b"x" * 101)[:4])  # the header alone tells
-    assert whole.value.close_code == MESSAGE_TOO_BIG
-    reader = FrameReader(max_message_bytes=100)
-    with pytest.raises(WebsocketProtocolError) as fragmented:
-        reader.feed(server_frame(TEXT, b"x" * 60, fin=False) + server_frame(CONTINUATION, b"x" * 60))
-    assert fragmented.value.close_code == MESSAGE_TOO_BIG
+    whole = FrameReader(max_message_bytes=100)
+    assert whole.feed(server_frame(TEXT, b"x" * 101)[:4]) == []  # the header alone tells
+    assert whole.failure is not None
+    assert whole.failure.close_code == MESSAGE_TOO_BIG
+    fragmented = FrameReader(max_message_bytes=100)
+    fragmented.feed(server_frame(TEXT, b"x" * 60, fin=False) + server_frame(CONTINUATION, b"x" * 60))
+    assert fragmented.failure is not None
+    assert fragmented.failure.close_code == MESSAGE_TOO_BIG
 
 
 # --- what the client sends ------------------------------------------------------------------------------
