@@ -117,7 +117,7 @@ class KoiSocket(asyncio.Protocol):
                     return
         if reader.failure is not None:  # what came before the violation was delivered above
             self._send_close(reader.failure.close_code)
-            self._end(abort=True)
+            self._end(abort=False)  # a graceful close flushes the close frame; an abort could drop it
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
