@@ -63,7 +63,7 @@ def estop_status() -> None:
 
 @click.group("keys")
 def keys_group() -> None:
-    """API keys (admins): create, list, revoke."""
+    """API keys: who am I (any key); create, list, revoke (admins)."""
 
 
 @keys_group.command("create")
@@ -83,6 +83,13 @@ def keys_create(name: str, role: str) -> None:
                 f"created {k['id']} ({k['role']}) for {k['name']}\ntoken (shown once): {k['token']}"
             ),
         )
+
+
+@keys_group.command("whoami")
+def keys_whoami() -> None:
+    """Show the key your KOIPOND_TOKEN belongs to: its id, name and role (any key may ask)."""
+    with keeper_call() as keeper:
+        emit(keeper.whoami(), lambda k: console.print(f"{k['name']} ({k['role']}), key {k['key_id']}"))
 
 
 @keys_group.command("list")

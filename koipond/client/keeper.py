@@ -137,6 +137,10 @@ class KeeperClient:
         result: list[dict[str, Any]] = self.request("GET", "/v1/behaviors")["behaviors"]
         return result
 
+    def whoami(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.request("GET", "/v1/whoami")
+        return result
+
     def create_key(self, name: str, role: str) -> dict[str, Any]:
         result: dict[str, Any] = self.request("POST", "/v1/keys", json={"name": name, "role": role})
         return result

@@ -31,3 +31,4 @@ admin = requires(Role.ADMIN)
 school = requires(Role.SCHOOL)
 # Schools read the behaviors their assignments name; people read them too.
 behavior_reader = requires(Role.VIEWER, Role.SCHOOL)
+any_key = requires(Role.VIEWER, Role.SCHOOL)  # e.g. "who am I": every valid key may ask

@@ -10,7 +10,7 @@ from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field
 from koipond.durations import parse_duration
 from koipond.errors import BadRequestError
 from koipond.models.allocation import KoiRange
-from koipond.models.auth import ApiKey, Role
+from koipond.models.auth import ApiKey, Principal, Role
 from koipond.models.estop import EmergencyStop
 from koipond.models.guard import Evaluation, GuardQuery
 from koipond.models.history import HistoryEvent
@@ -266,6 +266,18 @@ class KeyOut(BaseModel):
     @classmethod
     def of(cls, key: ApiKey) -> KeyOut:
         return cls(**key.model_dump(exclude={"secret_hash"}))
+
+
+class WhoAmIOut(BaseModel):
+    key_id: str
+    name: str = Field(description="What history records as the actor of this key's changes.")
+    role: Role = Field(
+        description="viewer reads (and may pull the emergency stop); operator steers; admin also manages keys."
+    )
+
+    @classmethod
+    def of(cls, principal: Principal) -> WhoAmIOut:
+        return cls(key_id=principal.key_id, name=principal.name, role=principal.role)
 
 
 class IssuedKeyOut(KeyOut):

@@ -168,6 +168,35 @@ def test_every_page_has_labelled_controls_and_readable_contrast(page: Page, pond
     assert page.evaluate(A11Y_CHECKS + "contrastProblems()") == []
 
 
+def test_a_viewer_sees_everything_but_steers_nothing_except_the_emergency_stop(page: Page, pond: LocalPond) -> None:
+    with pond.client() as admin:
+        viewer = admin.create_key("vera the viewer", "viewer")["token"]
+        test_id = admin.start_test(
+            name="watched", target=pond.target_url, behavior="average_user", workspace="browser", koi=4
+        )["id"]
+    sign_in(page, pond, viewer)
+    expect(page.locator("#whoami")).to_have_text("Signed in as vera the viewer (viewer) · ")
+    expect(page.get_by_role("button", name="Start a test")).to_be_hidden()
+    row_of(page, test_id).get_by_role("button", name="Manage").click()
+    panel = page.locator("#test-panel")
+    expect(panel.get_by_text("Read-only: scaling, shedding and stopping need an operator key.")).to_be_visible()
+    for control in ("Scale", "Apply shed", "Stop test"):
+        expect(panel.get_by_role("button", name=control)).to_be_hidden()
+    shot(page, "05-viewer-read-only", panel)
+
+    # Anyone may pull the emergency stop; lifting it is an operator's call.
+    page.get_by_role("button", name="Emergency stop").click()
+    page.get_by_label("Reason (shown to everyone)").fill("a viewer saw the error rate climb")
+    page.get_by_role("button", name="Stop every test").click()
+    expect(page.locator("#estop-banner")).to_be_visible()
+    page.goto(f"{pond.keeper_url}/ui/#/estop")
+    expect(page.get_by_text("Lifting it needs an operator key.")).to_be_visible()
+    expect(page.get_by_role("button", name="Lift the emergency stop")).to_be_hidden()
+    with pond.client() as admin:
+        assert admin.estop_status()["active"] is True
+        admin.stop_test(test_id, reason="viewer test done")
+
+
 def test_sign_in_refuses_a_bad_token_and_is_accessible(page: Page, pond: LocalPond) -> None:
     page.goto(f"{pond.keeper_url}/ui/")
     assert page.evaluate(A11Y_CHECKS + "unlabelledControls()") == []

@@ -43,6 +43,9 @@ def test_cli_estop_on_status_off(pond: LocalPond) -> None:
 def test_cli_keys_create_list_revoke(pond: LocalPond) -> None:
     created = json.loads(run_cli(pond, "--json", "keys", "create", "--name", "cli viewer", "--role", "viewer").stdout)
     assert run_cli(pond, "test", "list", token=created["token"]).returncode == 0
+    assert run_cli(pond, "keys", "whoami", token=created["token"]).stdout.strip() == (
+        f"cli viewer (viewer), key {created['id']}"
+    )
     assert created["id"] in run_cli(pond, "keys", "list").stdout
     assert run_cli(pond, "keys", "revoke", created["id"]).returncode == 0
     denied = run_cli(pond, "test", "list", token=created["token"])

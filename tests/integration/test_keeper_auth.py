@@ -111,6 +111,7 @@ ROUTES = {
     "pull-estop": Route("POST", "/v1/emergency-stop", {"reason": "drill"}, 200, "viewer"),
     "read-behavior": Route("GET", "/v1/behaviors/average_user", None, 200, "viewer"),
     "list-behaviors": Route("GET", "/v1/behaviors", None, 200, "viewer"),
+    "whoami": Route("GET", "/v1/whoami", None, 200, "viewer"),
     "start-test": Route("POST", "/v1/tests", new_test_body(), 201, "operator"),
     "scale-test": Route("PATCH", "/v1/tests/{test}", {"koi": 10}, 200, "operator"),
     "shed-test": Route("PATCH", "/v1/tests/{test}", {"shed_percent": 50}, 200, "operator"),
@@ -126,7 +127,7 @@ ALLOWED = {
     "viewer": {name for name, route in ROUTES.items() if route.needs == "viewer"},
     "operator": {name for name, route in ROUTES.items() if route.needs in ("viewer", "operator")},
     "admin": set(ROUTES),
-    "school": {"poll", "read-behavior"},  # Schools fetch the behaviors they run
+    "school": {"poll", "read-behavior", "whoami"},  # Schools fetch the behaviors they run
 }
 CASES = [(role, name) for role in ROLES for name in ROUTES]
 
@@ -175,6 +176,15 @@ def test_viewer_can_pull_the_emergency_stop_but_not_lift_it(api: Api) -> None:
     assert viewer.delete("/v1/emergency-stop", {"reason": "looks fine"}).status == 403
     assert api.get("/v1/emergency-stop").body["active"] is True
     assert api.as_(issue_token(api, "operator")).delete("/v1/emergency-stop").body["active"] is False
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_whoami_names_the_key_and_its_role(api: Api, role: str) -> None:
+    token = issue_token(api, role, f"{role} of the pond")
+    answer = api.as_(token).get("/v1/whoami")
+    assert answer.status == 200
+    assert answer.body == {"key_id": token.split("_")[1], "name": f"{role} of the pond", "role": role}
+    assert api.as_("kp_nobody_wrong").get("/v1/whoami").status == 401
 
 
 def test_school_key_can_poll_but_not_read_tests_or_pull_the_emergency_stop(api: Api) -> None:

@@ -30,6 +30,7 @@ CONTRACT_OPERATIONS = [
     ("post", "/v1/keys"),
     ("get", "/v1/keys"),
     ("delete", "/v1/keys/{key_id}"),
+    ("get", "/v1/whoami"),
     ("get", "/healthz"),
 ]
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}

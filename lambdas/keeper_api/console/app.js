@@ -83,9 +83,23 @@ function showSignIn(message) {
   document.getElementById("signin-token").focus();
 }
 
+// Who the token belongs to: steering controls show only to operators and admins. Anyone may pull the
+// emergency stop, so its button stays for every key.
+async function loadIdentity() {
+  let me = null;
+  try {
+    me = await api("GET", "/v1/whoami");
+  } catch {
+    // Unknown: keep the controls; the Keeper still refuses what the key may not do, with its reason.
+  }
+  document.body.classList.toggle("can-operate", !me || me.role === "operator" || me.role === "admin");
+  document.getElementById("whoami").textContent = me ? `Signed in as ${me.name} (${me.role}) · ` : "";
+}
+
 async function startShell() {
   document.getElementById("signin").hidden = true;
   document.getElementById("shell").hidden = false;
+  await loadIdentity();
   await showPage();
   scheduleRefresh();
 }

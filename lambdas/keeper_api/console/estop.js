@@ -106,11 +106,12 @@ export function mount(main) {
       el("p", {}, "Reason: ", el("q", {}, status.reason)),
       el(
         "form",
-        { class: "inline-form", onsubmit: lift },
+        { class: "inline-form needs-operator", onsubmit: lift },
         el("label", { for: "lift-reason" }, "Reason for lifting (optional)"),
         el("input", { id: "lift-reason", name: "lift-reason", maxlength: 500, class: "wide" }),
         el("button", { type: "submit", class: "primary" }, "Lift the emergency stop"),
       ),
+      el("p", { class: "muted viewer-only" }, "Lifting it needs an operator key."),
     );
   }
 

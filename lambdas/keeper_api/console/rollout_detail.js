@@ -95,7 +95,8 @@ export function rolloutDetail(changed) {
       el("h2", { id: "ro-detail-title", tabindex: "-1" }, `Rollout of “${testName}”`, el("span", { class: "muted small mono" }, ` ${rollout.id}`)),
       parts.summary,
       parts.message,
-      el("div", { class: "panel-controls" }, parts.controls, parts.reasonArea),
+      el("div", { class: "panel-controls needs-operator" }, parts.controls, parts.reasonArea),
+      el("p", { class: "muted viewer-only" }, "Read-only: advancing, pausing, resuming and aborting need an operator key."),
       el("div", { class: "detail-grid" }, el("div", {}, el("h3", {}, "Stages"), parts.stages), el("div", {}, el("h3", {}, "History"), parts.history)),
     );
     section.hidden = false;

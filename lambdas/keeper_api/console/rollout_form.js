@@ -75,7 +75,7 @@ export function rolloutForm(started) {
     el("div", { class: "form-actions" }, el("button", { type: "submit", class: "primary" }, "Start rollout")),
   );
   const section = el("section", { id: "rollout-form-section", class: "card", hidden: true, "aria-labelledby": "ro-form-title" }, el("h2", { id: "ro-form-title" }, "Start a rollout"), message, form);
-  const toggle = el("button", { type: "button", class: "primary", "aria-expanded": "false", "aria-controls": "rollout-form-section" }, "Start a rollout");
+  const toggle = el("button", { type: "button", class: "primary needs-operator", "aria-expanded": "false", "aria-controls": "rollout-form-section" }, "Start a rollout");
 
   function stageRow() {
     const n = stageRows.children.length + 1;

@@ -67,7 +67,7 @@ export function startForm(started) {
     message,
     form,
   );
-  const toggle = el("button", { type: "button", class: "primary", "aria-expanded": "false", "aria-controls": "start-section" }, "Start a test");
+  const toggle = el("button", { type: "button", class: "primary needs-operator", "aria-expanded": "false", "aria-controls": "start-section" }, "Start a test");
   function setOpen(open) {
     section.hidden = !open;
     toggle.setAttribute("aria-expanded", String(open));

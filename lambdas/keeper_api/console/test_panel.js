@@ -91,7 +91,8 @@ export function testPanel(changed) {
       el("h2", { id: "panel-title", tabindex: "-1" }, `Manage “${test.name}”`, el("span", { class: "muted small mono" }, ` ${test.id}`)),
       summary,
       message,
-      el("div", { class: "panel-controls" }, scale.form, shed.form, stopArea),
+      el("div", { class: "panel-controls needs-operator" }, scale.form, shed.form, stopArea),
+      el("p", { class: "muted viewer-only" }, "Read-only: scaling, shedding and stopping need an operator key."),
       el("h3", {}, "History"),
       history,
     );

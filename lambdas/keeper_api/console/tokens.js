@@ -26,7 +26,7 @@ function progress(job) {
 
 export function mount(main) {
   const message = el("div", { "aria-live": "polite" });
-  const redrive = el("button", { type: "button", id: "redrive", class: "primary" }, "Redrive failed batches");
+  const redrive = el("button", { type: "button", id: "redrive", class: "primary needs-operator" }, "Redrive failed batches");
   const dlqStats = el("div", { class: "stats" });
   const dlqList = el("div");
   const jobs = el("div");

@@ -1,4 +1,4 @@
-"""API keys: admins create, list and revoke them; tokens are shown once."""
+"""API keys: admins create, list and revoke them (tokens are shown once); any key may ask who it is."""
 
 from __future__ import annotations
 
@@ -11,9 +11,14 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from koipond.composition import get_keeper
 from koipond.models.auth import Principal
 from lambdas.keeper_api import auth
-from lambdas.keeper_api.schemas import CreateKeyRequest, IssuedKeyOut, KeyListOut, KeyOut
+from lambdas.keeper_api.schemas import CreateKeyRequest, IssuedKeyOut, KeyListOut, KeyOut, WhoAmIOut
 
 router = APIGatewayHttpRouter()
+
+
+@router.get("/whoami", summary="The key this request's token belongs to: its name and role", tags=["keys"])
+def whoami(principal: Annotated[Principal, Depends(auth.any_key)]) -> WhoAmIOut:
+    return WhoAmIOut.of(principal)
 
 
 @router.post("/keys", summary="Create an API key (the token is returned once)", tags=["keys"])
