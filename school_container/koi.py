@@ -214,7 +214,7 @@ class Koi:
                 look_again = min(look_again, fire_at - 60)
         return look_again
 
-    # --- the websocket, read by the koi's own task ------------------------------------------------------
+    # --- the websocket: held by the koi's own task, its events handed to _on_event by the socket -------
 
     async def _hold_websocket(self) -> None:
         """Until cancelled: keep the websocket open, reconnecting with backoff.

@@ -29,6 +29,7 @@ viewer = requires(Role.VIEWER)
 operator = requires(Role.OPERATOR)
 admin = requires(Role.ADMIN)
 school = requires(Role.SCHOOL)
+# Every valid key, people's and Schools' (e.g. "who am I").
+any_key = requires(Role.VIEWER, Role.SCHOOL)
 # Schools read the behaviors their assignments name; people read them too.
-behavior_reader = requires(Role.VIEWER, Role.SCHOOL)
-any_key = requires(Role.VIEWER, Role.SCHOOL)  # e.g. "who am I": every valid key may ask
+behavior_reader = any_key
