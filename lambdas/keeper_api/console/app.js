@@ -83,23 +83,19 @@ function showSignIn(message) {
   document.getElementById("signin-token").focus();
 }
 
-// Who the token belongs to: steering controls show only to operators and admins. Anyone may pull the
-// emergency stop, so its button stays for every key.
-async function loadIdentity() {
-  let me = null;
-  try {
-    me = await api("GET", "/v1/whoami");
-  } catch {
-    // Unknown: keep the controls; the Keeper still refuses what the key may not do, with its reason.
-  }
+// Who the token belongs to (GET /v1/whoami): steering controls show only to operators and admins.
+// Anyone may pull the emergency stop, so its button stays for every key.
+function showIdentity(me) {
+  // Unknown (null): keep the controls; the Keeper still refuses what the key may not do, with its reason.
   document.body.classList.toggle("can-operate", !me || me.role === "operator" || me.role === "admin");
   document.getElementById("whoami").textContent = me ? `Signed in as ${me.name} (${me.role}) · ` : "";
 }
 
-async function startShell() {
+// `me` is the sign-in's own answer; after a reload (token kept in the tab) it is asked for here.
+async function startShell(me) {
   document.getElementById("signin").hidden = true;
   document.getElementById("shell").hidden = false;
-  await loadIdentity();
+  showIdentity(me || (await api("GET", "/v1/whoami").catch(() => null)));
   await showPage();
   scheduleRefresh();
 }
@@ -115,8 +111,9 @@ async function signIn(event) {
     return;
   }
   token.set(value);
+  let me;
   try {
-    await api("GET", "/v1/emergency-stop");
+    me = await api("GET", "/v1/whoami"); // checks the token and says whose it is, in one request
   } catch (failure) {
     token.clear();
     error.textContent = failure.status === 401 ? "That token was not accepted." : failure.message;
@@ -125,7 +122,7 @@ async function signIn(event) {
   }
   input.value = "";
   input.removeAttribute("aria-invalid");
-  await startShell();
+  await startShell(me);
 }
 
 function init() {
