@@ -31,23 +31,26 @@ class PlatformSecrets(Construct):
             secret_string_value=SecretValue.unsafe_plain_text(json.dumps({"routes": [], "console_url": console_url})),
             removal_policy=RemovalPolicy.RETAIN,
         )
-        self.admin_token = secretsmanager.Secret(
-            self,
+        self.admin_token = self._random_token(
             "AdminToken",
-            secret_name=f"{prefix}/admin-token",
-            description="The bootstrap admin bearer token: the Keeper stores its hash at cold start. "
+            f"{prefix}/admin-token",
+            "The bootstrap admin bearer token: the Keeper stores its hash at cold start. "
             "Read it once to create named keys (koipond keys create), then revoke the bootstrap key.",
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=ADMIN_TOKEN_LENGTH, exclude_punctuation=True
-            ),
-            removal_policy=RemovalPolicy.RETAIN,
         )
-        self.token_mint_admin_token = secretsmanager.Secret(
-            self,
+        self.token_mint_admin_token = self._random_token(
             "TokenMintAdminToken",
-            secret_name=f"{prefix}/token-mint-admin-token",
-            description="Bearer token of the target service's admin.tokens.mint (the token worker sends it). "
+            f"{prefix}/token-mint-admin-token",
+            "Bearer token of the target service's admin.tokens.mint (the token worker sends it). "
             "Starts random: put the target's token here before the first token job.",
+        )
+
+    def _random_token(self, construct_id: str, name: str, description: str) -> secretsmanager.Secret:
+        """A bearer token generated at deploy time (never in the template), kept when the stack goes."""
+        return secretsmanager.Secret(
+            self,
+            construct_id,
+            secret_name=name,
+            description=description,
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 password_length=ADMIN_TOKEN_LENGTH, exclude_punctuation=True
             ),
