@@ -142,16 +142,16 @@ class Snapshot:
         self.core_busy = core_busy_seconds(CLIENT_CORE)
         self.lag = buckets(metrics.schedule_lag)
         self.duration = buckets(metrics.duration)
-        self.calls = self.failed = 0.0
+        self.calls = 0.0
         self.failed_by: dict[str, float] = {}  # "method status" -> calls
         for family in metrics.calls.collect():
             for sample in family.samples:
                 if sample.name.endswith("_total"):
                     self.calls += sample.value
                     if sample.labels["status"] in FAILED_STATUSES:
-                        self.failed += sample.value
                         kind = f"{sample.labels['method']} {sample.labels['status']}"
                         self.failed_by[kind] = self.failed_by.get(kind, 0.0) + sample.value
+        self.failed = sum(self.failed_by.values())
 
         def value(name: str) -> float:
             return float(registry.get_sample_value(name) or 0.0)
