@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from aws_cdk import aws_lambda as lambda_
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PYTHON_VERSION = "3.11"
-PLATFORM = "manylinux2014_x86_64"
+# Lambda's python3.11 runtime runs on Amazon Linux 2 (glibc 2.26): manylinux2014 wheels (glibc 2.17) load there.
+PLATFORM = "x86_64-manylinux2014"
 # Installed in every Lambda but never imported there: the CLI, the pond's web client, the School's loop and HTTP client.
 EXCLUDED_REQUIREMENTS = frozenset({"click", "rich", "markdown-it-py", "mdurl", "pygments", "uvloop", "pyreqwest"})
 _IGNORED_PATTERNS = ("__pycache__", "*.pyc", "tests")
@@ -43,24 +45,30 @@ def runtime_requirements(exported: str) -> list[str]:
     return kept
 
 
-def pip_command(requirements_file: str, output_dir: str, python: str = sys.executable) -> list[str]:
-    """pip installing wheels for Lambda's platform (never sdists: nothing is compiled on this machine)."""
+def install_command(uv: str, requirements_file: str, output_dir: str, python: str = sys.executable) -> list[str]:
+    """``uv pip install`` of Lambda's platform wheels into the asset: no pip needed, nothing compiled here.
+
+    ``--no-deps``: the exported pins are already the whole locked closure, so the asset holds exactly
+    those versions and nothing the exclusions removed comes back as someone's dependency.
+    """
     return [
-        python,
-        "-m",
+        uv,
         "pip",
         "install",
         "--quiet",
-        "--no-compile",
+        "--no-deps",
+        "--link-mode",
+        "copy",  # the asset must not share inodes with uv's cache
         "--target",
         output_dir,
-        "--platform",
+        "--python",
+        python,
+        "--python-platform",
         PLATFORM,
-        "--only-binary=:all:",
         "--python-version",
         PYTHON_VERSION,
-        "--implementation",
-        "cp",
+        "--only-binary",
+        ":all:",
         "--requirement",
         requirements_file,
     ]
@@ -98,6 +106,24 @@ def source_hash(lambda_name: str, root: Path = REPO_ROOT) -> str:
     return digest.hexdigest()
 
 
+class BundlingError(RuntimeError):
+    """A Lambda asset cannot be built on this machine (what is missing is named in the message)."""
+
+
+def find_uv(root: Path = REPO_ROOT, environ: Mapping[str, str] = os.environ) -> str:
+    """The uv that builds assets: ``$UV``, else the one ``make`` pins in ``.tools/``, else uv on ``PATH``.
+
+    Raises:
+        BundlingError: no uv anywhere; ``make env`` (or ``pip install uv``) provides one.
+    """
+    pinned = root / ".tools" / "bin" / "uv"
+    on_path = shutil.which("uv", path=environ.get("PATH"))
+    uv = environ.get("UV") or (str(pinned) if pinned.is_file() else None) or on_path
+    if not uv:
+        raise BundlingError("Lambda bundling needs uv: run `make env` (installs it in .tools/) or set UV=/path/to/uv")
+    return uv
+
+
 @jsii.implements(cdk.ILocalBundling)
 class LocalPythonBundling:
     """Builds the asset on this machine; CDK falls back to Docker only if this returns False."""
@@ -107,14 +133,14 @@ class LocalPythonBundling:
         self.root = root
 
     def try_bundle(self, output_dir: str, *_args: Any, **_options: Any) -> bool:
-        uv = os.environ.get("UV") or shutil.which("uv") or str(self.root / ".tools" / "bin" / "uv")
+        uv = find_uv(self.root)
         exported = subprocess.run(  # noqa: S603 - fixed argv, no shell
             export_command(uv), cwd=self.root, check=True, capture_output=True, text=True
         ).stdout
         with tempfile.TemporaryDirectory() as tmp:
             requirements = Path(tmp) / "requirements.txt"
             requirements.write_text("\n".join(runtime_requirements(exported)) + "\n")
-            subprocess.run(pip_command(str(requirements), output_dir), check=True)  # noqa: S603
+            subprocess.run(install_command(uv, str(requirements), output_dir), check=True)  # noqa: S603
         copy_sources(self.lambda_name, Path(output_dir), self.root)
         return True
 

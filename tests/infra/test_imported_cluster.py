@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +14,7 @@ import pytest
 from cfnlint.api import lint_all
 
 from cdk.bundling import REPO_ROOT
+from tests.infra.lambda_bundles import synth_env
 
 KUBECTL_ROLE = "arn:aws:iam::123456789012:role/schools-kubectl"
 OIDC_PROVIDER = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC123"
@@ -28,24 +27,16 @@ CONTEXT = {
 }
 
 
-def _path_without_docker() -> str:
-    dirs = os.environ.get("PATH", "").split(os.pathsep)
-    return os.pathsep.join(d for d in dirs if not shutil.which("docker", path=d))
-
-
 @pytest.fixture(scope="module")
 def assembly(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("cdk.out")
-    env = {
-        **os.environ,
-        "CDK_OUTDIR": str(out),
-        "CDK_CONTEXT_JSON": json.dumps(CONTEXT),
-        # CDK calls $CDK_DOCKER for image assets; /bin/false fails any call, so success proves there was none.
-        "CDK_DOCKER": "/bin/false",
-        "PATH": _path_without_docker(),
-    }
     subprocess.run(
-        [sys.executable, "-m", "cdk.app"], cwd=REPO_ROOT, env=env, check=True, capture_output=True, timeout=600
+        [sys.executable, "-m", "cdk.app"],
+        cwd=REPO_ROOT,
+        env=synth_env(out, CONTEXT),
+        check=True,
+        capture_output=True,
+        timeout=600,
     )
     return out
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from cdk.bundling import (
+    BundlingError,
     copy_sources,
     export_command,
-    pip_command,
+    find_uv,
+    install_command,
     runtime_requirements,
     source_files,
     source_hash,
@@ -24,13 +28,33 @@ uvloop==0.21.0 ; sys_platform != 'win32'
 """
 
 
-def test_pip_installs_only_lambda_platform_wheels_into_the_asset() -> None:
-    command = pip_command("reqs.txt", "/out", python="python3")
-    assert command[:4] == ["python3", "-m", "pip", "install"]
-    for flag, value in (("--target", "/out"), ("--platform", "manylinux2014_x86_64"), ("--python-version", "3.11")):
+def test_uv_installs_only_lambda_platform_wheels_into_the_asset() -> None:
+    command = install_command("/x/uv", "reqs.txt", "/out", python="python3")
+    assert command[:3] == ["/x/uv", "pip", "install"]
+    for flag, value in (
+        ("--target", "/out"),
+        ("--python-platform", "x86_64-manylinux2014"),
+        ("--python-version", "3.11"),
+        ("--only-binary", ":all:"),
+        ("--python", "python3"),
+        ("--link-mode", "copy"),
+    ):
         assert command[command.index(flag) + 1] == value
-    assert "--only-binary=:all:" in command
+    assert "--no-deps" in command
     assert command[-2:] == ["--requirement", "reqs.txt"]
+
+
+def test_bundling_uses_the_uv_make_pins_unless_uv_is_named(tmp_path: Path) -> None:
+    pinned = tmp_path / ".tools" / "bin" / "uv"
+    pinned.parent.mkdir(parents=True)
+    pinned.write_text("")
+    assert find_uv(tmp_path, {}) == str(pinned)
+    assert find_uv(tmp_path, {"UV": "/opt/uv"}) == "/opt/uv"
+
+
+def test_bundling_without_any_uv_names_the_way_to_get_one(tmp_path: Path) -> None:
+    with pytest.raises(BundlingError, match="make env"):
+        find_uv(tmp_path, {"PATH": str(tmp_path)})
 
 
 def test_requirements_come_from_the_lock_without_cli_only_packages() -> None:
