@@ -29,7 +29,19 @@ _IGNORED = shutil.ignore_patterns(*_IGNORED_PATTERNS)
 
 def export_command(uv: str) -> list[str]:
     """``uv export`` of the runtime dependencies pinned in ``uv.lock`` (no dev group, no extras, no project)."""
-    return [uv, "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "--no-header"]
+    # The CDK CLI runs the app with FORCE_COLOR=0, which uv reads as "force colour": never colour, no annotations.
+    return [
+        uv,
+        "export",
+        "--color",
+        "never",
+        "--frozen",
+        "--no-dev",
+        "--no-emit-project",
+        "--no-hashes",
+        "--no-header",
+        "--no-annotate",
+    ]
 
 
 def runtime_requirements(exported: str) -> list[str]:

@@ -1,8 +1,9 @@
-"""A Lambda execution environment in miniature, run as ``python -I -S bundle_runtime.py BUNDLE HANDLER``.
+"""A Lambda execution environment in miniature, run as ``python -I -S -B bundle_runtime.py BUNDLE HANDLER``.
 
 Standard library only: it runs before anything but the bundle is importable. ``-I`` keeps the
 environment's ``PYTHON*`` variables, the user's site-packages and this file's folder off ``sys.path``;
-``-S`` keeps the interpreter's own site-packages off, so the bundle alone must carry every dependency.
+``-S`` keeps the interpreter's own site-packages off, so the bundle alone must carry every dependency;
+``-B`` writes no bytecode into it, as on Lambda, whose code folder is read-only.
 It imports the handler once (the cold start), then answers one invocation per JSON line on stdin:
 ``{"event": ...}`` -> ``{"result": ...}`` or ``{"error": traceback}``; ``{"report": true}`` -> where
 every loaded module came from. Handlers log to stdout as on Lambda; that is sent to stderr here so

@@ -41,6 +41,8 @@ def synth_env(outdir: Path, context: Mapping[str, Any]) -> dict[str, str]:
         **os.environ,
         "CDK_OUTDIR": str(outdir),
         "CDK_CONTEXT_JSON": json.dumps(context),
+        # What the CDK CLI sets for the app it runs (and what uv misreads as "force colour").
+        "FORCE_COLOR": "0",
         # CDK calls $CDK_DOCKER for image assets; /bin/false fails any call, so success proves there was none.
         "CDK_DOCKER": "/bin/false",
         "PATH": path_without_docker(),
@@ -181,7 +183,7 @@ def isolated_handler(function: BundledFunction, env: Mapping[str, str], log: Pat
     """Start ``python -I -S`` with only ``function.asset`` importable and ``env`` as its whole environment."""
     with log.open("w") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(RUNTIME_SCRIPT), str(function.asset), function.handler],
+            [sys.executable, "-I", "-S", "-B", str(RUNTIME_SCRIPT), str(function.asset), function.handler],
             env=dict(env),
             cwd=function.asset,
             stdin=subprocess.PIPE,

@@ -166,6 +166,7 @@ def test_bundles_carry_lambda_platform_wheels_and_no_cli_only_package(bundles: d
         top_level = {path.name for path in function.asset.iterdir()}
         assert {"koipond", "lambdas", "boto3", "pydantic_core"} <= top_level
         assert not top_level & set(NEVER_IN_A_LAMBDA)
+        assert not list(function.asset.rglob("*.pyc")), "bytecode in the bundle: built or run with writes"
         (core,) = (function.asset / "pydantic_core").glob("_pydantic_core.*.so")
         assert core.name.endswith("cpython-311-x86_64-linux-gnu.so")
 
