@@ -7,6 +7,9 @@ back into the model on the way out so there is one source of truth.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from koipond.models.allocation import Allocation
@@ -54,8 +57,12 @@ def history_pk(subject: str) -> str:
     return f"HIST#{subject}"
 
 
-def event_to_item(event: HistoryEvent) -> Item:
-    return {PK: history_pk(event.subject), SK: event.id, DOC: event.model_dump_json()}
+def event_to_item(event: HistoryEvent, expires_at: int | None = None) -> Item:
+    """``expires_at`` (epoch seconds, the TTL) is left out for events kept for good."""
+    item: Item = {PK: history_pk(event.subject), SK: event.id, DOC: event.model_dump_json()}
+    if expires_at is not None:
+        item[TTL_ATTRIBUTE] = expires_at
+    return item
 
 
 def event_from_item(item: Item) -> HistoryEvent:
@@ -66,19 +73,33 @@ def school_pk(school_id: str) -> str:
     return f"SCHOOL#{school_id}"
 
 
-def school_to_item(school: School, expires_at: int) -> Item:
-    return {
-        PK: school_pk(school.id),
-        SK: META,
-        GSI1_PK: SCHOOLS_INDEX,
-        GSI1_SK: school.id,
-        TTL_ATTRIBUTE: expires_at,
-        DOC: school.model_dump_json(),
+FIRST_SEEN = "first_seen_at"
+
+
+def heartbeat_update(
+    school_id: str, capacity: int, running: Mapping[str, int], at: datetime, ttl_seconds: int
+) -> tuple[str, Item, dict[str, str]]:
+    """The UpdateItem of one poll: the School's report as a document, its first poll's time kept.
+
+    Returns:
+        The update expression, its values and its attribute names.
+    """
+    report = {"id": school_id, "capacity": capacity, "running": dict(running), "last_poll_at": at.isoformat()}
+    update = "SET #doc = :doc, #gpk = :gpk, #gsk = :gsk, #ttl = :ttl, #first = if_not_exists(#first, :at)"
+    values: Item = {
+        ":doc": json.dumps(report),
+        ":gpk": SCHOOLS_INDEX,
+        ":gsk": school_id,
+        ":ttl": int(at.timestamp()) + ttl_seconds,
+        ":at": at.isoformat(),
     }
+    names = {"#doc": DOC, "#gpk": GSI1_PK, "#gsk": GSI1_SK, "#ttl": TTL_ATTRIBUTE, "#first": FIRST_SEEN}
+    return update, values, names
 
 
 def school_from_item(item: Item) -> School:
-    return School.model_validate_json(item[DOC])
+    report = json.loads(item[DOC])
+    return School.model_validate({**report, "first_seen_at": item.get(FIRST_SEEN, report.get("last_poll_at"))})
 
 
 def allocation_to_item(allocation: Allocation) -> Item:

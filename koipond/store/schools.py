@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
+
 from koipond.models.schools import School
-from koipond.store.items import SCHOOLS_INDEX, school_from_item, school_pk, school_to_item
+from koipond.store.items import SCHOOLS_INDEX, heartbeat_update, school_from_item, school_pk
 from koipond.store.schema import META
 from koipond.store.table import DynamoTable
 
@@ -19,10 +22,14 @@ class DynamoSchoolRepository:
         item = self._table.get(school_pk(school_id), META)
         return school_from_item(item) if item else None
 
-    def heartbeat(self, school: School) -> None:
-        """Record a poll; last writer wins, which is right: a School's newest poll is the truth."""
-        expires_at = int(school.last_poll_at.timestamp()) + HEARTBEAT_TTL_SECONDS
-        self._table.transact([self._table.put_action(school_to_item(school, expires_at))])
+    def heartbeat(self, school_id: str, capacity: int, running: Mapping[str, int], at: datetime) -> None:
+        """Record a poll in one write, with no read before it.
+
+        Last writer wins, which is right: a School's newest poll is the truth. ``first_seen_at`` is
+        kept from the School's first poll by ``if_not_exists``, so no poll needs to read the item.
+        """
+        update, values, names = heartbeat_update(school_id, capacity, running, at, HEARTBEAT_TTL_SECONDS)
+        self._table.update(school_pk(school_id), META, update, values, names)
 
     def list_all(self) -> list[School]:
         return [school_from_item(item) for item in self._table.query(SCHOOLS_INDEX, index=True)]

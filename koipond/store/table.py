@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from koipond.backoff import full_jitter_seconds
 from koipond.errors import StoreError
 from koipond.store.schema import GSI1, GSI1_PK, PK, SK
 
@@ -22,6 +25,10 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 # DynamoDB accepts at most 100 actions per transaction.
 MAX_TRANSACTION_ITEMS = 100
+# A conflicting transaction is retried this many times, after 0-25 ms, 0-50 ms, 0-100 ms, 0-200 ms.
+CONFLICT_RETRIES = 4
+CONFLICT_BACKOFF_SECONDS = 0.025
+CONFLICT_BACKOFF_CAP_SECONDS = 0.4
 
 
 class TransactionConflict(StoreError):
@@ -57,9 +64,18 @@ def deserialize(raw: Mapping[str, Any]) -> Item:
 class DynamoTable:
     """The table, addressed by plain Python dicts; SDK errors become :class:`StoreError`."""
 
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(
+        self,
+        client: DynamoDBClient,
+        table_name: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
         self.client = client
         self.name = table_name
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - retry jitter, not security
 
     def get(self, pk: str, sk: str) -> Item | None:
         """Strongly consistent read of one item."""
@@ -121,15 +137,59 @@ class DynamoTable:
                 return
             args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def query_page(
+        self, pk: str, *, limit: int, start_after_sk: str | None = None, ascending: bool = True
+    ) -> tuple[list[Item], str | None]:
+        """One page of a table partition: at most ``limit`` items after ``start_after_sk``, in key order.
+
+        Returns:
+            The items, and the sort key to start the next page after (None when the partition is done).
+            DynamoDB may stop a page short (1 MB per call), so a short page does not mean the end.
+        """
+        args: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": PK},
+            "ExpressionAttributeValues": serialize({":pk": pk}),
+            "ScanIndexForward": ascending,
+            "ConsistentRead": True,
+            "Limit": limit,
+        }
+        if start_after_sk is not None:
+            # The partition key is always the caller's own: a start key can only move within it.
+            args["ExclusiveStartKey"] = serialize({PK: pk, SK: start_after_sk})
+        try:
+            page = self.client.query(**args)
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"query of {pk} failed: {exc}") from exc
+        last = page.get("LastEvaluatedKey")
+        return [deserialize(raw) for raw in page.get("Items", [])], deserialize(last)[SK] if last else None
+
     def transact(self, actions: Sequence[TransactWriteItemTypeDef]) -> None:
-        """Apply all actions or none.
+        """Apply all actions or none; a transaction that conflicted with another is retried.
+
+        botocore does not retry ``TransactionConflict`` (two transactions touching one item at the same
+        moment). Nothing was written when it happens, so retrying is safe; backoff with full jitter
+        keeps the racing writers from colliding again.
 
         Raises:
             ConditionFailed: a condition did not hold; nothing was written.
+            TransactionConflict: still conflicting after the retries; nothing was written.
             StoreError: DynamoDB refused or failed for another reason.
         """
         if len(actions) > MAX_TRANSACTION_ITEMS:
             raise StoreError(f"a transaction of {len(actions)} actions exceeds DynamoDB's {MAX_TRANSACTION_ITEMS}")
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                self._transact_once(actions)
+                return
+            except TransactionConflict:
+                self._sleep(
+                    full_jitter_seconds(attempt, CONFLICT_BACKOFF_SECONDS, CONFLICT_BACKOFF_CAP_SECONDS, self._rng)
+                )
+        self._transact_once(actions)
+
+    def _transact_once(self, actions: Sequence[TransactWriteItemTypeDef]) -> None:
         try:
             self.client.transact_write_items(TransactItems=list(actions))
         except ClientError as exc:
@@ -162,6 +222,23 @@ class DynamoTable:
     def delete_action(self, pk: str, sk: str) -> TransactWriteItemTypeDef:
         """A Delete for :meth:`transact` (deleting a missing item is not an error)."""
         return {"Delete": {"TableName": self.name, "Key": serialize({PK: pk, SK: sk})}}
+
+    def update(self, pk: str, sk: str, update: str, values: Mapping[str, Any], names: Mapping[str, str]) -> None:
+        """One UpdateItem, unconditional: half the write units of the same update in a transaction.
+
+        Raises:
+            StoreError: DynamoDB refused or failed.
+        """
+        try:
+            self.client.update_item(
+                TableName=self.name,
+                Key=serialize({PK: pk, SK: sk}),
+                UpdateExpression=update,
+                ExpressionAttributeNames=dict(names),
+                ExpressionAttributeValues=serialize(values),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"updating {pk} failed: {exc}") from exc
 
     def update_action(
         self,
