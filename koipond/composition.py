@@ -79,7 +79,7 @@ def build_keeper(
     """Wire the Keeper's services over one table (SQS and S3 clients are created when first used)."""
     clock = clock or SystemClock()
     table = DynamoTable(client, settings.table_name)
-    history = DynamoHistoryRepository(table)
+    history = DynamoHistoryRepository(table, settings.history_retention_days)
     tests_repo = DynamoLoadTestRepository(table, history)
     estop_repo = DynamoEmergencyStopRepository(table, history)
     behaviors_repo = DynamoBehaviorRepository(table, history)

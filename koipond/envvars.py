@@ -34,3 +34,5 @@ DEPLOY_SETTLE_SECONDS = "KOIPOND_DEPLOY_SETTLE_SECONDS"
 DEPLOY_JUDGE_DEADLINE_SECONDS = "KOIPOND_DEPLOY_JUDGE_DEADLINE_SECONDS"
 # Notifications: the Secrets Manager secret (ARN or name) holding the Slack webhook configuration.
 NOTIFICATION_SECRET = "KOIPOND_NOTIFICATION_SECRET"
+# History: days before high-volume events (reallocations) expire through the table's TTL.
+HISTORY_RETENTION_DAYS = "KOIPOND_HISTORY_RETENTION_DAYS"

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from koipond import envvars
 from koipond.errors import ConfigurationError
 from koipond.models.guard import DEFAULT_CLUSTER, PrometheusCluster
+from koipond.models.history import DEFAULT_RETENTION_DAYS
 
 
 class Settings(BaseSettings):
@@ -85,6 +86,12 @@ class Settings(BaseSettings):
         le=7 * 86_400,
         description=f"{envvars.DEPLOY_JUDGE_DEADLINE_SECONDS}: after the soak, retry Prometheus this long, then"
         " judge inconclusive.",
+    )
+    history_retention_days: int = Field(
+        default=DEFAULT_RETENTION_DAYS,
+        ge=1,
+        le=3650,
+        description=f"{envvars.HISTORY_RETENTION_DAYS}: days high-volume history events (reallocations) are kept.",
     )
 
 

@@ -10,6 +10,8 @@ from rich.table import Table
 from koipond.cli.context import console, duration_seconds, emit, keeper_call
 from koipond.durations import format_duration
 
+_DETAILS_CHARS = 200
+
 
 def _behavior(test: dict[str, Any]) -> str:
     return f"{test['behavior']['name']} v{test['behavior']['version']}"
@@ -122,11 +124,22 @@ def _print_tests(tests: list[dict[str, Any]]) -> None:
 
 @test_group.command("show")
 @click.argument("test_id")
-def show(test_id: str) -> None:
-    """Show a test with its per-School split and history."""
+@click.option(
+    "--events",
+    "event_count",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="Show the newest N events of the history (all of it: koipond test events TEST_ID).",
+)
+def show(test_id: str, event_count: int) -> None:
+    """Show a test with its per-School split and its latest history."""
     with keeper_call() as keeper:
         test = keeper.show_test(test_id)
-        test["events"] = keeper.test_events(test_id)
+        # One event more than shown tells whether older ones exist.
+        newest = keeper.test_events(test_id, limit=event_count + 1, newest_first=True)
+    test["events"] = newest[:event_count][::-1]
+    test["more_events"] = len(newest) > event_count
     emit(test, _print_test)
 
 
@@ -142,13 +155,24 @@ def _print_test(t: dict[str, Any]) -> None:
     )
     for school, koi in sorted(t["koi_per_school"].items()):
         console.print(f"    {school}: {koi:,} koi")
-    _print_events(t.get("events", []))
+    events = t.get("events", [])
+    if events:
+        _print_events(events)
+    if t.get("more_events"):
+        shown = f"the newest {len(events)} shown" if events else "none shown"
+        console.print(
+            f"  older events exist ({shown}): koipond test show {t['id']} --events {max(2 * len(events), 20)},"
+            f" or all of them: koipond test events {t['id']}"
+        )
 
 
 def _print_events(events: list[dict[str, Any]]) -> None:
     table = Table("when", "event", "by", "why", "details", title="history")
     for e in events:
         details = ", ".join(f"{k}={v}" for k, v in e["details"].items())
+        # Reallocations written before their details were compact hold a map of every School.
+        if len(details) > _DETAILS_CHARS:
+            details = details[: _DETAILS_CHARS - 1] + "…"
         table.add_row(e["at"][:19].replace("T", " "), e["kind"], e["actor"], e["reason"] or "", details)
     console.print(table)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 ESTOP_SUBJECT = "estop"
 KEYS_SUBJECT = "keys"
+DEFAULT_RETENTION_DAYS = 30
 
 
 class EventKind(StrEnum):
@@ -51,3 +52,21 @@ class HistoryEvent(BaseModel):
     reason: str | None = None
     at: datetime
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+# Kinds the control loop writes on its own, as often as Schools come and go or tests scale: their
+# number grows with the pond's churn, not with anyone's decisions, so they expire after the
+# retention. Only reallocations are like that today.
+EXPIRING_KINDS: frozenset[EventKind] = frozenset({EventKind.TEST_REALLOCATED})
+
+# Kinds kept for good: a person's or a deploy tool's action (start, scale, shed, stop, resume, estop,
+# keys, behaviors, guard queries, deploys, rollouts), or a machine's action bounded by one: the guard
+# stops a test at most once until it is resumed, automatic resume waits its cool-down and writes no
+# event when it decides to wait, a rollout advances once per stage, a deploy is judged once, a test
+# completes once. These are the audit trail and what automatic resume reads back.
+PERMANENT_KINDS: frozenset[EventKind] = frozenset(EventKind) - EXPIRING_KINDS
+
+
+def expires_at(event: HistoryEvent, retention: timedelta) -> datetime | None:
+    """When an event of an expiring kind may be deleted; None for the kinds kept for good."""
+    return event.at + retention if event.kind in EXPIRING_KINDS else None

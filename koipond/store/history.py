@@ -1,28 +1,134 @@
-"""History events: append-only, one partition per subject, in time order."""
+"""History events: append-only, one partition per subject, in time order; high-volume kinds expire.
+
+A page of history is addressed by an opaque cursor: urlsafe base64 (unpadded) of the JSON list
+``[1, subject, order, sort key of the last event returned]``. It is bound to its subject and order, so a
+cursor of one test's history is refused for another's, and it is checked before anything is read.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import TYPE_CHECKING, Any
 
-from koipond.models.history import HistoryEvent
-from koipond.store.items import event_from_item, event_to_item, history_pk
+from koipond.errors import BadRequestError
+from koipond.models.history import DEFAULT_RETENTION_DAYS, HistoryEvent, expires_at
+from koipond.store.items import Item, event_from_item, event_to_item, history_pk
+from koipond.store.schema import TTL_ATTRIBUTE
 from koipond.store.table import NEW_ITEM, DynamoTable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
+MAX_CURSOR_CHARS = 512
+_CURSOR_VERSION = 1
+_SORT_KEY = re.compile(r"^[0-9A-Za-z._:-]{1,128}$")
+_BATCH = 500
+
+
+def encode_cursor(subject: str, sort_key: str, *, newest_first: bool) -> str:
+    """The opaque cursor that continues a listing of ``subject`` after ``sort_key``."""
+    raw = json.dumps([_CURSOR_VERSION, subject, _order(newest_first), sort_key], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, subject: str, *, newest_first: bool) -> str:
+    """The sort key a cursor continues after.
+
+    Raises:
+        BadRequestError: the cursor is malformed, tampered with, or belongs to another subject or order.
+    """
+    invalid = BadRequestError(
+        "the cursor is not valid for this history: use the next_cursor of the previous page",
+        {"parameter": "cursor"},
+    )
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise invalid
+    try:
+        decoded: Any = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError):
+        raise invalid from None
+    expected = [_CURSOR_VERSION, subject, _order(newest_first)]
+    if not isinstance(decoded, list) or len(decoded) != 4 or decoded[:3] != expected:
+        raise invalid
+    sort_key = decoded[3]
+    if not isinstance(sort_key, str) or not _SORT_KEY.match(sort_key):
+        raise invalid
+    return sort_key
+
+
+def _order(newest_first: bool) -> str:
+    return "newest" if newest_first else "oldest"
+
+
+def _alive(item: Item, now: datetime) -> bool:
+    # DynamoDB deletes expired items days late, if at all soon: an expired event is gone for readers now.
+    expiry = item.get(TTL_ATTRIBUTE)
+    return expiry is None or expiry > now.timestamp()
+
 
 class DynamoHistoryRepository:
-    def __init__(self, table: DynamoTable) -> None:
+    def __init__(self, table: DynamoTable, retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
         self._table = table
+        self._retention = timedelta(days=retention_days)
 
     def append_action(self, event: HistoryEvent) -> TransactWriteItemTypeDef:
+        expiry = expires_at(event, self._retention)
+        item = event_to_item(event, int(expiry.timestamp()) if expiry else None)
         # Append-only: an event id is never written twice, so no event is ever overwritten.
-        return self._table.put_action(event_to_item(event), NEW_ITEM)
+        return self._table.put_action(item, NEW_ITEM)
 
     def append(self, event: HistoryEvent) -> None:
         self._table.transact([self.append_action(event)])
 
-    def list_events(self, subject: str, *, newest_first: bool = False, limit: int | None = None) -> list[HistoryEvent]:
-        items = self._table.query(history_pk(subject), ascending=not newest_first, limit=limit)
-        return [event_from_item(item) for item in items]
+    def list_events(
+        self, subject: str, *, newest_first: bool = False, limit: int | None = None, now: datetime | None = None
+    ) -> list[HistoryEvent]:
+        """A subject's events; with ``now``, the expired ones are left out."""
+        if now is None:
+            items = self._table.query(history_pk(subject), ascending=not newest_first, limit=limit)
+            return [event_from_item(item) for item in items]
+        alive = self._alive_items(subject, None, now, ascending=not newest_first, batch=min(limit or _BATCH, _BATCH))
+        return [event_from_item(item) for item in islice(alive, limit)]
+
+    def page(
+        self, subject: str, *, limit: int, cursor: str | None = None, newest_first: bool = False, now: datetime
+    ) -> tuple[list[HistoryEvent], str | None]:
+        """One page of a subject's unexpired events.
+
+        Args:
+            subject: whose history.
+            limit: most events returned (at least 1).
+            cursor: the ``next_cursor`` of the previous page; None for the first page.
+            newest_first: the order of the listing (a cursor keeps the order it was made in).
+            now: events that expired before it are left out.
+
+        Returns:
+            The events, and the cursor of the next page (None when no event is left).
+
+        Raises:
+            BadRequestError: the cursor is not one of this listing's.
+        """
+        after = decode_cursor(cursor, subject, newest_first=newest_first) if cursor is not None else None
+        # One event more than asked tells whether a next page exists, so the last page has no cursor.
+        alive = self._alive_items(subject, after, now, ascending=not newest_first, batch=limit + 1)
+        found = [event_from_item(item) for item in islice(alive, limit + 1)]
+        events = found[:limit]
+        more = len(found) > limit
+        return events, encode_cursor(subject, events[-1].id, newest_first=newest_first) if more else None
+
+    def _alive_items(
+        self, subject: str, after: str | None, now: datetime, *, ascending: bool, batch: int
+    ) -> Iterator[Item]:
+        pk = history_pk(subject)
+        while True:
+            items, last = self._table.query_page(pk, limit=batch, start_after_sk=after, ascending=ascending)
+            yield from (item for item in items if _alive(item, now))
+            if last is None:
+                return
+            after = last

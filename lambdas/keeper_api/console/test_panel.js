@@ -3,6 +3,8 @@
 
 import { api, badge, el, flash, fmt, table } from "./api.js";
 
+const HISTORY_SHOWN = 50;
+
 const EVENT_TEXT = {
   test_created: "Started",
   test_scaled: "Scaled",
@@ -30,6 +32,7 @@ function describe(event) {
   const d = event.details || {};
   if (event.kind === "test_scaled" && d.koi !== undefined) return `koi ${change(d.koi, fmt.int)}`;
   if (event.kind === "test_shed" && d.shed_percent !== undefined) return `shed ${change(d.shed_percent, fmt.percent)}`;
+  if (event.kind === "test_reallocated" && d.schools !== undefined) return `${fmt.int(d.koi)} koi on ${fmt.int(d.schools)} Schools (was ${fmt.int(d.previous_schools)})`;
   if (event.kind === "test_reallocated" && d.koi_per_school) return `now ${describeValue(d.koi_per_school)}`;
   if (event.kind === "test_created" && d.koi !== undefined) return `${fmt.int(d.koi)} koi against ${d.target || "its target"}`;
   return Object.entries(d).slice(0, 3).map(([k, v]) => `${k}: ${describeValue(v)}`).join("; ");
@@ -133,18 +136,19 @@ export function testPanel(changed) {
       test.stopped_reason ? ` · stopped: ${test.stopped_reason}` : "",
       ` · ${fmt.duration(test.duration_seconds)} · started by ${test.created_by}`,
     );
-    let events;
+    let page;
     try {
-      events = (await api("GET", `${built.base}/events`)).events;
+      page = await api("GET", `${built.base}/events?order=newest&limit=${HISTORY_SHOWN}`);
     } catch (failure) {
       built.history.replaceChildren(el("p", { class: "field-error" }, failure.message));
       return;
     }
-    const rows = [...events].reverse().map((e) =>
+    const rows = page.events.map((e) =>
       el("tr", {}, el("td", {}, el("time", { datetime: e.at }, fmt.time(e.at))), el("td", {}, EVENT_TEXT[e.kind] || e.kind), el("td", {}, e.actor), el("td", {}, e.reason || "–"), el("td", { class: "small" }, describe(e))),
     );
     const columns = [{ title: "When" }, { title: "What" }, { title: "Who" }, { title: "Why" }, { title: "Details" }];
-    built.history.replaceChildren(table(`History of ${test.name}, newest first`, columns, rows, "No history yet."));
+    const older = page.next_cursor ? el("p", { class: "muted small" }, `Only the newest ${HISTORY_SHOWN} events are shown; all of them: koipond test events ${test.id}`) : "";
+    built.history.replaceChildren(table(`History of ${test.name}, newest first`, columns, rows, "No history yet."), older);
   }
 
   function select(id, focus) {

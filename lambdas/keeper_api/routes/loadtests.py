@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
@@ -12,6 +12,7 @@ from koipond.composition import get_keeper
 from koipond.models.auth import Principal
 from koipond.models.tests import BehaviorRef, LoadTest, LoadTestStatus
 from koipond.services.loadtests import LoadTestChange, NewLoadTest
+from koipond.store.history import MAX_CURSOR_CHARS
 from lambdas.keeper_api import auth
 from lambdas.keeper_api.schemas import (
     ID_PATTERN,
@@ -97,6 +98,18 @@ def resume_test(
     return _out(get_keeper().tests.resume(test_id, principal.name, body.reason, body.version))
 
 
-@router.get("/tests/<test_id>/events", summary="A test's history, oldest first", tags=["tests"])
-def loadtest_events(test_id: TestId, _: Annotated[Principal, Depends(auth.viewer)]) -> EventListOut:
-    return EventListOut(events=[EventOut.of(e) for e in get_keeper().tests.events(test_id)])
+@router.get("/tests/<test_id>/events", summary="A test's history, a page at a time", tags=["tests"])
+def loadtest_events(
+    test_id: TestId,
+    _: Annotated[Principal, Depends(auth.viewer)],
+    limit: Annotated[int, Query(ge=1, le=500, description="Most events in this page.")] = 100,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=MAX_CURSOR_CHARS, pattern=r"^[A-Za-z0-9_-]+$", description="next_cursor of the last page."),
+    ] = None,
+    order: Annotated[Literal["oldest", "newest"], Query(description="Oldest (default) or newest first.")] = "oldest",
+) -> EventListOut:
+    events, next_cursor = get_keeper().tests.events_page(
+        test_id, limit=limit, cursor=cursor, newest_first=order == "newest"
+    )
+    return EventListOut(events=[EventOut.of(e) for e in events], next_cursor=next_cursor)
