@@ -8,7 +8,8 @@ KoipondError
 ├── NotFoundError              an id that does not exist                       (404)
 ├── ConflictError              state forbids the action                        (409)
 │   ├── StaleVersionError      the caller's version is not the stored one      (409)
-│   └── EmergencyStopActiveError  new load refused while the stop is pulled    (409)
+│   ├── EmergencyStopActiveError  new load refused while the stop is pulled    (409)
+│   └── TooManyRunningTestsError  the running-test cap is reached              (409)
 ├── StoreError                 the store failed (throttled, unreachable)       (503)
 ├── TokenMintError             a token provider could not mint a batch (token worker: retried)
 ├── PrometheusQueryError       Prometheus could not be read (deploy verdicts: retried next tick)
@@ -61,6 +62,10 @@ class StaleVersionError(ConflictError):
 
 class EmergencyStopActiveError(ConflictError):
     code = "emergency_stop_active"
+
+
+class TooManyRunningTestsError(ConflictError):
+    code = "too_many_running_tests"
 
 
 class StoreError(KoipondError):

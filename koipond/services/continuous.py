@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from koipond.durations import format_duration
-from koipond.errors import ConflictError
+from koipond.errors import ConflictError, TooManyRunningTestsError
 from koipond.models.estop import EmergencyStop
 from koipond.models.history import EventKind, HistoryEvent
 from koipond.models.tests import LoadTest, LoadTestStatus
@@ -117,6 +117,9 @@ class ContinuousTestService:
             try:
                 # Pinned to the version read: a person who touched the test meanwhile wins.
                 self._tests.resume(test.id, AUTO_RESUME_ACTOR, decision.why, expected_version=test.version)
+            except TooManyRunningTestsError:
+                counts["at_cap"] += 1  # tried again next tick, once a running test stops
+                continue
             except (ConflictError, TransactionConflict):
                 counts["raced"] += 1  # a person (or another tick) changed the test first
                 continue

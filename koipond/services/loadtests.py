@@ -12,6 +12,7 @@ from koipond.errors import (
     EmergencyStopActiveError,
     NotFoundError,
     StaleVersionError,
+    TooManyRunningTestsError,
 )
 from koipond.ids import new_test_id
 from koipond.models.history import EventKind, HistoryEvent
@@ -21,15 +22,17 @@ from koipond.services.history import new_event
 from koipond.store.allocation import DynamoAllocationRepository
 from koipond.store.behaviors import DynamoBehaviorRepository
 from koipond.store.estop import DynamoEmergencyStopRepository
-from koipond.store.history import DynamoHistoryRepository
+from koipond.store.history import DynamoHistoryRepository, decode_cursor
 from koipond.store.loadtests import DynamoLoadTestRepository
+from koipond.store.table import MAX_TRANSACTION_ITEMS
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
-# A poll's allocation write checks every running test's version in one DynamoDB transaction
-# (at most 100 actions), so the number of tests running at once is bounded.
-MAX_RUNNING_TESTS = 90
+# A poll's allocation write is one DynamoDB transaction (at most 100 actions): the allocation and the
+# emergency stop, plus per running test a version check and, when its Schools change, a history
+# event. So at most (100 - 2) // 2 tests may run at once, on every path that makes a test run.
+MAX_RUNNING_TESTS = (MAX_TRANSACTION_ITEMS - 2) // 2
 _RETRIES_ON_RACE = 3
 
 
@@ -82,8 +85,23 @@ class LoadTestService:
         return self._tests.list_by_status(status)
 
     def events(self, test_id: str) -> list[HistoryEvent]:
+        """A test's whole unexpired history, oldest first."""
         self._tests.get(test_id)  # 404 for unknown ids rather than an empty history
-        return self._history.list_events(test_id)
+        return self._history.list_events(test_id, now=self._clock.now())
+
+    def events_page(
+        self, test_id: str, *, limit: int, cursor: str | None = None, newest_first: bool = False
+    ) -> tuple[list[HistoryEvent], str | None]:
+        """One page of a test's unexpired history and the cursor of the next (None after the last).
+
+        Raises:
+            BadRequestError: the cursor is not one of this test's history in this order.
+            NotFoundError: no such test.
+        """
+        if cursor is not None:
+            decode_cursor(cursor, test_id, newest_first=newest_first)  # refused before anything is read
+        self._tests.get(test_id)
+        return self._history.page(test_id, limit=limit, cursor=cursor, newest_first=newest_first, now=self._clock.now())
 
     def create(self, spec: NewLoadTest, actor: str) -> LoadTest:
         """Start a test; the behavior is pinned to its latest version when none is given.
@@ -91,15 +109,14 @@ class LoadTestService:
         Raises:
             EmergencyStopActiveError: the emergency stop is active.
             BadRequestError: absurd koi count or unknown behavior.
-            ConflictError: too many tests already running.
+            TooManyRunningTestsError: ``MAX_RUNNING_TESTS`` tests are running already.
         """
         self._refuse_during_estop("new tests are refused")
         self._check_koi(spec.koi)
         if spec.resume_policy.mode == "auto" and spec.duration_seconds is not None:
             # A test with an end is a measurement, not always-on traffic: restarting it would skew it.
             raise BadRequestError("automatic resume is for continuous tests only: drop the duration or the policy")
-        if len(self._tests.list_by_status(LoadTestStatus.RUNNING)) >= MAX_RUNNING_TESTS:
-            raise ConflictError(f"{MAX_RUNNING_TESTS} tests are running already; stop one first")
+        self._refuse_past_running_cap("start another")
         now = self._clock.now()
         test = LoadTest(
             id=new_test_id(),
@@ -173,8 +190,10 @@ class LoadTestService:
         Raises:
             EmergencyStopActiveError: the emergency stop is active.
             ConflictError: the test is running, or completed (its duration is over).
+            TooManyRunningTestsError: ``MAX_RUNNING_TESTS`` tests are running already.
         """
         self._refuse_during_estop("tests cannot be resumed")
+        self._refuse_past_running_cap(f"resume {test_id}")
 
         def apply(test: LoadTest) -> tuple[LoadTest, EventKind, dict[str, Any]]:
             if test.status is not LoadTestStatus.STOPPED:
@@ -186,6 +205,16 @@ class LoadTestService:
             )
 
         return self._update(test_id, apply, actor, reason, expected_version)
+
+    def _refuse_past_running_cap(self, action: str) -> None:
+        """Raises TooManyRunningTestsError when no further test may run (see ``MAX_RUNNING_TESTS``)."""
+        running = len(self._tests.list_by_status(LoadTestStatus.RUNNING))
+        if running >= MAX_RUNNING_TESTS:
+            raise TooManyRunningTestsError(
+                f"{running} tests are running, the most that may run at once is {MAX_RUNNING_TESTS}: "
+                f"stop one before you {action}",
+                {"running": running, "max_running": MAX_RUNNING_TESTS},
+            )
 
     def complete_elapsed(self, tests: list[LoadTest]) -> None:
         """Mark running tests whose duration is over as completed (done lazily, by polls)."""

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import random
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from koipond.errors import StaleVersionError
+from koipond.backoff import full_jitter_seconds
+from koipond.errors import StaleVersionError, StoreError
 from koipond.models.allocation import Allocation
 from koipond.models.estop import EmergencyStop
 from koipond.models.history import EventKind, HistoryEvent
@@ -14,15 +18,19 @@ from koipond.models.schools import PollAnswer, School, TestAssignment
 from koipond.models.tests import LoadTest, LoadTestStatus
 from koipond.ports import Clock
 from koipond.services.allocation import KoiDemand, SchoolView, allocate_koi, is_live
-from koipond.services.history import new_event
+from koipond.services.history import describe_reallocation, new_event, reallocation_details
 from koipond.services.loadtests import LoadTestService
 from koipond.store.allocation import DynamoAllocationRepository
 from koipond.store.estop import DynamoEmergencyStopRepository
 from koipond.store.loadtests import DynamoLoadTestRepository
 from koipond.store.schools import DynamoSchoolRepository
 
-# Concurrent polls retry on a lost race; past this, the poll answers from the stored allocation.
+log = logging.getLogger("koipond.polls")
+# Concurrent polls retry on a lost race after 0-20, 0-40, 0-80, 0-160 ms; past this, the poll answers
+# from the stored allocation.
 _MAX_ATTEMPTS = 5
+_RETRY_BASE_SECONDS = 0.02
+_RETRY_CAP_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,9 @@ class PollService:
         clock: Clock,
         poll_interval_seconds: float,
         missed_polls: int,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
     ) -> None:
         self._schools = schools
         self._allocation = allocation
@@ -53,10 +64,37 @@ class PollService:
         self._clock = clock
         self._interval = poll_interval_seconds
         self._missed = missed_polls
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - retry jitter, not security
 
     def poll(self, school_id: str, capacity: int, running: Mapping[str, int]) -> PollAnswer:
-        """Handle one poll and return the School's desired state."""
-        now = self.record_heartbeat(school_id, capacity, running)
+        """Handle one poll and return the School's desired state.
+
+        The emergency stop is read before anything that can race or fail, and an active stop is
+        answered without touching the allocation: the stop lands whatever else is broken. A lost
+        allocation race is retried after a jittered pause; past that, or when the allocation write
+        fails, the School gets its share of the stored allocation rather than an error.
+
+        Raises:
+            StoreError: the emergency stop or the stored allocation cannot be read at all.
+        """
+        now = self._clock.now()
+        try:
+            self.record_heartbeat(school_id, capacity, running, now)
+        except StoreError as exc:
+            # The answer matters more than the heartbeat: it may carry a stop.
+            log.warning("heartbeat of %s not recorded: %s", school_id, exc)
+        estop = self._estop.get()
+        if estop.active:
+            return self._answer(school_id, Allocation(), {}, estop)
+        try:
+            return self._reallocate_and_answer(school_id, now)
+        except StoreError as exc:
+            log.warning("allocation for the poll of %s failed, answering from the stored one: %s", school_id, exc)
+        snapshot = self.snapshot()
+        return self._answer(school_id, snapshot.allocation, snapshot.tests, snapshot.estop)
+
+    def _reallocate_and_answer(self, school_id: str, now: datetime) -> PollAnswer:
         for attempt in range(_MAX_ATTEMPTS):
             snapshot = self.snapshot()
             if attempt == 0 and any(
@@ -68,20 +106,15 @@ class PollService:
                 allocation = self.reallocate(snapshot)
                 return self._answer(school_id, allocation, snapshot.tests, snapshot.estop)
             except StaleVersionError:
-                continue
+                self._sleep(full_jitter_seconds(attempt, _RETRY_BASE_SECONDS, _RETRY_CAP_SECONDS, self._rng))
         snapshot = self.snapshot()
         return self._answer(school_id, snapshot.allocation, snapshot.tests, snapshot.estop)
 
-    def record_heartbeat(self, school_id: str, capacity: int, running: Mapping[str, int]) -> datetime:
-        """Remember what the School said and when; returns the poll's time."""
-        now = self._clock.now()
-        previous = self._schools.get(school_id)
-        first_seen = previous.first_seen_at if previous else now
-        school = School(
-            id=school_id, capacity=capacity, running=dict(running), last_poll_at=now, first_seen_at=first_seen
-        )
-        self._schools.heartbeat(school)
-        return now
+    def record_heartbeat(
+        self, school_id: str, capacity: int, running: Mapping[str, int], now: datetime | None = None
+    ) -> None:
+        """Remember what the School said and when (``now`` by default), in one write with no read before it."""
+        self._schools.heartbeat(school_id, capacity, running, now or self._clock.now())
 
     def list_schools(self) -> list[tuple[School, bool, int]]:
         """Every known School with whether it is live and how many koi it is assigned."""
@@ -130,13 +163,13 @@ class PollService:
     def _reallocation_events(
         self, previous: Allocation, proposed: Allocation, tests: dict[str, LoadTest]
     ) -> list[HistoryEvent]:
-        """One event per test whose set of Schools changed: where its koi run is history too."""
+        """One compact event per test whose set of Schools changed: counts and a few School ids."""
         events = []
         for test_id in sorted(tests):
             before, after = previous.koi_of_test(test_id), proposed.koi_of_test(test_id)
             if set(before) != set(after):
-                reason = _describe_move(set(before), set(after))
-                details = {"koi_per_school": after, "previous_koi_per_school": before}
+                details = reallocation_details(before, after)
+                reason = describe_reallocation(details)
                 events.append(new_event(self._clock, test_id, EventKind.TEST_REALLOCATED, "keeper", reason, details))
         return events
 
@@ -169,12 +202,3 @@ class PollService:
             allocation_version=allocation.version,
             assignments=tuple(assignments),
         )
-
-
-def _describe_move(before: set[str], after: set[str]) -> str:
-    parts = []
-    if gone := sorted(before - after):
-        parts.append(f"koi left {', '.join(gone)}")
-    if new := sorted(after - before):
-        parts.append(f"koi assigned to {', '.join(new)}")
-    return "; ".join(parts)
