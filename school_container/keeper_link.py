@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
-from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
+from koipond.contracts.poll import PollRequest, PollResponse, describe_problems
 from koipond.models.behavior import BehaviorDocument
 
 MAX_BACKOFF_SECONDS = 30.0
@@ -17,24 +18,36 @@ class KeeperUnreachableError(Exception):
 
 
 class KeeperLink:
-    def __init__(self, keeper_url: str, token: str, school_id: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        keeper_url: str,
+        token: str,
+        school_id: str,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.school_id = school_id
         self._http = httpx.AsyncClient(
-            base_url=keeper_url.rstrip("/"), headers={"authorization": f"Bearer {token}"}, timeout=timeout
+            base_url=keeper_url.rstrip("/"),
+            headers={"authorization": f"Bearer {token}"},
+            timeout=timeout,
+            transport=transport,
         )
         self._behaviors: dict[tuple[str, int | None], BehaviorDocument] = {}
         self.failures = 0
 
-    async def poll(self, capacity: int, running: dict[str, int]) -> dict[str, Any]:
+    async def poll(self, capacity: int, running: dict[str, int]) -> PollResponse:
         """One poll; raises KeeperUnreachableError on any failure (and counts it for the backoff)."""
         try:
-            response = await self._http.post(
-                f"/v1/schools/{self.school_id}/poll", json={"capacity": capacity, "running": running}
-            )
+            request = PollRequest(capacity=capacity, running=running)
+            response = await self._http.post(f"/v1/schools/{self.school_id}/poll", json=request.model_dump())
             response.raise_for_status()
-            answer: dict[str, Any] = response.json()
-            answer["assignments"]
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            answer = PollResponse.model_validate_json(response.content)
+        except ValidationError as exc:
+            # Before ValueError, of which it is one: name the fields at fault, not pydantic's dump of the input.
+            self.failures += 1
+            raise KeeperUnreachableError(f"poll failed: invalid {exc.title}: {describe_problems(exc)}") from exc
+        except (httpx.HTTPError, ValueError) as exc:
             self.failures += 1
             raise KeeperUnreachableError(f"poll failed: {type(exc).__name__}: {exc}") from exc
         self.failures = 0

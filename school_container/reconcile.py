@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from koipond.models.allocation import KoiRange
+from koipond.contracts.poll import PollRange
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Plan:
         return not self.start and not self.stop
 
 
-def indexes_of(ranges: Iterable[KoiRange]) -> frozenset[int]:
+def indexes_of(ranges: Iterable[PollRange]) -> frozenset[int]:
     return frozenset(i for r in ranges for i in range(r.start, r.end))
 
 

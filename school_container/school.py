@@ -8,10 +8,11 @@ import functools
 import logging
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from koipond.models.allocation import KoiRange
+from koipond.contracts.poll import PollAssignment
 from school_container.keeper_link import KeeperLink, KeeperUnreachableError
 from school_container.koi import Koi, TestContext
 from school_container.metrics import SchoolMetrics
@@ -82,30 +83,30 @@ class School:
             return
         self._metrics.polls.labels("ok").inc()
         self._last_contact = time.monotonic()
-        self.interval = float(answer.get("poll_interval_seconds", self.interval))
+        self.interval = answer.poll_interval_seconds
         self.ready.set()
-        if answer["stop_all"]:
-            await self.stop_everything(answer.get("stop_reason") or "stop_all")
+        if answer.stop_all:
+            await self.stop_everything(answer.stop_reason or "stop_all")
             return
-        await self.reconcile(answer["assignments"])
+        await self.reconcile(answer.assignments)
 
-    async def reconcile(self, assignments: list[dict[str, Any]]) -> None:
+    async def reconcile(self, assignments: Sequence[PollAssignment]) -> None:
         """Start and stop exactly the koi that differ from the assignments; leave the rest alone."""
-        desired = {a["test_id"]: _desired(a) for a in assignments}
+        desired = {a.test_id: _desired(a) for a in assignments}
         running = {tid: frozenset(t.koi) for tid, t in self._tests.items()}
         identities = {tid: t.identity for tid, t in self._tests.items()}
         plan = plan_changes(running, identities, desired)
         for test_id, indexes in plan.stop.items():
             await self._stop_koi(test_id, indexes)
-        by_id = {a["test_id"]: a for a in assignments}
+        by_id = {a.test_id: a for a in assignments}
         for test_id, indexes in plan.start.items():
             await self._start_koi(by_id[test_id], desired[test_id], indexes)
 
-    async def _start_koi(self, assignment: dict[str, Any], want: Desired, indexes: frozenset[int]) -> None:
-        test_id = assignment["test_id"]
+    async def _start_koi(self, assignment: PollAssignment, want: Desired, indexes: frozenset[int]) -> None:
+        test_id = assignment.test_id
         try:
             running = self._tests.get(test_id) or await self._new_test(assignment, want)
-            tokens = await self._tokens.tokens_for(assignment["target"], assignment["workspace"], sorted(indexes))
+            tokens = await self._tokens.tokens_for(assignment.target, assignment.workspace, sorted(indexes))
         except (KeeperUnreachableError, TokenUnavailableError) as exc:
             log.error("cannot start %d koi of %s: %s", len(indexes), test_id, exc)
             return
@@ -129,13 +130,12 @@ class School:
         self._metrics.koi_crashes.inc()
         log.error("koi %d of %s ended unexpectedly: %r", index, test_id, error)
 
-    async def _new_test(self, assignment: dict[str, Any], want: Desired) -> RunningTest:
-        behavior = assignment["behavior"]
-        document = await self._link.behavior(behavior["name"], behavior["version"])
+    async def _new_test(self, assignment: PollAssignment, want: Desired) -> RunningTest:
+        document = await self._link.behavior(assignment.behavior.name, assignment.behavior.version)
         context = TestContext(
-            test_id=assignment["test_id"],
-            workspace=assignment["workspace"],
-            target=assignment["target"].rstrip("/"),
+            test_id=assignment.test_id,
+            workspace=assignment.workspace,
+            target=assignment.target.rstrip("/"),
             behavior=document,
             web_api=self._web_api,
             metrics=self._metrics,
@@ -173,11 +173,10 @@ class School:
             await self._stop_koi(test_id, frozenset(self._tests[test_id].koi))
 
 
-def _desired(assignment: dict[str, Any]) -> Desired:
-    ranges = [KoiRange(**r) for r in assignment["ranges"]]
-    behavior = assignment["behavior"]
-    identity = (behavior["name"], str(behavior["version"]), assignment["target"], assignment["workspace"])
-    return Desired(test_id=assignment["test_id"], indexes=indexes_of(ranges), identity=identity)
+def _desired(assignment: PollAssignment) -> Desired:
+    behavior = assignment.behavior
+    identity = (behavior.name, str(behavior.version), assignment.target, assignment.workspace)
+    return Desired(test_id=assignment.test_id, indexes=indexes_of(assignment.ranges), identity=identity)
 
 
 def _where(task: asyncio.Task[Any]) -> str:

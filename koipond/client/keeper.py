@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from pydantic import ValidationError
 
+from koipond.contracts.poll import PollRequest, PollResponse, describe_problems
 from koipond.errors import KoipondError
 
 
@@ -80,9 +82,20 @@ class KeeperClient:
         result: dict[str, Any] = self.request("POST", f"/v1/tests/{test_id}/resume", json={"reason": reason})
         return result
 
-    def test_events(self, test_id: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.request("GET", f"/v1/tests/{test_id}/events")["events"]
-        return result
+    def test_events(
+        self, test_id: str, *, limit: int | None = None, newest_first: bool = False
+    ) -> list[dict[str, Any]]:
+        """A test's history, following the pages: all of it, or the first ``limit`` events in that order."""
+        events: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"order": "newest" if newest_first else "oldest"}
+        while limit is None or len(events) < limit:
+            params["limit"] = 500 if limit is None else min(500, limit - len(events))
+            page = self.request("GET", f"/v1/tests/{test_id}/events", params=params)
+            events.extend(page["events"])
+            if not page.get("next_cursor"):
+                break
+            params["cursor"] = page["next_cursor"]
+        return events
 
     def start_rollout(self, test_id: str, stages: list[dict[str, Any]], reason: str | None = None) -> dict[str, Any]:
         body = {"test_id": test_id, "stages": stages, "reason": reason}
@@ -103,10 +116,21 @@ class KeeperClient:
         result: dict[str, Any] = self.request("POST", f"/v1/rollouts/{rollout_id}/{action}", json={"reason": reason})
         return result
 
-    def poll(self, school_id: str, capacity: int, running: dict[str, int]) -> dict[str, Any]:
-        body = {"capacity": capacity, "running": running}
-        result: dict[str, Any] = self.request("POST", f"/v1/schools/{school_id}/poll", json=body)
-        return result
+    def poll(self, school_id: str, capacity: int, running: dict[str, int]) -> PollResponse:
+        """Poll as School ``school_id``.
+
+        Raises:
+            ValidationError: ``capacity`` or ``running`` is outside the poll contract's bounds.
+            KeeperApiError: the Keeper refused the poll, or answered something that is not a poll answer
+                (code ``invalid_answer``, naming the fields at fault).
+        """
+        body = PollRequest(capacity=capacity, running=running).model_dump()
+        answer = self.request("POST", f"/v1/schools/{school_id}/poll", json=body)
+        try:
+            return PollResponse.model_validate(answer)
+        except ValidationError as exc:
+            problems = describe_problems(exc)
+            raise KeeperApiError(200, "invalid_answer", f"not a poll answer: {problems}") from exc
 
     def list_schools(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.request("GET", "/v1/schools")["schools"]

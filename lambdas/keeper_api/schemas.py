@@ -9,7 +9,6 @@ from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field
 
 from koipond.durations import parse_duration
 from koipond.errors import BadRequestError
-from koipond.models.allocation import KoiRange
 from koipond.models.auth import ApiKey, Principal, Role
 from koipond.models.estop import EmergencyStop
 from koipond.models.guard import Evaluation, GuardQuery
@@ -162,33 +161,9 @@ class EventOut(BaseModel):
 
 class EventListOut(BaseModel):
     events: list[EventOut]
-
-
-class PollRequest(Request):
-    capacity: int = Field(default=5000, strict=True, ge=0, le=1_000_000, description="Most koi this School will run.")
-    running: dict[str, Annotated[int, Field(strict=True, ge=0)]] = Field(
-        default_factory=dict, max_length=1000, description="koi running now, per test id."
+    next_cursor: str | None = Field(
+        default=None, description="Pass as ?cursor= for the next page; null when no event is left."
     )
-
-
-class AssignmentOut(BaseModel):
-    test_id: str
-    test_name: str
-    ranges: list[KoiRange]
-    koi: int
-    behavior: dict[str, Any]
-    target: str
-    workspace: str
-    tags: list[str]
-
-
-class PollOut(BaseModel):
-    school_id: str
-    stop_all: bool
-    stop_reason: str | None
-    poll_interval_seconds: float
-    allocation_version: int
-    assignments: list[AssignmentOut]
 
 
 class SchoolOut(BaseModel):

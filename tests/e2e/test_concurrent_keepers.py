@@ -62,7 +62,7 @@ def test_concurrent_polls_through_two_keepers_never_double_assign(pond: LocalPon
         seen: list[tuple[int, int]] = []
         for school_id in split:
             answer = admin.poll(school_id, 1000, {})
-            seen += [(r["start"], r["end"]) for a in answer["assignments"] for r in a["ranges"]]
+            seen += [(r.start, r.end) for a in answer.assignments for r in a.ranges]
         admin.stop_test(test["id"], "races done")
     seen.sort()
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(seen))

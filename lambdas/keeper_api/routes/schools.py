@@ -9,16 +9,10 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from koipond.composition import get_keeper
+from koipond.contracts.poll import PollRequest, PollResponse
 from koipond.models.auth import Principal
 from lambdas.keeper_api import auth
-from lambdas.keeper_api.schemas import (
-    ID_PATTERN,
-    AssignmentOut,
-    PollOut,
-    PollRequest,
-    SchoolListOut,
-    SchoolOut,
-)
+from lambdas.keeper_api.schemas import ID_PATTERN, SchoolListOut, SchoolOut
 
 router = APIGatewayHttpRouter()
 
@@ -28,18 +22,8 @@ def poll(
     school_id: Annotated[str, Path(pattern=ID_PATTERN, description="The School's stable id.")],
     body: PollRequest,
     _: Annotated[Principal, Depends(auth.school)],
-) -> PollOut:
-    answer = get_keeper().polls.poll(school_id, body.capacity, body.running)
-    assignments = [
-        AssignmentOut(
-            **a.model_dump(include={"test_id", "test_name", "koi", "target", "workspace"}),
-            ranges=list(a.ranges),
-            behavior={"name": a.behavior_name, "version": a.behavior_version},
-            tags=list(a.tags),
-        )
-        for a in answer.assignments
-    ]
-    return PollOut(**answer.model_dump(exclude={"assignments"}), assignments=assignments)
+) -> PollResponse:
+    return PollResponse.from_domain(get_keeper().polls.poll(school_id, body.capacity, body.running))
 
 
 @router.get("/schools", summary="Known Schools with liveness and load", tags=["schools"])

@@ -1,0 +1,1 @@
+"""Wire models shared by the Keeper and its clients."""
