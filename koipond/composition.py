@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ from koipond.notifications.service import NotificationService, build_notificatio
 from koipond.notify import Notifier
 from koipond.ports import Clock, SystemClock
 from koipond.prometheus import ApiClientPrometheusReader
+from koipond.services.allocator import AllocatorService, AllocatorTiming
 from koipond.services.auth import AuthService
 from koipond.services.behaviors import BehaviorService
 from koipond.services.charts import ChartService
@@ -28,7 +32,7 @@ from koipond.services.release_tick import TickStep
 from koipond.services.rollouts import RolloutService
 from koipond.services.tokens import TokenJobService
 from koipond.settings import Settings, get_settings, guard_clusters
-from koipond.store.allocation import DynamoAllocationRepository
+from koipond.store.assignments import DynamoAssignmentRepository
 from koipond.store.behaviors import DynamoBehaviorRepository
 from koipond.store.deploys import DynamoDeployRepository
 from koipond.store.estop import DynamoEmergencyStopRepository
@@ -53,6 +57,7 @@ class Keeper:
     tests: LoadTestService
     estop: EmergencyStopService
     polls: PollService
+    allocator: AllocatorService
     auth: AuthService
     behaviors: BehaviorService
     guard: GuardService
@@ -63,6 +68,11 @@ class Keeper:
     rollouts: RolloutService
     continuous: ContinuousTestService
     deploys: DeployService
+
+
+def allocator_holder_id() -> str:
+    """Who holds the allocator's lease: unique per process (a Lambda execution environment, a local Keeper)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def dynamodb_client(settings: Settings) -> DynamoDBClient:
@@ -83,19 +93,20 @@ def build_keeper(
     tests_repo = DynamoLoadTestRepository(table, history)
     estop_repo = DynamoEmergencyStopRepository(table, history)
     behaviors_repo = DynamoBehaviorRepository(table, history)
-    allocation_repo = DynamoAllocationRepository(table, history)
+    assignments = DynamoAssignmentRepository(table)
+    schools = DynamoSchoolRepository(table)
     tests = LoadTestService(
-        tests_repo, history, estop_repo, behaviors_repo, allocation_repo, clock, settings.max_koi_per_test
+        tests_repo, history, estop_repo, behaviors_repo, clock, settings.max_koi_per_test, settings.max_running_tests
     )
-    polls = PollService(
-        DynamoSchoolRepository(table),
-        allocation_repo,
-        tests_repo,
-        estop_repo,
-        tests,
-        clock,
+    polls = PollService(schools, assignments, estop_repo, clock, settings.poll_interval_seconds, settings.missed_polls)
+    timing = AllocatorTiming(
+        settings.allocator_period_seconds,
+        settings.allocator_lease_seconds,
         settings.poll_interval_seconds,
         settings.missed_polls,
+    )
+    allocator = AllocatorService(
+        assignments, schools, tests_repo, tests, history, estop_repo, clock, timing, allocator_holder_id()
     )
     auth = AuthService(DynamoApiKeyRepository(table, history), clock)
     if settings.admin_token is not None:
@@ -121,6 +132,7 @@ def build_keeper(
         tests=tests,
         estop=EmergencyStopService(estop_repo, history, tests, clock, notifier),
         polls=polls,
+        allocator=allocator,
         auth=auth,
         behaviors=BehaviorService(behaviors_repo, clock),
         guard=guard,

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     )
     poll_interval_seconds: float = Field(default=5.0, gt=0, le=300, description=envvars.POLL_INTERVAL_SECONDS)
     missed_polls: int = Field(default=3, ge=1, le=100, description=envvars.MISSED_POLLS)
+    allocator_period_seconds: float = Field(default=1.0, gt=0, le=60, description=envvars.ALLOCATOR_PERIOD_SECONDS)
+    allocator_lease_seconds: float = Field(default=5.0, gt=0, le=300, description=envvars.ALLOCATOR_LEASE_SECONDS)
+    max_running_tests: int = Field(default=1000, ge=1, le=1000, description=envvars.MAX_RUNNING_TESTS)
     default_school_capacity: int = Field(default=5000, ge=1, description=envvars.DEFAULT_SCHOOL_CAPACITY)
     max_koi_per_test: int = Field(default=10_000_000, ge=1, description=envvars.MAX_KOI_PER_TEST)
     prometheus_url: str | None = Field(

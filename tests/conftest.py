@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -13,13 +15,16 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from koipond.composition import Keeper, build_keeper, injected_keeper
+from koipond.composition import Keeper, build_keeper, get_keeper, injected_keeper
+from koipond.errors import StoreError
 from koipond.pond.lambda_http import LocalLambdaContext, build_event
 from koipond.ports import FixedClock
 from koipond.settings import Settings
+from koipond.store.assignments import LostLeaseError
 from koipond.store.schema import create_table
 
 ADMIN_TOKEN = "test-admin-token"
+_POLL = re.compile(r"/v1/schools/[^/]+/poll")
 START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 # Never reach real AWS from tests, whatever the machine's environment holds.
@@ -92,7 +97,14 @@ class Api:
         if self.token is not None:
             headers["authorization"] = f"Bearer {self.token}"
         payload = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
-        result = lambda_handler(build_event(method, path, headers, payload, "127.0.0.1"), LocalLambdaContext("test"))
+        event = build_event(method, path, headers, payload, "127.0.0.1")
+        result = lambda_handler(event, LocalLambdaContext("test"))
+        if method == "POST" and _POLL.fullmatch(path) and result["statusCode"] == 200:
+            # In process no allocator thread runs: let it make one pass after the heartbeat, then poll
+            # again, which is what the School's next poll would see a second later.
+            with contextlib.suppress(StoreError, LostLeaseError):  # as the allocator's loop does
+                get_keeper().allocator.run_pass()
+            result = lambda_handler(event, LocalLambdaContext("test"))
         text = result.get("body") or ""
         return ApiResponse(result["statusCode"], json.loads(text) if text else None, result.get("headers") or {})
 

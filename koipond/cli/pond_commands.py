@@ -55,6 +55,10 @@ def keeper_command(host: str, port: int) -> None:
     if not get_settings().aws_endpoint:
         err_console.print(f"note: {envvars.AWS_ENDPOINT} is unset, so the Keeper uses real AWS")
     server = LambdaHttpServer(host, port, load_handler(KEEPER_HANDLER), "keeper-api")
+    # Every Keeper process competes for the allocator's lease, as Lambda executions do on AWS; one allocates.
+    stop_allocating = threading.Event()
+    allocator = threading.Thread(target=_allocate_until, args=(stop_allocating,), name="allocator", daemon=True)
+    allocator.start()
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     console.print(f"Keeper listening on http://{host}:{port} (OpenAPI at /openapi.json)")
     try:
@@ -62,7 +66,15 @@ def keeper_command(host: str, port: int) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        stop_allocating.set()
+        allocator.join(timeout=10)
         server.server_close()
+
+
+def _allocate_until(stop: threading.Event) -> None:
+    from koipond.composition import get_keeper
+
+    get_keeper().allocator.run_for(float("inf"), stop)
 
 
 @click.command("up")

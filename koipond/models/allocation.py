@@ -36,10 +36,10 @@ AssignmentMap = Mapping[str, Mapping[str, tuple[KoiRange, ...]]]
 
 
 class Allocation(BaseModel):
-    """Which School runs which koi of which test; stored as one versioned document.
+    """Which School runs which koi of which test: the allocation decision's input and output.
 
-    One document (not one item per School) so that a single conditional write moves koi between
-    Schools atomically: no koi index can ever be held by two Schools in the stored state.
+    Stored as one item per School (:class:`koipond.models.assignments.SchoolAssignment`); the allocator
+    decides on the whole pond at once in memory, in blocks of koi.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -61,20 +61,3 @@ class Allocation(BaseModel):
 
     def same_assignments(self, other: Allocation) -> bool:
         return self.assignments == other.assignments
-
-    def clipped(self, test_id: str, koi: int) -> Allocation:
-        """This allocation with ``test_id`` holding only indexes below ``koi`` (same version).
-
-        Used when a test's demand drops (scale down, shed, stop) so that the stored allocation
-        never holds more koi than a test asks for, not even until the next poll.
-        """
-        assignments: dict[str, dict[str, tuple[KoiRange, ...]]] = {}
-        for school_id, tests in self.assignments.items():
-            kept = dict(tests)
-            if test_id in kept:
-                ranges = tuple(KoiRange(start=r.start, end=min(r.end, koi)) for r in kept.pop(test_id) if r.start < koi)
-                if ranges:
-                    kept[test_id] = ranges
-            if kept:
-                assignments[school_id] = kept
-        return Allocation(version=self.version, assignments=assignments)

@@ -98,3 +98,18 @@ def water_fill(bins: Mapping[str, tuple[int, int]], amount: int) -> dict[str, in
 def _ratio_key(bins: Mapping[str, tuple[int, int]], key: str) -> tuple[Fraction, str]:
     level, ceiling = bins[key]
     return Fraction(level, ceiling), key
+
+
+def intersect(first: list[Span], second: list[Span]) -> list[Span]:
+    """Return the indexes in both sorted, disjoint span lists, as sorted, disjoint spans."""
+    common: list[Span] = []
+    i = j = 0
+    while i < len(first) and j < len(second):
+        start, end = max(first[i][0], second[j][0]), min(first[i][1], second[j][1])
+        if start < end:
+            common.append((start, end))
+        if first[i][1] <= second[j][1]:
+            i += 1
+        else:
+            j += 1
+    return common

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from koipond.models.allocation import Allocation
 from koipond.models.auth import ApiKey
 from koipond.models.behavior import StoredBehavior
 from koipond.models.estop import EmergencyStop
@@ -23,7 +22,6 @@ from koipond.store.schema import DOC, GSI1_PK, GSI1_SK, META, PK, SK, TTL_ATTRIB
 
 Item = dict[str, Any]
 
-ALLOCATION_PK = "ALLOCATION"
 ESTOP_PK = "ESTOP"
 SCHOOLS_INDEX = "SCHOOLS"
 KEYS_INDEX = "KEYS"
@@ -74,6 +72,7 @@ def school_pk(school_id: str) -> str:
 
 
 FIRST_SEEN = "first_seen_at"
+LAST_POLL = "last_poll_at"  # beside the document too, so a condition can name it
 
 
 def heartbeat_update(
@@ -85,7 +84,7 @@ def heartbeat_update(
         The update expression, its values and its attribute names.
     """
     report = {"id": school_id, "capacity": capacity, "running": dict(running), "last_poll_at": at.isoformat()}
-    update = "SET #doc = :doc, #gpk = :gpk, #gsk = :gsk, #ttl = :ttl, #first = if_not_exists(#first, :at)"
+    update = "SET #doc = :doc, #gpk = :gpk, #gsk = :gsk, #ttl = :ttl, #last = :at, #first = if_not_exists(#first, :at)"
     values: Item = {
         ":doc": json.dumps(report),
         ":gpk": SCHOOLS_INDEX,
@@ -93,21 +92,20 @@ def heartbeat_update(
         ":ttl": int(at.timestamp()) + ttl_seconds,
         ":at": at.isoformat(),
     }
-    names = {"#doc": DOC, "#gpk": GSI1_PK, "#gsk": GSI1_SK, "#ttl": TTL_ATTRIBUTE, "#first": FIRST_SEEN}
+    names = {
+        "#doc": DOC,
+        "#gpk": GSI1_PK,
+        "#gsk": GSI1_SK,
+        "#ttl": TTL_ATTRIBUTE,
+        "#first": FIRST_SEEN,
+        "#last": LAST_POLL,
+    }
     return update, values, names
 
 
 def school_from_item(item: Item) -> School:
     report = json.loads(item[DOC])
     return School.model_validate({**report, "first_seen_at": item.get(FIRST_SEEN, report.get("last_poll_at"))})
-
-
-def allocation_to_item(allocation: Allocation) -> Item:
-    return {PK: ALLOCATION_PK, SK: META, VERSION: allocation.version, DOC: allocation.model_dump_json()}
-
-
-def allocation_from_item(item: Item) -> Allocation:
-    return Allocation.model_validate_json(item[DOC]).model_copy(update={"version": item[VERSION]})
 
 
 def estop_to_item(estop: EmergencyStop) -> Item:

@@ -6,12 +6,14 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from koipond.models.schools import School
-from koipond.store.items import SCHOOLS_INDEX, heartbeat_update, school_from_item, school_pk
-from koipond.store.schema import META
-from koipond.store.table import DynamoTable
+from koipond.store.items import LAST_POLL, SCHOOLS_INDEX, heartbeat_update, school_from_item, school_pk
+from koipond.store.schema import GSI1_PK, META
+from koipond.store.table import ConditionFailed, DynamoTable
 
 # Heartbeats outlive liveness by far: a dead School stays visible (as dead) for a day, then TTL removes it.
 HEARTBEAT_TTL_SECONDS = 24 * 3600
+# Dead Schools leave the allocator's index (so its per-pass Query holds only live ones) for this one.
+RETIRED_INDEX = "SCHOOLS#retired"
 
 
 class DynamoSchoolRepository:
@@ -32,4 +34,25 @@ class DynamoSchoolRepository:
         self._table.update(school_pk(school_id), META, update, values, names)
 
     def list_all(self) -> list[School]:
+        """The Schools the allocator considers: live ones, and dead ones it has not retired yet."""
         return [school_from_item(item) for item in self._table.query(SCHOOLS_INDEX, index=True)]
+
+    def list_retired(self) -> list[School]:
+        """Dead Schools the allocator retired, until their heartbeat's TTL removes them (a day)."""
+        return [school_from_item(item) for item in self._table.query(RETIRED_INDEX, index=True)]
+
+    def retire(self, school: School) -> bool:
+        """Move a dead School out of the allocator's index; False if it polled again meanwhile.
+
+        Its next heartbeat moves it back, so a School that comes back to life is simply live again.
+        """
+        try:
+            # Prevents: retiring a School whose poll landed after it was judged dead.
+            self._table.update_if(
+                school_pk(school.id), META, "SET #gpk = :retired", "#last = :last",
+                {":retired": RETIRED_INDEX, ":last": school.last_poll_at.isoformat()},
+                {"#gpk": GSI1_PK, "#last": LAST_POLL},
+            )  # fmt: skip
+        except ConditionFailed:
+            return False
+        return True

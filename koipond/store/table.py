@@ -219,9 +219,17 @@ class DynamoTable:
                 put["ExpressionAttributeValues"] = serialize(values)
         return {"Put": put}  # type: ignore[typeddict-item]
 
-    def delete_action(self, pk: str, sk: str) -> TransactWriteItemTypeDef:
-        """A Delete for :meth:`transact` (deleting a missing item is not an error)."""
-        return {"Delete": {"TableName": self.name, "Key": serialize({PK: pk, SK: sk})}}
+    def delete_action(
+        self, pk: str, sk: str, condition: str | None = None, values: Mapping[str, Any] | None = None
+    ) -> TransactWriteItemTypeDef:
+        """A Delete for :meth:`transact` (deleting a missing item is not an error unless ``condition`` says so)."""
+        delete: dict[str, Any] = {"TableName": self.name, "Key": serialize({PK: pk, SK: sk})}
+        if condition:
+            delete["ConditionExpression"] = condition
+            delete["ExpressionAttributeNames"] = _names_in(condition)
+            if values:
+                delete["ExpressionAttributeValues"] = serialize(values)
+        return {"Delete": delete}  # type: ignore[typeddict-item]
 
     def update(self, pk: str, sk: str, update: str, values: Mapping[str, Any], names: Mapping[str, str]) -> None:
         """One UpdateItem, unconditional: half the write units of the same update in a transaction.
@@ -239,6 +247,34 @@ class DynamoTable:
             )
         except (ClientError, BotoCoreError) as exc:
             raise StoreError(f"updating {pk} failed: {exc}") from exc
+
+    def update_if(
+        self, pk: str, sk: str, update: str, condition: str, values: Mapping[str, Any], names: Mapping[str, str]
+    ) -> Item:
+        """One conditional UpdateItem; returns the item as written.
+
+        Raises:
+            ConditionFailed: ``condition`` did not hold; nothing was written.
+            StoreError: DynamoDB refused or failed.
+        """
+        try:
+            answer = self.client.update_item(
+                TableName=self.name,
+                Key=serialize({PK: pk, SK: sk}),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                # DynamoDB refuses names an expression does not use.
+                ExpressionAttributeNames={n: a for n, a in names.items() if n in f"{update} {condition}"},
+                ExpressionAttributeValues=serialize(values),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise ConditionFailed([0]) from exc
+            raise StoreError(f"updating {pk} failed: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StoreError(f"updating {pk} failed: {exc}") from exc
+        return deserialize(answer.get("Attributes", {}))
 
     def update_action(
         self,
@@ -270,13 +306,16 @@ class DynamoTable:
             action["ExpressionAttributeValues"] = serialize(values)
         return {"Update": action}  # type: ignore[typeddict-item]
 
-    def check_action(self, pk: str, sk: str, condition: str, values: Mapping[str, Any]) -> TransactWriteItemTypeDef:
+    def check_action(
+        self, pk: str, sk: str, condition: str, values: Mapping[str, Any], names: Mapping[str, str] | None = None
+    ) -> TransactWriteItemTypeDef:
         """A ConditionCheck for :meth:`transact`: the write proceeds only if this item is as read."""
+        used = {name: attr for name, attr in (names or {}).items() if name in condition}
         check: dict[str, Any] = {
             "TableName": self.name,
             "Key": serialize({PK: pk, SK: sk}),
             "ConditionExpression": condition,
-            "ExpressionAttributeNames": _names_in(condition),
+            "ExpressionAttributeNames": {**_names_in(condition), **used},
             "ExpressionAttributeValues": serialize(values),
         }
         return {"ConditionCheck": check}  # type: ignore[typeddict-item]

@@ -8,40 +8,21 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from koipond.composition import Keeper, build_keeper, injected_keeper
 from koipond.ports import FixedClock
 from koipond.settings import Settings
 from tests.conftest import MINIMAL_BEHAVIOR, Api, issue_token, new_test_body
-
-
-class FailingWrites:
-    """The embedded DynamoDB with writes that fail on demand, as during a regional write outage."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self.failing: set[str] = set()
-
-    def __getattr__(self, name: str) -> Any:
-        real = getattr(self._client, name)
-        if name not in self.failing:
-            return real
-
-        def fail(**_: Any) -> Any:
-            error: Any = {"Error": {"Code": "InternalServerError", "Message": "injected write failure"}}
-            raise ClientError(error, name)
-
-        return fail
+from tests.integration.dynamodb_faults import FailingDynamoDB
 
 
 @pytest.fixture
-def flaky(dynamodb: Any) -> FailingWrites:
-    return FailingWrites(dynamodb)
+def flaky(dynamodb: Any) -> FailingDynamoDB:
+    return FailingDynamoDB(dynamodb)
 
 
 @pytest.fixture
-def flaky_api(settings: Settings, flaky: FailingWrites, clock: FixedClock) -> Iterator[Api]:
+def flaky_api(settings: Settings, flaky: FailingDynamoDB, clock: FixedClock) -> Iterator[Api]:
     built: Keeper = build_keeper(settings, flaky, clock)  # type: ignore[arg-type]
     with injected_keeper(built):
         admin = Api()
@@ -55,7 +36,7 @@ def _poll(api: Api, school: str, token: str) -> Any:
     return answer.body
 
 
-def test_emergency_stop_reaches_a_school_while_every_write_fails(flaky_api: Api, flaky: FailingWrites) -> None:
+def test_emergency_stop_reaches_a_school_while_every_write_fails(flaky_api: Api, flaky: FailingDynamoDB) -> None:
     school = issue_token(flaky_api, "school")
     assert flaky_api.post("/v1/tests", new_test_body(koi=300)).status == 201
     assert _poll(flaky_api, "s1", school)["assignments"]
@@ -66,7 +47,7 @@ def test_emergency_stop_reaches_a_school_while_every_write_fails(flaky_api: Api,
     assert answer["stop_reason"] == "emergency stop: drill"
 
 
-def test_a_failed_allocation_write_answers_from_the_stored_allocation(flaky_api: Api, flaky: FailingWrites) -> None:
+def test_a_failed_allocation_write_answers_from_the_stored_allocation(flaky_api: Api, flaky: FailingDynamoDB) -> None:
     school = issue_token(flaky_api, "school")
     test_id = flaky_api.post("/v1/tests", new_test_body(koi=300)).body["id"]
     assert [a["koi"] for a in _poll(flaky_api, "s1", school)["assignments"]] == [300]
@@ -78,7 +59,7 @@ def test_a_failed_allocation_write_answers_from_the_stored_allocation(flaky_api:
     assert [a["koi"] for a in _poll(flaky_api, "s1", school)["assignments"]] == [800]
 
 
-def test_a_poll_whose_heartbeat_cannot_be_written_is_still_answered(flaky_api: Api, flaky: FailingWrites) -> None:
+def test_a_poll_whose_heartbeat_cannot_be_written_is_still_answered(flaky_api: Api, flaky: FailingDynamoDB) -> None:
     school = issue_token(flaky_api, "school")
     assert flaky_api.post("/v1/tests", new_test_body(koi=300)).status == 201
     assert _poll(flaky_api, "s1", school)["assignments"]
@@ -87,7 +68,7 @@ def test_a_poll_whose_heartbeat_cannot_be_written_is_still_answered(flaky_api: A
 
 
 def test_heartbeats_keep_the_first_poll_time_and_update_the_rest(
-    flaky_api: Api, flaky: FailingWrites, clock: FixedClock
+    flaky_api: Api, flaky: FailingDynamoDB, clock: FixedClock
 ) -> None:
     school = issue_token(flaky_api, "school")
     first = clock.now()

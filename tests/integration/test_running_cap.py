@@ -1,16 +1,29 @@
-"""The running-test cap is what one allocation write can hold, and every path that makes a test run
-checks it: start, resume and automatic resume answer 409 at the cap, and at the cap a School's death
-still moves every test's koi in one write."""
+"""Every path that makes a test run checks the running-test cap: start, resume and automatic resume
+answer 409 at the cap, and at the cap a School's death still moves every test's koi."""
 
 from __future__ import annotations
+
+import pytest
 
 from koipond.composition import Keeper
 from koipond.ports import FixedClock
 from koipond.services.loadtests import MAX_RUNNING_TESTS
-from koipond.store.table import MAX_TRANSACTION_ITEMS
-from tests.conftest import Api, issue_token, new_test_body
+from koipond.settings import Settings
+from tests.conftest import ADMIN_TOKEN, Api, issue_token, new_test_body
 
 AUTO = {"resume": "auto", "cool_down_seconds": 60}
+CAP = 6  # KOIPOND_MAX_RUNNING_TESTS, small so the suite stays fast; the default is MAX_RUNNING_TESTS
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        admin_token=ADMIN_TOKEN,
+        poll_interval_seconds=5,
+        missed_polls=3,
+        table_name="koipond-test",
+        max_running_tests=CAP,
+    )
 
 
 def _fill(api: Api, count: int, **overrides: object) -> list[str]:
@@ -22,21 +35,21 @@ def _fill(api: Api, count: int, **overrides: object) -> list[str]:
     return ids
 
 
-def test_the_cap_leaves_room_for_a_check_and_an_event_per_test_in_one_write() -> None:
-    assert 2 + 2 * MAX_RUNNING_TESTS <= MAX_TRANSACTION_ITEMS
+def test_the_default_cap_is_the_scale_the_keeper_is_built_for() -> None:
+    assert Settings().max_running_tests == MAX_RUNNING_TESTS == 1000
 
 
 def test_starting_one_test_past_the_cap_is_a_clear_409_and_stores_nothing(api: Api) -> None:
-    _fill(api, MAX_RUNNING_TESTS)
+    _fill(api, CAP)
     refused = api.post("/v1/tests", new_test_body(name="one too many"))
     assert refused.status == 409
     assert refused.error_code == "too_many_running_tests"
-    assert refused.body["error"]["details"] == {"running": MAX_RUNNING_TESTS, "max_running": MAX_RUNNING_TESTS}
-    assert len(api.get("/v1/tests").body["tests"]) == MAX_RUNNING_TESTS
+    assert refused.body["error"]["details"] == {"running": CAP, "max_running": CAP}
+    assert len(api.get("/v1/tests").body["tests"]) == CAP
 
 
 def test_resuming_past_the_cap_is_refused_and_the_test_stays_stopped(api: Api) -> None:
-    first, *_ = _fill(api, MAX_RUNNING_TESTS)
+    first, *_ = _fill(api, CAP)
     assert api.post(f"/v1/tests/{first}/stop", {"reason": "make room"}).status == 200
     assert api.post("/v1/tests", new_test_body(name="took the room")).status == 201
     refused = api.post(f"/v1/tests/{first}/resume", {"reason": "back"})
@@ -47,7 +60,7 @@ def test_resuming_past_the_cap_is_refused_and_the_test_stays_stopped(api: Api) -
 def test_automatic_resume_waits_at_the_cap_instead_of_counting_a_race(
     api: Api, keeper: Keeper, clock: FixedClock
 ) -> None:
-    continuous, *_ = _fill(api, MAX_RUNNING_TESTS, **AUTO)
+    continuous, *_ = _fill(api, CAP, **AUTO)
     keeper.tests.stop(continuous, "guard", "guard p99: breach")
     assert api.post("/v1/tests", new_test_body(name="took the room")).status == 201
     clock.advance(61)
@@ -55,12 +68,12 @@ def test_automatic_resume_waits_at_the_cap_instead_of_counting_a_race(
     assert api.get(f"/v1/tests/{continuous}").body["status"] == "stopped"
 
 
-def test_at_the_cap_a_dead_schools_koi_move_in_one_allocation_write(api: Api, clock: FixedClock) -> None:
+def test_at_the_cap_a_dead_schools_koi_all_move_to_the_live_one(api: Api, clock: FixedClock) -> None:
     school = issue_token(api, "school")
-    _fill(api, MAX_RUNNING_TESTS)
+    _fill(api, CAP)
     for name in ("s1", "s2"):
         assert api.as_(school).post(f"/v1/schools/{name}/poll", {"capacity": 5000}).status == 200
     clock.advance(16)  # s2 misses three 5 s polls
     answer = api.as_(school).post("/v1/schools/s1/poll", {"capacity": 5000})
     assert answer.status == 200, answer.body
-    assert sum(a["koi"] for a in answer.body["assignments"]) == 20 * MAX_RUNNING_TESTS
+    assert sum(a["koi"] for a in answer.body["assignments"]) == 20 * CAP

@@ -10,7 +10,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from koipond.durations import format_duration, parse_duration
-from koipond.models.allocation import Allocation, KoiRange
 from koipond.models.tests import BehaviorRef, LoadTest, LoadTestStatus
 from koipond.pond.lambda_http import build_event
 
@@ -44,20 +43,6 @@ def test_stopped_test_wants_no_koi() -> None:
 
 def test_shed_half_of_2000_leaves_1000() -> None:
     assert a_test(2000, 50).active_koi == 1000
-
-
-def test_clipping_keeps_low_indexes_and_drops_empty_schools() -> None:
-    allocation = Allocation(
-        version=4,
-        assignments={
-            "s1": {"t": (KoiRange(start=0, end=600),), "u": (KoiRange(start=0, end=5),)},
-            "s2": {"t": (KoiRange(start=600, end=1000),)},
-        },
-    )
-    clipped = allocation.clipped("t", 500)
-    assert clipped.version == 4
-    assert clipped.assignments == {"s1": {"t": (KoiRange(start=0, end=500),), "u": (KoiRange(start=0, end=5),)}}
-    assert allocation.clipped("t", 0).koi_of_test("t") == {}
 
 
 @given(st.integers(0, 10**7))

@@ -1,0 +1,324 @@
+"""The one allocator: while it holds the lease, it turns running tests and live Schools into assignments.
+
+Polls never allocate. One holder at a time (a DynamoDB lease whose token fences every write) runs a
+pass every second or so: read the emergency stop, the running tests and the Schools' heartbeats,
+decide with the pure :func:`allocate_koi` in blocks of :data:`KOI_BLOCK` koi, and write only the
+Schools whose assignment changed. A koi moving from School A to School B is first removed from A's
+item and only then added to B's, so no stored state ever holds a koi twice; a holder dying between
+the two leaves a gap that the next pass (by any holder) fills.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from fractions import Fraction
+
+from koipond.errors import StoreError
+from koipond.models.allocation import Allocation, KoiRange, count_koi
+from koipond.models.assignments import KOI_BLOCK, AllocatorLease, SchoolAssignment
+from koipond.models.history import EventKind
+from koipond.models.schools import School, TestAssignment
+from koipond.models.tests import LoadTest, LoadTestStatus
+from koipond.ports import Clock
+from koipond.services.allocation import KoiDemand, RebalanceTolerance, SchoolView, allocate_koi, is_live
+from koipond.services.history import describe_reallocation, new_event, reallocation_details
+from koipond.services.koi_ranges import Span, intersect
+from koipond.services.loadtests import LoadTestService
+from koipond.store.assignments import DynamoAssignmentRepository, LostLeaseError
+from koipond.store.estop import DynamoEmergencyStopRepository
+from koipond.store.history import DynamoHistoryRepository
+from koipond.store.loadtests import DynamoLoadTestRepository
+from koipond.store.schools import DynamoSchoolRepository
+
+log = logging.getLogger("koipond.allocator")
+# A School far above its fair share gives up whole blocks; one block of slack keeps a just-balanced
+# allocation from being rebalanced again.
+BLOCK_TOLERANCE = RebalanceTolerance(ratio=Fraction(1, 10), min_koi=1)
+ACTOR = "allocator"
+
+
+@dataclass(frozen=True)
+class AllocatorTiming:
+    """How often the allocator runs, how long its lease lasts, and when a School counts as dead."""
+
+    period_seconds: float
+    lease_seconds: float
+    poll_interval_seconds: float
+    missed_polls: int
+
+
+@dataclass(frozen=True)
+class PassReport:
+    """What one pass did; ``held`` is False when another holder has the lease (nothing else was done)."""
+
+    held: bool
+    fence: int | None
+    schools: int = 0
+    tests: int = 0
+    written: int = 0
+    moved_koi: int = 0
+    seconds: float = 0.0
+
+
+class AllocatorService:
+    def __init__(
+        self,
+        assignments: DynamoAssignmentRepository,
+        schools: DynamoSchoolRepository,
+        tests: DynamoLoadTestRepository,
+        lifecycle: LoadTestService,
+        history: DynamoHistoryRepository,
+        estop: DynamoEmergencyStopRepository,
+        clock: Clock,
+        timing: AllocatorTiming,
+        holder: str,
+    ) -> None:
+        self._assignments = assignments
+        self._schools = schools
+        self._tests = tests
+        self._lifecycle = lifecycle
+        self._history = history
+        self._estop = estop
+        self._clock = clock
+        self._timing = timing
+        self._holder = holder
+        self._lease: AllocatorLease | None = None
+        # The holder's view of every School's assignment: loaded when the lease is taken, then kept
+        # current by its own writes (nobody else may write while it holds the lease).
+        self._state: dict[str, SchoolAssignment] = {}
+        self._known: dict[str, LoadTest] = {}  # tests as last read consistently, to skip unchanged ones
+
+    @property
+    def holder(self) -> str:
+        return self._holder
+
+    def run_pass(self) -> PassReport:
+        """Take or renew the lease, then bring every School's assignment in line with the demand.
+
+        Raises:
+            StoreError: the table failed; the next pass starts again from a fresh read.
+        """
+        started = time.perf_counter()
+        now = self._clock.now()
+        lease = self._assignments.hold_lease(self._holder, now.timestamp(), self._timing.lease_seconds, self._lease)
+        if lease is None:
+            self._lease = None
+            return PassReport(held=False, fence=None, seconds=time.perf_counter() - started)
+        if self._lease is None or self._lease.fence != lease.fence:
+            self._state = {a.school_id: a for a in self._assignments.list_all()}
+            self._known = {}
+        self._lease = lease
+        try:
+            return self._allocate(lease, now, started)
+        except (LostLeaseError, StoreError):
+            self._lease = None  # reload everything on the next pass, whoever holds the lease then
+            raise
+
+    def run_for(self, seconds: float, stop: threading.Event | None = None) -> list[PassReport]:
+        """Run a pass every ``period_seconds`` until ``seconds`` pass or ``stop`` is set; then let go.
+
+        A failing pass is logged and the next one starts from fresh reads; the lease is released at
+        the end so that the next runner (another process, the next scheduled invocation) takes over at once.
+        """
+        stop = stop or threading.Event()
+        deadline = time.monotonic() + seconds
+        reports: list[PassReport] = []
+        while not stop.is_set() and time.monotonic() < deadline:
+            began = time.monotonic()
+            try:
+                reports.append(self.run_pass())
+            except (LostLeaseError, StoreError) as exc:
+                log.warning("allocator pass failed, starting over: %s", exc)
+            except Exception:  # a loop that must outlive any one bad pass
+                log.exception("allocator pass failed unexpectedly, starting over")
+                self._lease = None
+            pause = self._timing.period_seconds - (time.monotonic() - began)
+            stop.wait(max(0.0, min(pause, deadline - time.monotonic())))
+        self.release()
+        return reports
+
+    def release(self) -> None:
+        if self._lease is not None:
+            self._assignments.release_lease(self._lease)
+            self._lease = None
+
+    def _allocate(self, lease: AllocatorLease, now: datetime, started: float) -> PassReport:
+        estop = self._estop.get()
+        tests = self._running_tests(now)
+        heartbeats = self._schools.list_all()
+        views = self._views(heartbeats, now)
+        demands = [] if estop.active else [KoiDemand(t.id, _blocks_for(t.active_koi)) for t in tests.values()]
+        previous = Allocation(assignments={sid: _block_map(a) for sid, a in self._state.items()})
+        proposed = allocate_koi(previous, [d for d in demands if d.koi > 0], views, tolerance=BLOCK_TOLERANCE)
+        target = {
+            sid: tuple(_assignment(tests[tid], blocks) for tid, blocks in sorted(proposed.for_school(sid).items()))
+            for sid in set(self._state) | set(proposed.assignments)
+        }
+        before = dict(self._state)
+        written = self._write_changes(target, lease)
+        self._record_moves(before, tests)
+        written += self._retire_dead(heartbeats, views, lease)
+        return PassReport(
+            held=True,
+            fence=lease.fence,
+            schools=sum(1 for v in views if v.live),
+            tests=len(tests),
+            written=written,
+            moved_koi=_moved_koi(before, self._state),
+            seconds=time.perf_counter() - started,
+        )
+
+    def _running_tests(self, now: datetime) -> dict[str, LoadTest]:
+        """The running tests; tests whose duration is over are completed.
+
+        One Query of the status index lists them with their versions; only tests that are new, changed
+        or gone from the index since the last pass are read again (strongly consistent, since the index
+        lags), so a quiet pond costs one Query a pass, not a read per test.
+        """
+        listed = {t.id: t for t in self._tests.list_by_status(LoadTestStatus.RUNNING)}
+        ids = set(listed) | {t.test_id for a in self._state.values() for t in a.tests}
+        stale = sorted(
+            i for i in ids if i not in listed or i not in self._known or self._known[i].version != listed[i].version
+        )
+        self._known = {i: t for i, t in self._known.items() if i in ids}
+        self._known.update({t.id: t for t in self._tests.get_many(stale)})
+        running = [t for t in self._known.values() if t.status is LoadTestStatus.RUNNING]
+        if any(t.has_elapsed(now) for t in running):
+            self._lifecycle.complete_elapsed(running)
+            self._known.update({t.id: t for t in self._tests.get_many([t.id for t in running])})
+            running = [t for t in self._known.values() if t.status is LoadTestStatus.RUNNING]
+        return {t.id: t for t in running}
+
+    def _views(self, heartbeats: list[School], now: datetime) -> list[SchoolView]:
+        """Every School as the decision sees it; one whose heartbeat expired altogether is dead."""
+        timing = self._timing
+        views = {
+            s.id: SchoolView(
+                s.id,
+                s.capacity // KOI_BLOCK,
+                is_live(s.last_poll_at, now, timing.poll_interval_seconds, timing.missed_polls),
+            )
+            for s in heartbeats
+        }
+        for school_id in self._state:
+            views.setdefault(school_id, SchoolView(school_id, 0, live=False))
+        return list(views.values())
+
+    def _write_changes(self, target: Mapping[str, tuple[TestAssignment, ...]], lease: AllocatorLease) -> int:
+        """Shrink every School that gives koi up first, then grow the ones that receive them."""
+        written = 0
+        changed = sorted(sid for sid, tests in target.items() if tests != self._current(sid).tests)
+        for school_id in changed:
+            current = self._current(school_id)
+            kept = _kept(current.tests, target[school_id])
+            if kept != current.tests:
+                self._state[school_id] = self._assignments.write(current.model_copy(update={"tests": kept}), lease)
+                written += 1
+        for school_id in changed:
+            current = self._current(school_id)
+            if target[school_id] != current.tests:
+                self._state[school_id] = self._assignments.write(
+                    current.model_copy(update={"tests": target[school_id]}), lease
+                )
+                written += 1
+        return written
+
+    def _retire_dead(self, heartbeats: list[School], views: list[SchoolView], lease: AllocatorLease) -> int:
+        """Dead Schools that hold nothing leave the heartbeat index and lose their assignment item,
+        so neither the allocator's Query nor its state grows with Schools that came and went."""
+        removed = 0
+        dead = {v.school_id for v in views if not v.live}
+        for school_id in sorted(dead & set(self._state)):
+            if not self._state[school_id].tests:
+                self._assignments.remove(self._state.pop(school_id), lease)
+                removed += 1
+        for school in heartbeats:
+            if school.id in dead and school.id not in self._state:
+                self._schools.retire(school)
+        return removed
+
+    def _current(self, school_id: str) -> SchoolAssignment:
+        return self._state.get(school_id) or SchoolAssignment(school_id=school_id)
+
+    def _record_moves(self, before: Mapping[str, SchoolAssignment], tests: Mapping[str, LoadTest]) -> None:
+        """One compact history event per running test whose set of Schools changed."""
+        for test_id in sorted(tests):
+            was, now = _koi_per_school(before, test_id), _koi_per_school(self._state, test_id)
+            if set(was) != set(now):
+                details = reallocation_details(was, now)
+                event = new_event(
+                    self._clock, test_id, EventKind.TEST_REALLOCATED, ACTOR, describe_reallocation(details), details
+                )
+                self._history.append(event)
+
+
+def _blocks_for(koi: int) -> int:
+    return -(-koi // KOI_BLOCK)
+
+
+def _block_map(assignment: SchoolAssignment) -> dict[str, tuple[KoiRange, ...]]:
+    """A School's koi ranges as ranges of block numbers (every range starts on a block boundary)."""
+    return {
+        t.test_id: tuple(KoiRange(start=r.start // KOI_BLOCK, end=_blocks_for(r.end)) for r in t.ranges)
+        for t in assignment.tests
+    }
+
+
+def _assignment(test: LoadTest, blocks: tuple[KoiRange, ...]) -> TestAssignment:
+    """What a School runs of ``test``: its blocks as koi ranges, the last one cut at the test's demand."""
+    limit = test.active_koi
+    ranges = tuple(
+        KoiRange(start=b.start * KOI_BLOCK, end=min(b.end * KOI_BLOCK, limit))
+        for b in blocks
+        if b.start * KOI_BLOCK < limit
+    )
+    return TestAssignment(
+        test_id=test.id,
+        test_name=test.name,
+        ranges=ranges,
+        koi=count_koi(ranges),
+        behavior_name=test.behavior.name,
+        behavior_version=test.behavior.version,
+        target=test.target,
+        workspace=test.workspace,
+        tags=test.tags,
+    )
+
+
+def _kept(current: tuple[TestAssignment, ...], target: tuple[TestAssignment, ...]) -> tuple[TestAssignment, ...]:
+    """What a School keeps of ``current`` on its way to ``target``: only koi it holds in both."""
+    wanted = {t.test_id: t for t in target}
+    kept = []
+    for held in current:
+        goal = wanted.get(held.test_id)
+        if goal is None:
+            continue
+        spans = intersect(_spans(held.ranges), _spans(goal.ranges))
+        if spans:
+            ranges = tuple(KoiRange(start=s, end=e) for s, e in spans)
+            kept.append(goal.model_copy(update={"ranges": ranges, "koi": count_koi(ranges)}))
+    return tuple(kept)
+
+
+def _spans(ranges: tuple[KoiRange, ...]) -> list[Span]:
+    return [(r.start, r.end) for r in ranges]
+
+
+def _koi_per_school(state: Mapping[str, SchoolAssignment], test_id: str) -> dict[str, int]:
+    return {sid: koi for sid, a in state.items() if (koi := a.koi_of(test_id))}
+
+
+def _moved_koi(before: Mapping[str, SchoolAssignment], after: Mapping[str, SchoolAssignment]) -> int:
+    """koi that a School now holds and did not hold before (new ones and moved ones alike)."""
+    gained = 0
+    for school_id, assignment in after.items():
+        was = before[school_id].ranges() if school_id in before else {}
+        for test_id, ranges in assignment.ranges().items():
+            held = _spans(was.get(test_id, ()))
+            gained += count_koi(ranges) - sum(e - s for s, e in intersect(held, _spans(ranges)))
+    return gained

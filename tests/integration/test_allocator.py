@@ -1,0 +1,194 @@
+"""The allocator on the embedded DynamoDB: one lease holder, fenced writes, shrink before grow, and the
+pond's changes (scale, shed, stop, School deaths, the emergency stop) reaching the Schools' items."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from koipond.composition import Keeper, build_keeper
+from koipond.models.assignments import KOI_BLOCK, SchoolAssignment
+from koipond.models.tests import BehaviorRef
+from koipond.ports import FixedClock
+from koipond.services.loadtests import LoadTestChange, NewLoadTest
+from koipond.settings import Settings
+from koipond.store.assignments import DynamoAssignmentRepository, LostLeaseError
+from koipond.store.schools import DynamoSchoolRepository
+from koipond.store.table import DynamoTable
+from tests.conftest import MINIMAL_BEHAVIOR
+from tests.integration.dynamodb_faults import FailingDynamoDB
+
+
+@pytest.fixture
+def faulty(dynamodb: Any) -> list[FailingDynamoDB]:
+    return [FailingDynamoDB(dynamodb) for _ in range(2)]
+
+
+@pytest.fixture
+def keepers(settings: Settings, faulty: list[FailingDynamoDB], clock: FixedClock) -> tuple[Keeper, Keeper]:
+    first, second = (build_keeper(settings, client, clock) for client in faulty)  # type: ignore[arg-type]
+    first.behaviors.put("average_user", MINIMAL_BEHAVIOR, "tests")
+    return first, second
+
+
+@pytest.fixture
+def stored(settings: Settings, dynamodb: Any) -> DynamoAssignmentRepository:
+    return DynamoAssignmentRepository(DynamoTable(dynamodb, settings.table_name))
+
+
+def start(keeper: Keeper, koi: int) -> str:
+    spec = NewLoadTest("t", "http://127.0.0.1:1", BehaviorRef(name="average_user"), "w", koi)
+    return keeper.tests.create(spec, "tests").id
+
+
+def koi_by_school(stored: DynamoAssignmentRepository, test_id: str) -> dict[str, int]:
+    return {a.school_id: a.koi_of(test_id) for a in stored.list_all() if a.koi_of(test_id)}
+
+
+def assert_no_koi_twice(assignments: list[SchoolAssignment]) -> None:
+    held: dict[str, list[tuple[int, int]]] = {}
+    for assignment in assignments:
+        for test in assignment.tests:
+            held.setdefault(test.test_id, []).extend((r.start, r.end) for r in test.ranges)
+    for test_id, spans in held.items():
+        spans.sort()
+        assert all(a <= b for (_, a), (b, _) in itertools.pairwise(spans)), f"{test_id} held twice: {spans}"
+
+
+def test_only_one_of_two_allocators_holds_the_lease_and_allocates(keepers: tuple[Keeper, Keeper]) -> None:
+    a, b = keepers
+    test_id = start(a, 1000)
+    a.polls.record_heartbeat("s1", 5000, {})
+    first, second = a.allocator.run_pass(), b.allocator.run_pass()
+    assert (first.held, second.held) == (True, False)
+    assert second.written == 0
+    assert a.polls.poll("s1", 5000, {}).assignments[0].test_id == test_id
+
+
+def test_a_holder_whose_lease_was_taken_over_cannot_write(
+    keepers: tuple[Keeper, Keeper], clock: FixedClock, stored: DynamoAssignmentRepository, settings: Settings
+) -> None:
+    a, b = keepers
+    start(a, 1000)
+    a.polls.record_heartbeat("s1", 5000, {})
+    assert a.allocator.run_pass().held
+    stale = stored.lease()
+    assert stale is not None
+    clock.advance(settings.allocator_lease_seconds + 1)  # a's process paused past its lease
+    a.polls.record_heartbeat("s1", 5000, {})
+    taken = b.allocator.run_pass()
+    assert taken.held
+    assert taken.fence == stale.fence + 1
+    with pytest.raises(LostLeaseError):
+        stored.write(SchoolAssignment(school_id="s1", version=stored.get("s1").version), stale)
+    assert not a.allocator.run_pass().held
+
+
+def test_koi_leaving_a_dead_school_are_removed_before_they_are_added_elsewhere(
+    keepers: tuple[Keeper, Keeper], faulty: list[FailingDynamoDB], clock: FixedClock, stored: DynamoAssignmentRepository
+) -> None:
+    a, _ = keepers
+    test_id = start(a, 1000)
+    for school in ("s2", "s1"):
+        a.polls.record_heartbeat(school, 5000, {})
+    a.allocator.run_pass()
+    assert koi_by_school(stored, test_id) == {"s1": 500, "s2": 500}
+    clock.advance(16)  # s2 misses three 5 s polls; s1 keeps polling
+    a.polls.record_heartbeat("s1", 5000, {})
+    faulty[0].after_write = lambda: assert_no_koi_twice(stored.list_all())
+    a.allocator.run_pass()
+    assert koi_by_school(stored, test_id) == {"s1": 1000}
+
+
+def test_a_pass_cut_after_its_first_write_is_finished_by_the_next_holder(
+    keepers: tuple[Keeper, Keeper], faulty: list[FailingDynamoDB], clock: FixedClock, stored: DynamoAssignmentRepository
+) -> None:
+    a, b = keepers
+    test_id = start(a, 1000)
+    for school in ("s1", "s2"):
+        a.polls.record_heartbeat(school, 5000, {})
+    a.allocator.run_pass()
+    clock.advance(16)
+    a.polls.record_heartbeat("s1", 5000, {})
+    faulty[0].writes_left = 1  # a's process dies after removing s2's koi, before giving them to s1
+    with pytest.raises(Exception, match="injected failure"):
+        a.allocator.run_pass()
+    assert koi_by_school(stored, test_id) == {"s1": 500}
+    clock.advance(6)  # a's lease runs out
+    a.polls.record_heartbeat("s1", 5000, {})
+    assert b.allocator.run_pass().held
+    assert koi_by_school(stored, test_id) == {"s1": 1000}
+
+
+def test_scale_shed_and_stop_reach_the_schools_on_the_next_pass(
+    keepers: tuple[Keeper, Keeper], stored: DynamoAssignmentRepository
+) -> None:
+    a, _ = keepers
+    test_id = start(a, 1000)
+    for school in ("s1", "s2"):
+        a.polls.record_heartbeat(school, 5000, {})
+    a.allocator.run_pass()
+    a.tests.change(test_id, LoadTestChange(koi=450), "tests", None)
+    a.allocator.run_pass()
+    assert sum(koi_by_school(stored, test_id).values()) == 450
+    ranges = sorted((r.start, r.end) for s in stored.list_all() for t in s.tests for r in t.ranges)
+    assert ranges[-1][1] == 450
+    assert all(start % KOI_BLOCK == 0 for start, _ in ranges)
+    a.tests.change(test_id, LoadTestChange(shed_percent=50), "tests", None)
+    a.allocator.run_pass()
+    assert sum(koi_by_school(stored, test_id).values()) == 225
+    a.tests.stop(test_id, "tests", None)
+    a.allocator.run_pass()
+    assert koi_by_school(stored, test_id) == {}
+    events = [e.kind for e in a.tests.events(test_id)]
+    assert "test_reallocated" in events
+
+
+def test_the_emergency_stop_empties_every_assignment_and_polls_answer_stop_all(
+    keepers: tuple[Keeper, Keeper], stored: DynamoAssignmentRepository
+) -> None:
+    a, b = keepers
+    start(a, 1000)
+    a.polls.record_heartbeat("s1", 5000, {})
+    a.allocator.run_pass()
+    b.estop.activate("tests", "drill")
+    answer = b.polls.poll("s1", 5000, {})
+    assert (answer.stop_all, answer.assignments) == (True, ())  # before the allocator even ran
+    a.allocator.run_pass()
+    assert all(not s.tests for s in stored.list_all())
+
+
+def test_a_second_pass_with_nothing_changed_writes_nothing(keepers: tuple[Keeper, Keeper]) -> None:
+    a, _ = keepers
+    for koi in (1000, 250, 3):
+        start(a, koi)
+    for school in ("s1", "s2", "s3"):
+        a.polls.record_heartbeat(school, 700, {})
+    assert a.allocator.run_pass().written > 0
+    assert a.allocator.run_pass().written == 0
+
+
+def test_a_dead_school_leaves_the_allocators_index_and_comes_back_when_it_polls(
+    keepers: tuple[Keeper, Keeper],
+    clock: FixedClock,
+    stored: DynamoAssignmentRepository,
+    dynamodb: Any,
+    settings: Settings,
+) -> None:
+    a, _ = keepers
+    test_id = start(a, 1000)
+    for school in ("s1", "s2"):
+        a.polls.record_heartbeat(school, 5000, {})
+    a.allocator.run_pass()
+    clock.advance(16)
+    a.polls.record_heartbeat("s1", 5000, {})
+    a.allocator.run_pass()  # s2's koi move to s1, and s2 is retired
+    assert [s.id for s in DynamoSchoolRepository(DynamoTable(dynamodb, settings.table_name)).list_all()] == ["s1"]
+    assert [a.school_id for a in stored.list_all()] == ["s1"]
+    listed = {school.id: live for school, live, _ in a.polls.list_schools()}
+    assert listed == {"s1": True, "s2": False}
+    a.polls.record_heartbeat("s2", 5000, {})
+    a.allocator.run_pass()
+    assert sorted(koi_by_school(stored, test_id)) == ["s1", "s2"]
