@@ -44,6 +44,8 @@ class StageConfig:
     api_throttle_burst: int = 100
     log_retention_days: int = 30
     release_tick_schedule: str = "rate(1 minute)"
+    # Each run loops allocation passes for up to 55 s, so a schedule of one minute keeps one allocator looping.
+    allocator_schedule: str = "rate(1 minute)"
     # Schools on EKS: an existing cluster when eksClusterName is set (kubectl role and OIDC provider are then
     # required: see cdk/README.md), otherwise a new cluster with one node per School.
     eks_cluster_name: str | None = None

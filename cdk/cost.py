@@ -48,19 +48,44 @@ class Usage:
     poll_interval_seconds: float = Settings.model_fields["poll_interval_seconds"].default
     keeper_memory_gb: float = 0.5
     keeper_seconds_per_poll: float = 0.1
+    # A poll: the heartbeat UpdateItem (under 1 KB), then strongly consistent reads of the emergency stop and
+    # of the School's own assignment item (each under 4 KB).
     poll_wru: int = 1
-    poll_rru: int = 4
-    scheduled_period_seconds: int = 60  # the guard and the release tick
+    poll_rru: int = 2
+    scheduled_period_seconds: int = 60  # the guard, the release tick, and the allocator's runs
     scheduled_memory_gb: float = 0.5
     scheduled_seconds_per_run: float = 1.0
     token_ttl_days: float = Settings.model_fields["token_ttl_seconds"].default / 86_400
     worker_seconds_per_shard: float = 2.0
     school_log_gb: float = 0.5
     control_plane_log_gb: float = 5.0
+    # The allocator (koipond.services.allocator): one function looping all month, one run per scheduled period
+    # and a pass per period of its own. Every pass renews the lease (a conditional UpdateItem under 1 KB), reads
+    # the emergency stop (strongly consistent, under 4 KB), the running tests (a Query of the status index;
+    # only tests new or changed since the last pass are read again by key, which a quiet pond never needs)
+    # and every heartbeat (a Query of the index). Each run
+    # takes a new lease and so reloads every assignment (one strongly consistent Query). A change of the pond
+    # (a test started, scaled, shed or stopped) is assumed to rewrite every School's assignment: a transaction
+    # of the lease's ConditionCheck and the Put (2 WRU each, under 1 KB), plus the test's history event.
+    allocator_memory_gb: float = 0.5
+    allocator_period_seconds: float = Settings.model_fields["allocator_period_seconds"].default
+    lease_wru_per_pass: int = 1
+    estop_rru_per_pass: int = 1
+    heartbeat_bytes: int = 300  # a School running one test, as written by a poll
+    test_item_bytes: int = 700
+    assignment_bytes: int = 400  # a School's assignment of one test
+    tests_per_school: float = 1.0  # the design's scale target: 1,000 running tests on 1,000 Schools
+    pond_changes_per_hour: float = 1.0
+    assignment_write_wru: int = 4
+    history_event_wru: int = 2
 
     @property
     def schools(self) -> int:
         return math.ceil(self.koi / self.school_capacity)
+
+    @property
+    def running_tests(self) -> int:
+        return math.ceil(self.schools * self.tests_per_school)
 
 
 @dataclass(frozen=True)
@@ -76,6 +101,7 @@ def monthly_cost(usage: Usage, prices: UnitPrices = UnitPrices()) -> list[LineIt
         LineItem("School nodes", usage.schools * prices.node_hour * HOURS_PER_MONTH),
         LineItem("NAT gateway (hourly)", prices.nat_gateway_hour * HOURS_PER_MONTH),
         LineItem("Keeper polls", usage.schools * poll_cost_per_school(usage, prices)),
+        LineItem("Allocator", allocator_cost(usage, prices)),
         LineItem("Guard + release tick", 2 * scheduled_function_cost(usage, prices)),
         LineItem("Token pipeline", token_pipeline_cost(usage, prices)),
         LineItem("KMS keys, secrets, alarm", 2 * prices.kms_key_month + 3 * prices.secret_month + prices.alarm_month),
@@ -96,6 +122,43 @@ def poll_cost_per_school(usage: Usage, prices: UnitPrices) -> float:
         + usage.poll_rru * prices.dynamodb_rru_per_million
     )
     return lambda_cost + polls / MILLION * per_million
+
+
+def allocator_cost(usage: Usage, prices: UnitPrices) -> float:
+    """One run per scheduled period lasting the whole period, and the DynamoDB units of the allocator.
+
+    Per pass the lease write and :func:`allocator_pass_rru`; per run one Query reloading every assignment
+    (each run takes a new lease); per change of the pond every School's assignment and one history event.
+    """
+    runs = SECONDS_PER_MONTH / usage.scheduled_period_seconds
+    passes = SECONDS_PER_MONTH / usage.allocator_period_seconds
+    changes = usage.pond_changes_per_hour * HOURS_PER_MONTH
+    wru = passes * usage.lease_wru_per_pass + changes * (
+        usage.schools * usage.assignment_write_wru + usage.history_event_wru
+    )
+    rru = passes * allocator_pass_rru(usage) + runs * query_rru(usage.schools * usage.assignment_bytes, consistent=True)
+    return (
+        _lambda_cost(runs, usage.allocator_memory_gb, usage.scheduled_period_seconds, prices)
+        + wru / MILLION * prices.dynamodb_wru_per_million
+        + rru / MILLION * prices.dynamodb_rru_per_million
+    )
+
+
+def allocator_pass_rru(usage: Usage) -> float:
+    """One pass's reads: the emergency stop, the running tests (the index) and the heartbeats."""
+    tests = usage.running_tests
+    return (
+        usage.estop_rru_per_pass
+        + query_rru(tests * usage.test_item_bytes)
+        + query_rru(usage.schools * usage.heartbeat_bytes)
+    )
+
+
+def query_rru(returned_bytes: int, *, consistent: bool = False) -> float:
+    """A Query's read units: one per 4 KB of items returned (summed, then rounded up), half when eventually
+    consistent; at least one 4 KB block even when nothing is returned."""
+    blocks = max(1, math.ceil(returned_bytes / 4096))
+    return blocks if consistent else 0.5 * blocks
 
 
 def scheduled_function_cost(usage: Usage, prices: UnitPrices) -> float:
@@ -121,7 +184,7 @@ def _lambda_cost(invocations: float, memory_gb: float, seconds: float, prices: U
     )
 
 
-def markdown_table(koi_counts: tuple[int, ...] = (5_000, 500_000), prices: UnitPrices = UnitPrices()) -> str:
+def markdown_table(koi_counts: tuple[int, ...] = (5_000, 500_000, 5_000_000), prices: UnitPrices = UnitPrices()) -> str:
     """The README's table: one column per koi count, dollars rounded to cents, and a total row."""
     usages = [Usage(koi=koi) for koi in koi_counts]
     columns = [monthly_cost(usage, prices) for usage in usages]

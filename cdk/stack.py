@@ -1,4 +1,4 @@
-"""The koipond stack: table, token storage and pipeline, Keeper API, guard, release tick, secrets, Schools."""
+"""The koipond stack: table, tokens, Keeper API, allocator, guard, release tick, secrets, Schools."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
+from cdk.allocator import Allocator
 from cdk.config import StageConfig
 from cdk.guard import ShutdownGuard
 from cdk.keeper_api import KeeperApi
@@ -39,6 +40,7 @@ class KoipondStack(Stack):
         console_url = f"{self.keeper.url}{CONSOLE_PATH}"
         self.secrets = PlatformSecrets(self, "Secrets", config=config, console_url=console_url)
         self._read_tokens_from_secrets()
+        self.allocator = Allocator(self, "Allocator", config=config, table=table)
         self.guard = ShutdownGuard(self, "ShutdownGuard", config=config, table=table)
         self._let_notifiers_route()
         self.release_tick = ReleaseTick(

@@ -5,7 +5,8 @@ environment's ``PYTHON*`` variables, the user's site-packages and this file's fo
 ``-S`` keeps the interpreter's own site-packages off, so the bundle alone must carry every dependency;
 ``-B`` writes no bytecode into it, as on Lambda, whose code folder is read-only.
 It imports the handler once (the cold start), then answers one invocation per JSON line on stdin:
-``{"event": ...}`` -> ``{"result": ...}`` or ``{"error": traceback}``; ``{"report": true}`` -> where
+``{"event": ..., "remaining_seconds": 60}`` (the deadline; optional) -> ``{"result": ...}`` or
+``{"error": traceback}``; ``{"report": true}`` -> where
 every loaded module came from. Handlers log to stdout as on Lambda; that is sent to stderr here so
 stdout carries only answers.
 """
@@ -27,7 +28,7 @@ from typing import Any
 class Context:
     """The attributes of Lambda's context object that Powertools reads."""
 
-    def __init__(self, function_name: str) -> None:
+    def __init__(self, function_name: str, remaining_seconds: float = 60) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
@@ -35,7 +36,7 @@ class Context:
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "bundle-test"
-        self._deadline = time.time() + 60
+        self._deadline = time.time() + remaining_seconds
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self._deadline - time.time()) * 1000))
@@ -77,7 +78,8 @@ def main() -> None:
             answer = {"modules": module_origins(bundle)}
         else:
             try:
-                answer = {"result": handler(request["event"], Context(request.get("function", function_name)))}
+                context = Context(request.get("function", function_name), request.get("remaining_seconds", 60))
+                answer = {"result": handler(request["event"], context)}
             except Exception:
                 answer = {"error": traceback.format_exc()}
         answers.write(json.dumps(answer, default=str) + "\n")

@@ -165,9 +165,15 @@ class IsolatedHandler:
         answer: dict[str, Any] = json.loads(line)
         return answer
 
-    def invoke(self, event: Mapping[str, Any]) -> Any:
-        """The handler's return value for ``event``; its traceback as the failure if it raised."""
-        answer = self._ask({"event": event})
+    def invoke(self, event: Mapping[str, Any], remaining_seconds: float | None = None) -> Any:
+        """The handler's return value for ``event``; its traceback as the failure if it raised.
+
+        ``remaining_seconds`` sets the context's deadline (``get_remaining_time_in_millis``; 60 s if None).
+        """
+        request: dict[str, Any] = {"event": event}
+        if remaining_seconds is not None:
+            request["remaining_seconds"] = remaining_seconds
+        answer = self._ask(request)
         if "error" in answer:
             raise AssertionError(f"{self.function.handler} raised:\n{answer['error']}")
         return answer["result"]

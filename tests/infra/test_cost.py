@@ -8,7 +8,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cdk.cost import UnitPrices, Usage, markdown_table, monthly_cost, poll_cost_per_school
+from cdk.cost import (
+    UnitPrices,
+    Usage,
+    allocator_cost,
+    allocator_pass_rru,
+    markdown_table,
+    monthly_cost,
+    poll_cost_per_school,
+    query_rru,
+)
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -25,9 +34,44 @@ def test_one_node_per_school_at_the_schools_capacity() -> None:
 
 
 def test_a_school_polls_every_five_seconds_for_a_month() -> None:
-    # 525,600 polls: $1/M API + $0.20/M Lambda + 26,280 GB-s + 1 WRU and 4 RRU each.
-    expected = 0.5256 + 0.10512 + 26_280 * 0.0000166667 + 0.657 + 4 * 0.1314
+    # 525,600 polls: $1/M API + $0.20/M Lambda + 26,280 GB-s + 1 WRU (heartbeat) and 2 RRU (stop, assignment).
+    expected = 0.5256 + 0.10512 + 26_280 * 0.0000166667 + 0.657 + 2 * 0.1314
     assert poll_cost_per_school(Usage(koi=1), UnitPrices()) == pytest.approx(expected)
+
+
+def test_a_poll_costs_the_same_however_many_schools_and_tests_there_are() -> None:
+    prices = UnitPrices()
+    assert poll_cost_per_school(Usage(koi=5_000), prices) == poll_cost_per_school(Usage(koi=5_000_000), prices)
+
+
+def test_the_allocator_runs_all_month_and_renews_its_lease_every_second() -> None:
+    # 43,800 runs of 60 s at 512 MB; 2,628,000 passes of 1 WRU (lease) and 2 RRU (stop 1, tests Query 0.5,
+    # heartbeats 0.5); per run a consistent Query of the assignments (1 RRU); 730 changes of
+    # 4 WRU (the School's assignment) + 2 WRU (the history event).
+    lambda_cost = 43_800 * 0.20 / 1e6 + 43_800 * 60 * 0.5 * 0.0000166667
+    wru = 2_628_000 + 730 * 6
+    rru = 2_628_000 * 2 + 43_800
+    expected = lambda_cost + wru * 1.25 / 1e6 + rru * 0.25 / 1e6
+    assert allocator_cost(Usage(koi=5_000), UnitPrices()) == pytest.approx(expected)
+    assert _items(5_000)["Allocator"] == pytest.approx(26.52, abs=0.005)
+
+
+def test_an_allocator_pass_reads_the_running_tests_and_the_heartbeats_by_the_4_kb() -> None:
+    usage = Usage(koi=5_000_000)
+    assert (usage.schools, usage.running_tests) == (1_000, 1_000)
+    # The stop; the tests' index Query (700 KB: 171 blocks of 4 KB, half a unit each; unchanged tests are
+    # not read again); the heartbeats' index Query (300 KB: 74 blocks).
+    assert allocator_pass_rru(usage) == 1 + 85.5 + 37
+
+
+@pytest.mark.parametrize(
+    ("returned_bytes", "consistent", "rru"),
+    [(0, False, 0.5), (4_096, False, 0.5), (4_097, False, 1.0), (300_000, False, 37.0), (4_097, True, 2.0)],
+)
+def test_a_query_costs_half_a_unit_per_4_kb_returned_unless_strongly_consistent(
+    returned_bytes: int, consistent: bool, rru: float
+) -> None:
+    assert query_rru(returned_bytes, consistent=consistent) == rru
 
 
 def test_fixed_costs_do_not_grow_with_koi() -> None:
@@ -47,4 +91,5 @@ def test_cost_never_falls_as_schools_are_added(schools: int, more: int) -> None:
 def test_readme_shows_the_computed_table() -> None:
     table = markdown_table()
     assert "| **total** |" in table
+    assert "| 5,000,000 koi (1,000 Schools) |" in table
     assert table in README.read_text(), "README's cost table is stale: paste `python -m cdk.cost`"

@@ -8,6 +8,7 @@ events AWS would send, against the embedded AWS, the bundled target and a real P
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -41,7 +42,8 @@ GUARD = "lambdas.shutdown_guard.handler.lambda_handler"
 WORKER = "lambdas.token_worker.handler.lambda_handler"
 RENEWER = "lambdas.token_worker.handler.schedule_handler"
 TICK = "lambdas.release_tick.handler.lambda_handler"
-EXERCISED = {KEEPER, GUARD, WORKER, RENEWER, TICK}
+ALLOCATOR = "lambdas.allocator.handler.lambda_handler"
+EXERCISED = {KEEPER, GUARD, WORKER, RENEWER, TICK, ALLOCATOR}
 # Synthesized as `-c koipond:prometheusUrl=...` would; the pond's Prometheus stands in for it.
 PROMETHEUS_PLACEHOLDER = "https://prometheus.example.invalid"
 SECRETS = {
@@ -190,13 +192,26 @@ def test_keeper_bundle_answers_health_keys_tests_and_a_school_poll(
         status, listed = _http(keeper, "GET", "/v1/tests", viewer["token"])
         assert status == 200
         assert test["id"] in json.dumps(listed)
-        status, answer = _http(keeper, "POST", "/v1/schools/bundle-school/poll", school["token"], {"capacity": 1000})
-        assert status == 200, answer
+        # The first poll is the School's heartbeat; the pond's allocator then hands it the koi within a pass or two.
+        answer = _poll_until_assigned(keeper, "bundle-school", school["token"], test["id"])
         assert answer["stop_all"] is False
         (assignment,) = [a for a in answer["assignments"] if a["test_id"] == test["id"]]
         assert assignment["koi"] == 300
         assert _http(keeper, "POST", f"/v1/tests/{test['id']}/stop", admin, {"reason": "bundle checked"})[0] == 200
+        # Leave no capacity behind for the other tests of this pond.
+        assert _http(keeper, "POST", "/v1/schools/bundle-school/poll", school["token"], {"capacity": 0})[0] == 200
         _assert_only_bundle_and_stdlib(keeper)
+
+
+def _poll_until_assigned(keeper: IsolatedHandler, school_id: str, token: str, test_id: str) -> Any:
+    """Poll as ``school_id`` (capacity 1,000) until the answer assigns it koi of ``test_id``, for up to 15 s."""
+    deadline = time.monotonic() + 15
+    while True:
+        status, answer = _http(keeper, "POST", f"/v1/schools/{school_id}/poll", token, {"capacity": 1000})
+        assert status == 200, answer
+        if any(a["test_id"] == test_id for a in answer["assignments"]) or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.5)
 
 
 def test_guard_bundle_evaluates_a_query_against_prometheus(
@@ -267,3 +282,37 @@ def test_release_tick_bundle_runs_every_step_without_error(
         _assert_only_bundle_and_stdlib(tick)
     assert steps
     assert {name: step for name, step in steps.items() if "error" in step} == {}
+
+
+def test_allocator_bundle_takes_the_lease_and_hands_a_polling_school_its_koi(
+    bundles: dict[str, BundledFunction], pond: LocalPond
+) -> None:
+    admin, school, koi = pond.config.admin_token, "bundle-alloc-school", 300
+    # The pond's Keeper runs an allocator too; stopped, it lets the lease go and the bundle is the only allocator.
+    pond.keeper.stop()
+    try:
+        with _run(bundles, KEEPER, pond) as keeper, _run(bundles, ALLOCATOR, pond) as allocator:
+            status, key = _http(keeper, "POST", "/v1/keys", admin, {"name": "bundle allocator", "role": "school"})
+            assert status == 201, key
+            poll = f"/v1/schools/{school}/poll"
+            assert _http(keeper, "POST", poll, key["token"], {"capacity": 1000})[0] == 200  # its heartbeat
+            spec = {"name": "alloc", "target": pond.target_url, "behavior": "average_user", "workspace": "a"}
+            status, test = _http(keeper, "POST", "/v1/tests", admin, {**spec, "koi": koi})
+            assert status == 201, test
+            # 12 s left: the run loops 7 s, longer than the lease (5 s) a killed holder would leave behind.
+            report = allocator.invoke(_scheduled_event("koipond-allocator"), remaining_seconds=12)
+            _assert_only_bundle_and_stdlib(allocator)
+            status, answer = _http(keeper, "POST", poll, key["token"], {"capacity": 1000})
+            assert status == 200, answer
+            _http(keeper, "POST", f"/v1/tests/{test['id']}/stop", admin, {"reason": "bundle checked"})
+            # Leave no capacity behind for the other tests of this pond.
+            _http(keeper, "POST", poll, key["token"], {"capacity": 0})
+    finally:
+        pond.keeper.start(timeout=60)
+    assert report["loop_seconds"] == pytest.approx(7, abs=0.1)
+    assert report["passes"] >= 2
+    assert report["held_passes"] >= 1
+    assert report["fence"] >= 1
+    assert report["written"] >= 1
+    assert report["moved_koi"] == koi  # every koi of the new test, handed out by this run
+    assert [a["koi"] for a in answer["assignments"] if a["test_id"] == test["id"]] == [koi]
