@@ -51,8 +51,9 @@ def gated_pond(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPond]:
             admin.stop_test(test["id"], "e2e done")
 
 
-def calls_in_last_window(pond: LocalPond) -> float:
-    query = f"sum(increase(koi_pond_school_web_api_calls_total[{WINDOW}]))"
+def calls_in_last_window(pond: LocalPond, method: str | None = None) -> float:
+    selector = f'{{method="{method}"}}' if method else ""
+    query = f"sum(increase(koi_pond_school_web_api_calls_total{selector}[{WINDOW}]))"
     answer = httpx.get(f"{pond.prometheus_url}/api/v1/query", params={"query": query}, timeout=5).json()
     result = answer["data"]["result"]
     return float(result[0]["value"][1]) if result else 0.0
@@ -67,6 +68,14 @@ def verify(pond: LocalPond, build: str, *extra: str) -> tuple[int, str, str]:
 def test_a_neutral_deploy_passes_and_added_latency_fails_verify(gated_pond: LocalPond) -> None:
     # A full baseline window of traffic first: every method well above min_calls.
     wait_for("a baseline window of traffic", lambda: calls_in_last_window(gated_pond), lambda n: n > 180, timeout=60)
+    # Koi join their channels once, as they start: a baseline holding the start-up's joins would compare
+    # conversations.join with a soak window that has none (inconclusive). Judge steady traffic only.
+    wait_for(
+        "a baseline window past the koi's start-up joins",
+        lambda: calls_in_last_window(gated_pond, "conversations.join"),
+        lambda joins: joins < SLIS["min_calls"],
+        timeout=60,
+    )
 
     code, out, err = verify(gated_pond, "neutral", "--wait", "--poll", "1", "--timeout", "50s")
     assert code == 0, out + err
