@@ -26,6 +26,7 @@ from koipond.models.schools import School, TestAssignment
 from koipond.models.tests import LoadTest, LoadTestStatus
 from koipond.ports import Clock
 from koipond.services.allocation import KoiDemand, RebalanceTolerance, SchoolView, allocate_koi, is_live
+from koipond.services.emergency_stop import REQUEST_BUDGET_SECONDS, stop_running_tests
 from koipond.services.history import describe_reallocation, new_event, reallocation_details
 from koipond.services.koi_ranges import Span, intersect
 from koipond.services.loadtests import LoadTestService
@@ -149,6 +150,8 @@ class AllocatorService:
 
     def _allocate(self, lease: AllocatorLease, now: datetime, started: float) -> PassReport:
         estop = self._estop.get()
+        # While the stop holds, the tests its request had no time to stop are stopped here, a slice a pass.
+        stop_running_tests(self._lifecycle, estop, REQUEST_BUDGET_SECONDS)
         tests = self._running_tests(now)
         heartbeats = self._schools.list_all()
         views = self._views(heartbeats, now)

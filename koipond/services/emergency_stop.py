@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from koipond.errors import StaleVersionError
@@ -14,6 +15,27 @@ from koipond.services.history import new_event
 from koipond.services.loadtests import LoadTestService
 from koipond.store.estop import DynamoEmergencyStopRepository
 from koipond.store.history import DynamoHistoryRepository
+
+# How long a request (or an allocator pass) spends stopping tests one by one while the stop holds.
+REQUEST_BUDGET_SECONDS = 0.5
+
+
+def stop_running_tests(tests: LoadTestService, estop: EmergencyStop, budget_seconds: float) -> int:
+    """Stop running tests in the name of whoever pulled ``estop``, for at most ``budget_seconds``.
+
+    Returns:
+        How many tests were stopped; tests left running are stopped by a later call.
+    """
+    if not estop.active:
+        return 0
+    deadline = time.monotonic() + budget_seconds
+    stopped = 0
+    for test in tests.list_tests(LoadTestStatus.RUNNING):
+        if time.monotonic() > deadline:
+            break
+        tests.stop(test.id, estop.activated_by or "emergency stop", f"emergency stop: {estop.reason}")
+        stopped += 1
+    return stopped
 
 
 @dataclass(frozen=True)
@@ -42,10 +64,13 @@ class EmergencyStopService:
         return EmergencyStopStatus(state=self._estop.get(), history=self._recent(history_limit))
 
     def activate(self, actor: str, reason: str) -> EmergencyStopStatus:
-        """Pull the stop (idempotent), then stop every running test with a history event each.
+        """Pull the stop (idempotent), then stop the running tests, each with a history event.
 
         The switch is flipped first: from that moment every poll tells every School to stop all
         koi, so load halts within one poll interval even if stopping the tests one by one fails.
+        The request stops tests for at most ``REQUEST_BUDGET_SECONDS``; the allocator stops the rest
+        on its next passes (1,000 tests one by one would outlast API Gateway's 29 s, and would hold a
+        local Keeper, which answers one request at a time, away from the Schools' polls).
         """
         current = self._estop.get()
         changed = False
@@ -56,8 +81,7 @@ class EmergencyStopService:
             if self._save(state, current.version, event):
                 self._notify_activated(event)
             changed = True
-        for test in self._tests.list_tests(LoadTestStatus.RUNNING):
-            self._tests.stop(test.id, actor, f"emergency stop: {reason}")
+        stop_running_tests(self._tests, self._estop.get(), REQUEST_BUDGET_SECONDS)
         return EmergencyStopStatus(self._estop.get(), self._recent(), changed)
 
     def lift(self, actor: str, reason: str | None) -> EmergencyStopStatus:
