@@ -212,24 +212,14 @@ class DynamoTable:
     ) -> TransactWriteItemTypeDef:
         """A Put for :meth:`transact`; ``condition`` may use ``#pk`` and ``#version``."""
         put: dict[str, Any] = {"TableName": self.name, "Item": serialize(item)}
-        if condition:
-            put["ConditionExpression"] = condition
-            put["ExpressionAttributeNames"] = _names_in(condition)
-            if values:
-                put["ExpressionAttributeValues"] = serialize(values)
-        return {"Put": put}  # type: ignore[typeddict-item]
+        return {"Put": _conditioned(put, condition, values)}  # type: ignore[typeddict-item]
 
     def delete_action(
         self, pk: str, sk: str, condition: str | None = None, values: Mapping[str, Any] | None = None
     ) -> TransactWriteItemTypeDef:
         """A Delete for :meth:`transact` (deleting a missing item is not an error unless ``condition`` says so)."""
         delete: dict[str, Any] = {"TableName": self.name, "Key": serialize({PK: pk, SK: sk})}
-        if condition:
-            delete["ConditionExpression"] = condition
-            delete["ExpressionAttributeNames"] = _names_in(condition)
-            if values:
-                delete["ExpressionAttributeValues"] = serialize(values)
-        return {"Delete": delete}  # type: ignore[typeddict-item]
+        return {"Delete": _conditioned(delete, condition, values)}  # type: ignore[typeddict-item]
 
     def update(self, pk: str, sk: str, update: str, values: Mapping[str, Any], names: Mapping[str, str]) -> None:
         """One UpdateItem, unconditional: half the write units of the same update in a transaction.
@@ -322,6 +312,16 @@ class DynamoTable:
 
 
 _PLACEHOLDERS = {"#pk": PK, "#sk": SK, "#version": "version", "#status": "status"}
+
+
+def _conditioned(action: dict[str, Any], condition: str | None, values: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``action`` with ``condition`` (placeholders ``#pk``, ``#version``…) and its values, when there is one."""
+    if condition:
+        action["ConditionExpression"] = condition
+        action["ExpressionAttributeNames"] = _names_in(condition)
+        if values:
+            action["ExpressionAttributeValues"] = serialize(values)
+    return action
 
 
 def _names_in(condition: str) -> dict[str, str]:

@@ -47,6 +47,18 @@ def koi_by_school(stored: DynamoAssignmentRepository, test_id: str) -> dict[str,
     return {a.school_id: a.koi_of(test_id) for a in stored.list_all() if a.koi_of(test_id)}
 
 
+def split_then_kill_s2(keeper: Keeper, clock: FixedClock, stored: DynamoAssignmentRepository) -> str:
+    """A 1,000-koi test split over s1 and s2; then s2 misses three 5 s polls while s1 keeps polling."""
+    test_id = start(keeper, 1000)
+    for school in ("s2", "s1"):
+        keeper.polls.record_heartbeat(school, 5000, {})
+    keeper.allocator.run_pass()
+    assert koi_by_school(stored, test_id) == {"s1": 500, "s2": 500}
+    clock.advance(16)
+    keeper.polls.record_heartbeat("s1", 5000, {})
+    return test_id
+
+
 def assert_no_koi_twice(assignments: list[SchoolAssignment]) -> None:
     held: dict[str, list[tuple[int, int]]] = {}
     for assignment in assignments:
@@ -90,13 +102,7 @@ def test_koi_leaving_a_dead_school_are_removed_before_they_are_added_elsewhere(
     keepers: tuple[Keeper, Keeper], faulty: list[FailingDynamoDB], clock: FixedClock, stored: DynamoAssignmentRepository
 ) -> None:
     a, _ = keepers
-    test_id = start(a, 1000)
-    for school in ("s2", "s1"):
-        a.polls.record_heartbeat(school, 5000, {})
-    a.allocator.run_pass()
-    assert koi_by_school(stored, test_id) == {"s1": 500, "s2": 500}
-    clock.advance(16)  # s2 misses three 5 s polls; s1 keeps polling
-    a.polls.record_heartbeat("s1", 5000, {})
+    test_id = split_then_kill_s2(a, clock, stored)
     faulty[0].after_write = lambda: assert_no_koi_twice(stored.list_all())
     a.allocator.run_pass()
     assert koi_by_school(stored, test_id) == {"s1": 1000}
@@ -106,12 +112,7 @@ def test_a_pass_cut_after_its_first_write_is_finished_by_the_next_holder(
     keepers: tuple[Keeper, Keeper], faulty: list[FailingDynamoDB], clock: FixedClock, stored: DynamoAssignmentRepository
 ) -> None:
     a, b = keepers
-    test_id = start(a, 1000)
-    for school in ("s1", "s2"):
-        a.polls.record_heartbeat(school, 5000, {})
-    a.allocator.run_pass()
-    clock.advance(16)
-    a.polls.record_heartbeat("s1", 5000, {})
+    test_id = split_then_kill_s2(a, clock, stored)
     faulty[0].writes_left = 1  # a's process dies after removing s2's koi, before giving them to s1
     with pytest.raises(Exception, match="injected failure"):
         a.allocator.run_pass()
@@ -178,12 +179,7 @@ def test_a_dead_school_leaves_the_allocators_index_and_comes_back_when_it_polls(
     settings: Settings,
 ) -> None:
     a, _ = keepers
-    test_id = start(a, 1000)
-    for school in ("s1", "s2"):
-        a.polls.record_heartbeat(school, 5000, {})
-    a.allocator.run_pass()
-    clock.advance(16)
-    a.polls.record_heartbeat("s1", 5000, {})
+    test_id = split_then_kill_s2(a, clock, stored)
     a.allocator.run_pass()  # s2's koi move to s1, and s2 is retired
     assert [s.id for s in DynamoSchoolRepository(DynamoTable(dynamodb, settings.table_name)).list_all()] == ["s1"]
     assert [a.school_id for a in stored.list_all()] == ["s1"]
