@@ -13,7 +13,7 @@ export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 # Debian packages the pond and the suite run for real: `command -v` name -> package.
 SYSTEM_TOOLS := prometheus:prometheus chromium:chromium
 
-.PHONY: env system-deps demo up test test-fast lint format bench cdk-cli synth clean help
+.PHONY: env system-deps demo up test test-fast lint format bench bench-keeper cdk-cli synth clean help
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -107,8 +107,11 @@ bench: env ## benchmarks: the School vs wrk, k6, Locust on this machine, ratios 
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get install -y -q $(BENCH_APT) || { apt-get update -q && apt-get install -y -q $(BENCH_APT); } || exit 1; \
 	fi
-	@status=0; for b in bench/bench_throughput.py bench/bench_idle_koi.py bench/bench_scale.py; do \
+	@status=0; for b in bench/bench_throughput.py bench/bench_idle_koi.py bench/bench_scale.py bench/bench_keeper.py; do \
 	  echo "== $$b"; $(BIN)/python $$b || status=1; done; exit $$status
+
+bench-keeper: env ## the Keeper bench alone: DynamoDB units per poll and allocator pass, a pond of simulated Schools (BENCH_QUICK=1: short)
+	$(BIN)/python bench/bench_keeper.py
 
 clean: ## remove the environment and local pond state
 	rm -rf $(VENV) $(TOOLS) .pond .cache .pytest_cache .mypy_cache .ruff_cache
