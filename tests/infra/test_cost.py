@@ -34,8 +34,9 @@ def test_one_node_per_school_at_the_schools_capacity() -> None:
 
 
 def test_a_school_polls_every_five_seconds_for_a_month() -> None:
-    # 525,600 polls: $1/M API + $0.20/M Lambda + 26,280 GB-s + 1 WRU (heartbeat) and 2 RRU (stop, assignment).
-    expected = 0.5256 + 0.10512 + 26_280 * 0.0000166667 + 0.657 + 2 * 0.1314
+    # 525,600 polls: $1/M API + $0.20/M Lambda + 26,280 GB-s + 2 WRU (heartbeat and its index entry) and
+    # 2 RRU (stop, assignment).
+    expected = 0.5256 + 0.10512 + 26_280 * 0.0000166667 + 2 * 0.657 + 2 * 0.1314
     assert poll_cost_per_school(Usage(koi=1), UnitPrices()) == pytest.approx(expected)
 
 
