@@ -94,10 +94,6 @@ class AllocatorService:
         self._state: dict[str, SchoolAssignment] = {}
         self._known: dict[str, LoadTest] = {}  # tests as last read consistently, to skip unchanged ones
 
-    @property
-    def holder(self) -> str:
-        return self._holder
-
     def run_pass(self) -> PassReport:
         """Take or renew the lease, then bring every School's assignment in line with the demand.
 
@@ -164,7 +160,10 @@ class AllocatorService:
         }
         before = dict(self._state)
         written = self._write_changes(target, lease)
-        self._record_moves(before, tests)
+        # Comparing before with after walks every School's holdings: only worth it when something was written.
+        moved = _moved_koi(before, self._state) if written else 0
+        if written:
+            self._record_moves(before, tests)
         written += self._retire_dead(heartbeats, views, lease)
         return PassReport(
             held=True,
@@ -172,7 +171,7 @@ class AllocatorService:
             schools=sum(1 for v in views if v.live),
             tests=len(tests),
             written=written,
-            moved_koi=_moved_koi(before, self._state),
+            moved_koi=moved,
             seconds=time.perf_counter() - started,
         )
 
@@ -250,8 +249,9 @@ class AllocatorService:
 
     def _record_moves(self, before: Mapping[str, SchoolAssignment], tests: Mapping[str, LoadTest]) -> None:
         """One compact history event per running test whose set of Schools changed."""
+        was_by_test, now_by_test = _koi_by_test(before), _koi_by_test(self._state)
         for test_id in sorted(tests):
-            was, now = _koi_per_school(before, test_id), _koi_per_school(self._state, test_id)
+            was, now = was_by_test.get(test_id, {}), now_by_test.get(test_id, {})
             if set(was) != set(now):
                 details = reallocation_details(was, now)
                 event = new_event(
@@ -312,8 +312,14 @@ def _spans(ranges: tuple[KoiRange, ...]) -> list[Span]:
     return [(r.start, r.end) for r in ranges]
 
 
-def _koi_per_school(state: Mapping[str, SchoolAssignment], test_id: str) -> dict[str, int]:
-    return {sid: koi for sid, a in state.items() if (koi := a.koi_of(test_id))}
+def _koi_by_test(state: Mapping[str, SchoolAssignment]) -> dict[str, dict[str, int]]:
+    """koi per School of every test, in one walk over the Schools' holdings."""
+    by_test: dict[str, dict[str, int]] = {}
+    for school_id, assignment in state.items():
+        for test in assignment.tests:
+            if test.koi:
+                by_test.setdefault(test.test_id, {})[school_id] = test.koi
+    return by_test
 
 
 def _moved_koi(before: Mapping[str, SchoolAssignment], after: Mapping[str, SchoolAssignment]) -> int:
