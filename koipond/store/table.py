@@ -110,7 +110,8 @@ class DynamoTable:
         """All items of one partition (of the table, or of the index when ``index``), in key order."""
         return list(self._query_pages(pk, index=index, ascending=ascending, limit=limit))
 
-    def _query_pages(self, pk: str, *, index: bool, ascending: bool, limit: int | None) -> Iterator[Item]:
+    def _query_args(self, pk: str, *, index: bool, ascending: bool) -> dict[str, Any]:
+        """A Query of one partition: of the index (eventually consistent) or of the table (strongly)."""
         args: dict[str, Any] = {
             "TableName": self.name,
             "KeyConditionExpression": "#pk = :pk",
@@ -122,6 +123,10 @@ class DynamoTable:
             args["IndexName"] = GSI1
         else:
             args["ConsistentRead"] = True
+        return args
+
+    def _query_pages(self, pk: str, *, index: bool, ascending: bool, limit: int | None) -> Iterator[Item]:
+        args = self._query_args(pk, index=index, ascending=ascending)
         yielded = 0
         while True:
             try:
@@ -146,15 +151,7 @@ class DynamoTable:
             The items, and the sort key to start the next page after (None when the partition is done).
             DynamoDB may stop a page short (1 MB per call), so a short page does not mean the end.
         """
-        args: dict[str, Any] = {
-            "TableName": self.name,
-            "KeyConditionExpression": "#pk = :pk",
-            "ExpressionAttributeNames": {"#pk": PK},
-            "ExpressionAttributeValues": serialize({":pk": pk}),
-            "ScanIndexForward": ascending,
-            "ConsistentRead": True,
-            "Limit": limit,
-        }
+        args = {**self._query_args(pk, index=False, ascending=ascending), "Limit": limit}
         if start_after_sk is not None:
             # The partition key is always the caller's own: a start key can only move within it.
             args["ExclusiveStartKey"] = serialize({PK: pk, SK: start_after_sk})
