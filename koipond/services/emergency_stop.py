@@ -81,8 +81,9 @@ class EmergencyStopService:
             if self._save(state, current.version, event):
                 self._notify_activated(event)
             changed = True
-        stop_running_tests(self._tests, self._estop.get(), REQUEST_BUDGET_SECONDS)
-        return EmergencyStopStatus(self._estop.get(), self._recent(), changed)
+        stored = self._estop.get()
+        stop_running_tests(self._tests, stored, REQUEST_BUDGET_SECONDS)
+        return EmergencyStopStatus(stored, self._recent(), changed)
 
     def lift(self, actor: str, reason: str | None) -> EmergencyStopStatus:
         """Lift the stop (idempotent). Tests stay stopped: resuming load is a deliberate act."""

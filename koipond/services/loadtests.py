@@ -27,8 +27,8 @@ from koipond.store.loadtests import DynamoLoadTestRepository
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
-# The allocator reads every running test on each pass, and the scale it is measured at
-# measured at (bench/bench_keeper.py) is 1,000 running tests; every path that makes a test run checks it.
+# The scale the allocator is built and measured for (bench/bench_keeper.py); every path that makes a test
+# run checks it. The setting KOIPOND_MAX_RUNNING_TESTS may lower it (a test keeps the two defaults equal).
 MAX_RUNNING_TESTS = 1000
 _RETRIES_ON_RACE = 3
 
