@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import inspect
 import math
 import sys
 import time
@@ -452,6 +453,7 @@ class CellResult:
     skipped: str = ""  # why the cell did not run, e.g. "n/a (cap)"
     polls: list[Sample] = field(default_factory=list)
     passes: list[Sample] = field(default_factory=list)
+    changed_polls: list[Sample] = field(default_factory=list)  # warm-up polls answered with a new assignment
     warmup_rounds: int = 0
     settled: bool = False  # the last warm-up round changed no assignment and every koi was held
     assigned: int = 0  # koi the Schools' last answers hold
@@ -499,6 +501,7 @@ def run_cell(cell: Cell) -> CellResult:
             result.polls, result.passes = pond.round()
         result.assigned, result.demanded = pond.assigned(), cell.koi
         result.tests_per_school = max(len(tests) for tests in pond.running.values())
+        result.changed_polls = pond.changed_polls
     result.seconds = time.perf_counter() - started
     return result
 
@@ -512,6 +515,13 @@ class _InProcessPond:
         self.period = float(getattr(keeper.settings, "allocator_period_seconds", ALLOCATOR_PERIOD_SECONDS))
         self.ids = [f"school-{n:04d}" for n in range(cell.schools)]
         self.running: dict[str, dict[str, int]] = {school: {} for school in self.ids}
+        # A Keeper that answers "unchanged" to a School naming the assignment it runs gets that name.
+        self.known: dict[str, int | None] | None = (
+            {school: None for school in self.ids}
+            if "known_version" in inspect.signature(keeper.polls.poll).parameters
+            else None
+        )
+        self.changed_polls: list[Sample] = []
         self.elapsed = 0.0
         self.next_pass = 0.0
         self.pass_reports: list[Any] = []
@@ -566,12 +576,18 @@ class _InProcessPond:
         return polls, passes
 
     def _poll(self, school: str) -> Sample:
+        known = {} if self.known is None else {"known_version": self.known[school]}
         with self.metered.metering() as ledger:
             begun = time.perf_counter()
-            answer = self.keeper.polls.poll(school, self.cell.capacity, self.running[school])
+            answer = self.keeper.polls.poll(school, self.cell.capacity, self.running[school], **known)
             seconds = time.perf_counter() - begun
-        self.running[school] = {a.test_id: a.koi for a in answer.assignments}
-        return Sample.of(seconds, ledger)
+        sample = Sample.of(seconds, ledger)
+        if answer.assignments is not None:  # None: unchanged, the School keeps what it runs
+            self.running[school] = {a.test_id: a.koi for a in answer.assignments}
+            if self.known is not None:
+                self.changed_polls.append(sample)
+                self.known[school] = answer.allocation_version
+        return sample
 
     def _allocator_pass(self) -> Sample:
         with self.metered.metering() as ledger:

@@ -98,7 +98,9 @@ def build_keeper(
     tests = LoadTestService(
         tests_repo, history, estop_repo, behaviors_repo, clock, settings.max_koi_per_test, settings.max_running_tests
     )
-    polls = PollService(schools, assignments, estop_repo, clock, settings.poll_interval_seconds, settings.missed_polls)
+    polls = PollService(
+        schools, assignments, estop_repo, tests_repo, clock, settings.poll_interval_seconds, settings.missed_polls
+    )
     timing = AllocatorTiming(
         settings.allocator_period_seconds,
         settings.allocator_lease_seconds,

@@ -1,4 +1,4 @@
-"""The School's link to the Keeper: polls with backoff and jitter, and behavior documents."""
+"""The School's link to the Keeper: polls with backoff and jitter, test specs and behavior documents (cached)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ import random
 import httpx
 from pydantic import ValidationError
 
-from koipond.contracts.poll import PollRequest, PollResponse, describe_problems
+from koipond.contracts.poll import (
+    MAX_SPECS_PER_REQUEST,
+    PollRequest,
+    PollResponse,
+    TestSpec,
+    TestSpecsRequest,
+    TestSpecsResponse,
+    describe_problems,
+)
 from koipond.models.behavior import BehaviorDocument
 
 MAX_BACKOFF_SECONDS = 30.0
@@ -34,12 +42,13 @@ class KeeperLink:
             transport=transport,
         )
         self._behaviors: dict[tuple[str, int | None], BehaviorDocument] = {}
+        self._specs: dict[str, TestSpec] = {}
         self.failures = 0
 
-    async def poll(self, capacity: int, running: dict[str, int]) -> PollResponse:
+    async def poll(self, capacity: int, running: dict[str, int], known_version: int | None) -> PollResponse:
         """One poll; raises KeeperUnreachableError on any failure (and counts it for the backoff)."""
         try:
-            request = PollRequest(capacity=capacity, running=running)
+            request = PollRequest(capacity=capacity, running=running, known_version=known_version)
             response = await self._http.post(f"/v1/schools/{self.school_id}/poll", json=request.model_dump())
             response.raise_for_status()
             answer = PollResponse.model_validate_json(response.content)
@@ -59,6 +68,39 @@ class KeeperLink:
             return interval * rng.uniform(0.9, 1.1)
         ceiling = min(MAX_BACKOFF_SECONDS, interval * 2 ** min(self.failures, 10))
         return rng.uniform(interval / 2, max(interval / 2, ceiling))
+
+    async def fetch_specs(self, test_ids: list[str]) -> list[str]:
+        """Fetch what the given tests run, once per test (a test's spec never changes): see :meth:`known_specs`.
+
+        Returns:
+            The ids the Keeper says do not exist.
+
+        Raises:
+            KeeperUnreachableError: a fetch failed; specs fetched before it are kept.
+        """
+        wanted = sorted(set(test_ids) - set(self._specs))
+        missing: list[str] = []
+        for offset in range(0, len(wanted), MAX_SPECS_PER_REQUEST):
+            request = TestSpecsRequest(test_ids=wanted[offset : offset + MAX_SPECS_PER_REQUEST])
+            try:
+                response = await self._http.post(f"/v1/schools/{self.school_id}/test-specs", json=request.model_dump())
+                response.raise_for_status()
+                answer = TestSpecsResponse.model_validate_json(response.content)
+            except ValidationError as exc:
+                raise KeeperUnreachableError(f"test specs: invalid {exc.title}: {describe_problems(exc)}") from exc
+            except (httpx.HTTPError, ValueError) as exc:
+                raise KeeperUnreachableError(f"test specs: {type(exc).__name__}: {exc}") from exc
+            self._specs.update((spec.test_id, spec) for spec in answer.specs)
+            missing.extend(answer.missing)
+        return missing
+
+    def known_specs(self, test_ids: list[str]) -> dict[str, TestSpec]:
+        """The specs fetched so far of the given tests."""
+        return {i: self._specs[i] for i in test_ids if i in self._specs}
+
+    def forget_specs(self, keep: set[str]) -> None:
+        """Drop the specs of tests no longer assigned nor running, so the cache follows the School's work."""
+        self._specs = {i: spec for i, spec in self._specs.items() if i in keep}
 
     async def behavior(self, name: str, version: int | None) -> BehaviorDocument:
         """A behavior document, cached: a stored version never changes."""

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from koipond.contracts.poll import PollAssignment
+from koipond.contracts.poll import PollAssignment, TestSpec
 from school_container.keeper_link import KeeperLink, KeeperUnreachableError
 from school_container.koi import Koi, TestContext
 from school_container.metrics import SchoolMetrics
@@ -52,6 +52,10 @@ class School:
         self._failsafe = failsafe_seconds
         self._spread = startup_spread_seconds
         self._tests: dict[str, RunningTest] = {}
+        # The assignment last received and its stamp: a poll names the stamp, and an unchanged answer
+        # (no assignments) means "keep running this one".
+        self._assigned: Sequence[PollAssignment] = ()
+        self._assigned_version: int | None = None
         self._clock = KoiClock()  # one timer queue for every koi of every test on this School
         self._last_contact = time.monotonic()
         self._rng = random.Random()  # noqa: S311 - poll jitter, not security
@@ -71,8 +75,9 @@ class School:
         await self.stop_everything("shutting down")
 
     async def poll_once(self) -> None:
+        running = {tid: len(t.koi) for tid, t in self._tests.items()}
         try:
-            answer = await self._link.poll(self._capacity, {tid: len(t.koi) for tid, t in self._tests.items()})
+            answer = await self._link.poll(self._capacity, running, self._assigned_version)
         except KeeperUnreachableError as exc:
             self._metrics.polls.labels("failed").inc()
             silent = time.monotonic() - self._last_contact
@@ -88,25 +93,47 @@ class School:
         if answer.stop_all:
             await self.stop_everything(answer.stop_reason or "stop_all")
             return
-        await self.reconcile(answer.assignments)
+        if answer.assignments is not None:
+            self._assigned, self._assigned_version = answer.assignments, answer.allocation_version
+        elif self.koi_count == sum(a.koi for a in self._assigned):
+            return  # unchanged, and every koi of it runs: nothing to do
+        # Also when unchanged: koi that crashed or could not start last time are started again.
+        await self.reconcile(self._assigned)
 
     async def reconcile(self, assignments: Sequence[PollAssignment]) -> None:
-        """Start and stop exactly the koi that differ from the assignments; leave the rest alone."""
-        desired = {a.test_id: _desired(a) for a in assignments}
+        """Start and stop exactly the koi that differ from the assignments; leave the rest alone.
+
+        A test whose spec cannot be read now keeps what it runs and starts nothing; the next poll tries again.
+        """
+        specs = await self._specs_of([a.test_id for a in assignments])
         running = {tid: frozenset(t.koi) for tid, t in self._tests.items()}
         identities = {tid: t.identity for tid, t in self._tests.items()}
+        desired = {a.test_id: _desired(a, specs[a.test_id]) for a in assignments if a.test_id in specs}
+        for test_id in {a.test_id for a in assignments} - set(specs):
+            if test_id in running:  # cannot happen while its spec is cached; never stop koi for a failed read
+                desired[test_id] = Desired(test_id, running[test_id], identities[test_id])
         plan = plan_changes(running, identities, desired)
         for test_id, indexes in plan.stop.items():
             await self._stop_koi(test_id, indexes)
-        by_id = {a.test_id: a for a in assignments}
         for test_id, indexes in plan.start.items():
-            await self._start_koi(by_id[test_id], desired[test_id], indexes)
+            await self._start_koi(specs[test_id], desired[test_id], indexes)
+        self._link.forget_specs({a.test_id for a in assignments} | set(self._tests))
 
-    async def _start_koi(self, assignment: PollAssignment, want: Desired, indexes: frozenset[int]) -> None:
-        test_id = assignment.test_id
+    async def _specs_of(self, test_ids: list[str]) -> dict[str, TestSpec]:
         try:
-            running = self._tests.get(test_id) or await self._new_test(assignment, want)
-            tokens = await self._tokens.tokens_for(assignment.target, assignment.workspace, sorted(indexes))
+            missing = await self._link.fetch_specs(test_ids)
+        except KeeperUnreachableError as exc:
+            log.error("cannot read what the tests assigned run: %s", exc)
+            missing = []
+        if missing:
+            log.error("the Keeper assigned koi of tests it does not know: %s", ", ".join(missing))
+        return self._link.known_specs(test_ids)
+
+    async def _start_koi(self, spec: TestSpec, want: Desired, indexes: frozenset[int]) -> None:
+        test_id = spec.test_id
+        try:
+            running = self._tests.get(test_id) or await self._new_test(spec, want)
+            tokens = await self._tokens.tokens_for(spec.target, spec.workspace, sorted(indexes))
         except (KeeperUnreachableError, TokenUnavailableError) as exc:
             log.error("cannot start %d koi of %s: %s", len(indexes), test_id, exc)
             return
@@ -130,12 +157,12 @@ class School:
         self._metrics.koi_crashes.inc()
         log.error("koi %d of %s ended unexpectedly: %r", index, test_id, error)
 
-    async def _new_test(self, assignment: PollAssignment, want: Desired) -> RunningTest:
-        document = await self._link.behavior(assignment.behavior.name, assignment.behavior.version)
+    async def _new_test(self, spec: TestSpec, want: Desired) -> RunningTest:
+        document = await self._link.behavior(spec.behavior.name, spec.behavior.version)
         context = TestContext(
-            test_id=assignment.test_id,
-            workspace=assignment.workspace,
-            target=assignment.target.rstrip("/"),
+            test_id=spec.test_id,
+            workspace=spec.workspace,
+            target=spec.target.rstrip("/"),
             behavior=document,
             web_api=self._web_api,
             metrics=self._metrics,
@@ -167,15 +194,17 @@ class School:
             self._metrics.koi.remove(test_id)
 
     async def stop_everything(self, reason: str) -> None:
+        # What ran is no longer what runs: the next poll asks for the whole assignment again.
+        self._assigned, self._assigned_version = (), None
         if self._tests:
             log.warning("stopping all %d koi: %s", self.koi_count, reason)
         for test_id in list(self._tests):
             await self._stop_koi(test_id, frozenset(self._tests[test_id].koi))
 
 
-def _desired(assignment: PollAssignment) -> Desired:
-    behavior = assignment.behavior
-    identity = (behavior.name, str(behavior.version), assignment.target, assignment.workspace)
+def _desired(assignment: PollAssignment, spec: TestSpec) -> Desired:
+    behavior = spec.behavior
+    identity = (behavior.name, str(behavior.version), spec.target, spec.workspace)
     return Desired(test_id=assignment.test_id, indexes=indexes_of(assignment.ranges), identity=identity)
 
 

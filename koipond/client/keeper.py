@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from koipond.contracts.poll import PollRequest, PollResponse, describe_problems
+from koipond.contracts.poll import (
+    PollRequest,
+    PollResponse,
+    TestSpecsRequest,
+    TestSpecsResponse,
+    describe_problems,
+)
 from koipond.errors import KoipondError
+
+_Answer = TypeVar("_Answer", bound=BaseModel)
 
 
 class KeeperApiError(KoipondError):
@@ -116,21 +124,30 @@ class KeeperClient:
         result: dict[str, Any] = self.request("POST", f"/v1/rollouts/{rollout_id}/{action}", json={"reason": reason})
         return result
 
-    def poll(self, school_id: str, capacity: int, running: dict[str, int]) -> PollResponse:
-        """Poll as School ``school_id``.
+    def poll(
+        self, school_id: str, capacity: int, running: dict[str, int], known_version: int | None = None
+    ) -> PollResponse:
+        """Poll as School ``school_id``; with ``known_version``, an unchanged assignment comes back as None.
 
         Raises:
             ValidationError: ``capacity`` or ``running`` is outside the poll contract's bounds.
             KeeperApiError: the Keeper refused the poll, or answered something that is not a poll answer
                 (code ``invalid_answer``, naming the fields at fault).
         """
-        body = PollRequest(capacity=capacity, running=running).model_dump()
+        body = PollRequest(capacity=capacity, running=running, known_version=known_version).model_dump()
         answer = self.request("POST", f"/v1/schools/{school_id}/poll", json=body)
-        try:
-            return PollResponse.model_validate(answer)
-        except ValidationError as exc:
-            problems = describe_problems(exc)
-            raise KeeperApiError(200, "invalid_answer", f"not a poll answer: {problems}") from exc
+        return _parse(PollResponse, answer, "a poll answer")
+
+    def test_specs(self, school_id: str, test_ids: list[str]) -> TestSpecsResponse:
+        """What the given tests run, as School ``school_id`` reads it (at most 100 ids a call).
+
+        Raises:
+            ValidationError: no id, more than 100, or a malformed one.
+            KeeperApiError: the Keeper refused, or answered something that is not a list of specs.
+        """
+        body = TestSpecsRequest(test_ids=test_ids).model_dump()
+        answer = self.request("POST", f"/v1/schools/{school_id}/test-specs", json=body)
+        return _parse(TestSpecsResponse, answer, "a list of test specs")
 
     def list_schools(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.request("GET", "/v1/schools")["schools"]
@@ -228,3 +245,11 @@ class KeeperClient:
         params = {k: v for k, v in {"kind": kind, "status": status, "limit": limit}.items() if v is not None}
         result: list[dict[str, Any]] = self.request("GET", "/v1/notifications", params=params)["notifications"]
         return result
+
+
+def _parse(model: type[_Answer], answer: Any, what: str) -> _Answer:
+    """``answer`` as ``model``, or the Keeper's fault named field by field."""
+    try:
+        return model.model_validate(answer)
+    except ValidationError as exc:
+        raise KeeperApiError(200, "invalid_answer", f"not {what}: {describe_problems(exc)}") from exc

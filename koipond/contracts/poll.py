@@ -1,4 +1,11 @@
-"""The poll contract (``POST /v1/schools/{id}/poll``), one set of models for the Keeper, its client and Schools."""
+"""The poll contract, one set of models for the Keeper, its client and Schools.
+
+``POST /v1/schools/{id}/poll``: the School reports and learns what to run. It names the assignment it
+already runs (``known_version``); when that is still current the answer leaves the assignments out, so a
+steady poll costs the same whatever the School holds. Assignments carry koi ranges only: what a test
+runs (behavior, target, workspace) never changes after it starts, and a School reads it once per test
+with ``POST /v1/schools/{id}/test-specs``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,9 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from koipond.models.schools import PollAnswer, TestAssignment
+from koipond.models.tests import LoadTest
+
+MAX_SPECS_PER_REQUEST = 100  # one BatchGetItem
 
 # Answers are read by Schools of other versions: unknown fields pass (a newer Keeper may add some),
 # missing or renamed ones fail. Field names and order are the JSON Schools have always read.
@@ -21,6 +31,12 @@ class PollRequest(BaseModel):
     capacity: int = Field(default=5000, strict=True, ge=0, le=1_000_000, description="Most koi this School will run.")
     running: dict[str, Annotated[int, Field(strict=True, ge=0)]] = Field(
         default_factory=dict, max_length=1000, description="koi running now, per test id."
+    )
+    known_version: int | None = Field(
+        default=None,
+        strict=True,
+        ge=0,
+        description="allocation_version of the assignments the School runs; the answer omits them if still current.",
     )
 
 
@@ -49,35 +65,29 @@ class BehaviorRef(BaseModel):
 
 
 class PollAssignment(BaseModel):
-    """What the School must run for one test: everything it needs, so it never reads the table."""
+    """Which koi of one test the School must run (what the test is: :class:`TestSpec`)."""
 
     model_config = _ANSWER
 
     test_id: str
-    test_name: str
     ranges: list[PollRange]
     koi: int = Field(ge=0)
-    behavior: BehaviorRef
-    target: str
-    workspace: str
-    tags: list[str]
 
     @classmethod
     def from_domain(cls, assignment: TestAssignment) -> PollAssignment:
         return cls(
             test_id=assignment.test_id,
-            test_name=assignment.test_name,
             ranges=[PollRange(start=r.start, end=r.end) for r in assignment.ranges],
             koi=assignment.koi,
-            behavior=BehaviorRef(name=assignment.behavior_name, version=assignment.behavior_version),
-            target=assignment.target,
-            workspace=assignment.workspace,
-            tags=list(assignment.tags),
         )
 
 
 class PollResponse(BaseModel):
-    """The Keeper's answer: the School's complete desired state, and the global stop flag."""
+    """The Keeper's answer: the School's complete desired state, and the global stop flag.
+
+    ``assignments`` is null when ``allocation_version`` is the ``known_version`` the School sent: keep
+    running what it runs. On ``stop_all`` it is empty: run nothing.
+    """
 
     model_config = _ANSWER
 
@@ -86,7 +96,7 @@ class PollResponse(BaseModel):
     stop_reason: str | None
     poll_interval_seconds: float = Field(gt=0)
     allocation_version: int = Field(ge=0)
-    assignments: list[PollAssignment]
+    assignments: list[PollAssignment] | None
 
     @classmethod
     def from_domain(cls, answer: PollAnswer) -> PollResponse:
@@ -97,8 +107,56 @@ class PollResponse(BaseModel):
             stop_reason=answer.stop_reason,
             poll_interval_seconds=answer.poll_interval_seconds,
             allocation_version=answer.allocation_version,
-            assignments=[PollAssignment.from_domain(a) for a in answer.assignments],
+            assignments=None
+            if answer.assignments is None
+            else [PollAssignment.from_domain(a) for a in answer.assignments],
         )
+
+
+class TestSpecsRequest(BaseModel):
+    """The tests a School was assigned and does not know yet."""
+
+    __test__ = False  # not a pytest class, despite its name
+    model_config = ConfigDict(extra="forbid")
+
+    test_ids: list[Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]] = Field(
+        min_length=1, max_length=MAX_SPECS_PER_REQUEST, description="Test ids, at most 100 a request."
+    )
+
+
+class TestSpec(BaseModel):
+    """What a test's koi run; fixed when the test starts, so a School may keep it as long as it likes."""
+
+    __test__ = False
+    model_config = _ANSWER
+
+    test_id: str
+    test_name: str
+    behavior: BehaviorRef
+    target: str
+    workspace: str
+    tags: list[str]
+
+    @classmethod
+    def from_domain(cls, test: LoadTest) -> TestSpec:
+        return cls(
+            test_id=test.id,
+            test_name=test.name,
+            behavior=BehaviorRef(name=test.behavior.name, version=test.behavior.version),
+            target=test.target,
+            workspace=test.workspace,
+            tags=list(test.tags),
+        )
+
+
+class TestSpecsResponse(BaseModel):
+    """The specs found, and the ids of tests that do not exist (never silently left out)."""
+
+    __test__ = False
+    model_config = _ANSWER
+
+    specs: list[TestSpec]
+    missing: list[str]
 
 
 def describe_problems(error: ValidationError) -> str:

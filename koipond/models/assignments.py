@@ -12,6 +12,12 @@ from koipond.models.schools import TestAssignment
 # often tests are scaled, its ranges cannot fragment into more pieces than that.
 KOI_BLOCK = 100
 
+# Every assignment write gets a stamp no other write ever had: the lease's fence (which grows with every
+# new holder) times this, plus the holder's count of its own writes. A School only compares stamps for
+# equality ("do I run this one already?"), so a stamp must never come back, not even for an item that
+# was deleted and created again; a per-item counter would start over at 1.
+WRITES_PER_FENCE = 10**12
+
 
 class SchoolAssignment(BaseModel):
     """What one School runs, per test, with everything it needs to run it: one item per School.
@@ -23,7 +29,7 @@ class SchoolAssignment(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     school_id: str
-    version: int = Field(default=0, ge=0)
+    version: int = Field(default=0, ge=0, description="the write's stamp; 0: never written")
     tests: tuple[TestAssignment, ...] = ()
 
     def ranges(self) -> dict[str, tuple[KoiRange, ...]]:
@@ -46,3 +52,9 @@ class AllocatorLease(BaseModel):
     holder: str
     fence: int = Field(ge=1)
     expires_at: float  # epoch seconds
+
+    def stamp(self, write: int) -> int:
+        """The stamp of this holder's ``write``-th assignment write under this lease (see WRITES_PER_FENCE)."""
+        if not 1 <= write < WRITES_PER_FENCE:
+            raise ValueError(f"write number {write} outside 1..{WRITES_PER_FENCE - 1}: take the lease again")
+        return self.fence * WRITES_PER_FENCE + write

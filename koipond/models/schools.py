@@ -10,36 +10,42 @@ from koipond.models.allocation import KoiRange
 
 
 class School(BaseModel):
-    """A School's last heartbeat: what it said at its last poll."""
+    """A School's last heartbeat (what it said at its last poll) and what the allocator last gave it.
+
+    Totals, not per-test maps: the heartbeat is written by every poll, so its size must not grow with
+    the tests a School runs.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str
     capacity: int = Field(ge=0)
-    running: dict[str, int] = Field(default_factory=dict, description="koi running per test id")
+    running_koi: int = Field(default=0, ge=0, description="koi running on the School at its last poll")
+    running_tests: int = Field(default=0, ge=0, description="tests with koi on the School at its last poll")
     last_poll_at: datetime
     first_seen_at: datetime
+    assigned_koi: int = Field(default=0, ge=0, description="koi in the School's assignment, as last written")
+    assignment_version: int | None = Field(default=None, description="stamp of that assignment; None: none yet")
 
 
 class TestAssignment(BaseModel):
-    """What one School must run for one test: everything it needs, so it never reads the table."""
+    """Which koi of one test a School runs. What the test is (behavior, target, workspace) never changes
+    after it starts, so a School fetches it once per test (``TestSpec``) and the assignment stays small."""
 
     __test__ = False  # not a pytest class, despite its name
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     test_id: str
-    test_name: str
     ranges: tuple[KoiRange, ...]
     koi: int
-    behavior_name: str
-    behavior_version: int | None
-    target: str
-    workspace: str
-    tags: tuple[str, ...] = ()
 
 
 class PollAnswer(BaseModel):
-    """The Keeper's answer to a poll: the School's desired state, complete and self-contained."""
+    """The Keeper's answer to a poll: the School's desired state.
+
+    ``assignments`` is None when the School already runs ``allocation_version`` (it said so in its
+    poll): the answer then costs no read of the assignment.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -48,4 +54,4 @@ class PollAnswer(BaseModel):
     stop_reason: str | None = None
     poll_interval_seconds: float
     allocation_version: int
-    assignments: tuple[TestAssignment, ...]
+    assignments: tuple[TestAssignment, ...] | None

@@ -41,6 +41,8 @@ log = logging.getLogger("koipond.allocator")
 # allocation from being rebalanced again.
 BLOCK_TOLERANCE = RebalanceTolerance(ratio=Fraction(1, 10), min_koi=1)
 ACTOR = "allocator"
+# A School counts as dead once strictly more than missed_polls intervals passed: wake just after that.
+DEATH_MARGIN_SECONDS = 0.01
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class PassReport:
     written: int = 0
     moved_koi: int = 0
     seconds: float = 0.0
+    next_death_in: float | None = None  # seconds until the first live School would count as dead
 
 
 class AllocatorService:
@@ -93,6 +96,7 @@ class AllocatorService:
         # current by its own writes (nobody else may write while it holds the lease).
         self._state: dict[str, SchoolAssignment] = {}
         self._known: dict[str, LoadTest] = {}  # tests as last read consistently, to skip unchanged ones
+        self._writes = 0  # assignment writes under the current lease: half of each write's stamp
 
     def run_pass(self) -> PassReport:
         """Take or renew the lease, then bring every School's assignment in line with the demand.
@@ -109,6 +113,7 @@ class AllocatorService:
         if self._lease is None or self._lease.fence != lease.fence:
             self._state = {a.school_id: a for a in self._assignments.list_all()}
             self._known = {}
+            self._writes = 0
         self._lease = lease
         try:
             return self._allocate(lease, now, started)
@@ -127,14 +132,19 @@ class AllocatorService:
         reports: list[PassReport] = []
         while not stop.is_set() and time.monotonic() < deadline:
             began = time.monotonic()
+            pause = self._timing.period_seconds
             try:
-                reports.append(self.run_pass())
+                report = self.run_pass()
+                reports.append(report)
+                if report.next_death_in is not None:
+                    # Wake when a silent School turns dead, not up to a period later: its koi move at once.
+                    pause = min(pause, report.next_death_in + DEATH_MARGIN_SECONDS)
             except (LostLeaseError, StoreError) as exc:
                 log.warning("allocator pass failed, starting over: %s", exc)
             except Exception:  # a loop that must outlive any one bad pass
                 log.exception("allocator pass failed unexpectedly, starting over")
                 self._lease = None
-            pause = self._timing.period_seconds - (time.monotonic() - began)
+            pause -= time.monotonic() - began
             stop.wait(max(0.0, min(pause, deadline - time.monotonic())))
         self.release()
         return reports
@@ -159,7 +169,7 @@ class AllocatorService:
             for sid in set(self._state) | set(proposed.assignments)
         }
         before = dict(self._state)
-        written = self._write_changes(target, lease)
+        written = self._write_changes(target, lease, now.timestamp())
         # Comparing before with after walks every School's holdings: only worth it when something was written.
         moved = _moved_koi(before, self._state) if written else 0
         if written:
@@ -173,7 +183,17 @@ class AllocatorService:
             written=written,
             moved_koi=moved,
             seconds=time.perf_counter() - started,
+            next_death_in=self._next_death_in(heartbeats, views, now),
         )
+
+    def _next_death_in(self, heartbeats: list[School], views: list[SchoolView], now: datetime) -> float | None:
+        """Seconds until the live School silent the longest would count as dead (None: no live School)."""
+        live = {v.school_id for v in views if v.live}
+        last = [s.last_poll_at for s in heartbeats if s.id in live]
+        if not last:
+            return None
+        allowed = self._timing.missed_polls * self._timing.poll_interval_seconds
+        return max(0.0, (min(last) - now).total_seconds() + allowed)
 
     def _running_tests(self, now: datetime) -> dict[str, LoadTest]:
         """The running tests; tests whose duration is over are completed.
@@ -211,7 +231,9 @@ class AllocatorService:
             views.setdefault(school_id, SchoolView(school_id, 0, live=False))
         return list(views.values())
 
-    def _write_changes(self, target: Mapping[str, tuple[TestAssignment, ...]], lease: AllocatorLease) -> int:
+    def _write_changes(
+        self, target: Mapping[str, tuple[TestAssignment, ...]], lease: AllocatorLease, now: float
+    ) -> int:
         """Shrink every School that gives koi up first, then grow the ones that receive them."""
         written = 0
         changed = sorted(sid for sid, tests in target.items() if tests != self._current(sid).tests)
@@ -219,16 +241,18 @@ class AllocatorService:
             current = self._current(school_id)
             kept = _kept(current.tests, target[school_id])
             if kept != current.tests:
-                self._state[school_id] = self._assignments.write(current.model_copy(update={"tests": kept}), lease)
+                self._write(current.model_copy(update={"tests": kept}), lease, now)
                 written += 1
         for school_id in changed:
             current = self._current(school_id)
             if target[school_id] != current.tests:
-                self._state[school_id] = self._assignments.write(
-                    current.model_copy(update={"tests": target[school_id]}), lease
-                )
+                self._write(current.model_copy(update={"tests": target[school_id]}), lease, now)
                 written += 1
         return written
+
+    def _write(self, assignment: SchoolAssignment, lease: AllocatorLease, now: float) -> None:
+        self._writes += 1
+        self._state[assignment.school_id] = self._assignments.write(assignment, lease, lease.stamp(self._writes), now)
 
     def _retire_dead(self, heartbeats: list[School], views: list[SchoolView], lease: AllocatorLease) -> int:
         """Dead Schools that hold nothing leave the heartbeat index and lose their assignment item,
@@ -280,17 +304,7 @@ def _assignment(test: LoadTest, blocks: tuple[KoiRange, ...]) -> TestAssignment:
         for b in blocks
         if b.start * KOI_BLOCK < limit
     )
-    return TestAssignment(
-        test_id=test.id,
-        test_name=test.name,
-        ranges=ranges,
-        koi=count_koi(ranges),
-        behavior_name=test.behavior.name,
-        behavior_version=test.behavior.version,
-        target=test.target,
-        workspace=test.workspace,
-        tags=test.tags,
-    )
+    return TestAssignment(test_id=test.id, ranges=ranges, koi=count_koi(ranges))
 
 
 def _kept(current: tuple[TestAssignment, ...], target: tuple[TestAssignment, ...]) -> tuple[TestAssignment, ...]:

@@ -1,14 +1,16 @@
 """School polls: record the heartbeat, read the emergency stop, answer with the School's own assignment.
 
-A poll costs the same whatever the size of the pond: one write (the heartbeat) and two reads (the
-emergency stop, then that School's assignment item). It never allocates; the allocator does
+A poll costs the same whatever the size of the pond and whatever the School holds: one write (the
+heartbeat, which returns the stamp of the School's assignment at no read cost) and one read (the
+emergency stop). Only when the School's assignment changed since the one it runs is that School's
+assignment item read as well. A poll never allocates; the allocator does
 (:mod:`koipond.services.allocator`), one holder at a time.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from koipond.errors import StoreError
@@ -16,10 +18,12 @@ from koipond.models.allocation import Allocation
 from koipond.models.assignments import SchoolAssignment
 from koipond.models.estop import EmergencyStop
 from koipond.models.schools import PollAnswer, School
+from koipond.models.tests import LoadTest
 from koipond.ports import Clock
 from koipond.services.allocation import is_live
 from koipond.store.assignments import DynamoAssignmentRepository
 from koipond.store.estop import DynamoEmergencyStopRepository
+from koipond.store.loadtests import DynamoLoadTestRepository
 from koipond.store.schools import DynamoSchoolRepository
 
 log = logging.getLogger("koipond.polls")
@@ -31,6 +35,7 @@ class PollService:
         schools: DynamoSchoolRepository,
         assignments: DynamoAssignmentRepository,
         estop: DynamoEmergencyStopRepository,
+        tests: DynamoLoadTestRepository,
         clock: Clock,
         poll_interval_seconds: float,
         missed_polls: int,
@@ -38,41 +43,48 @@ class PollService:
         self._schools = schools
         self._assignments = assignments
         self._estop = estop
+        self._tests = tests
         self._clock = clock
         self._interval = poll_interval_seconds
         self._missed = missed_polls
 
-    def poll(self, school_id: str, capacity: int, running: Mapping[str, int]) -> PollAnswer:
+    def poll(
+        self, school_id: str, capacity: int, running: Mapping[str, int], known_version: int | None = None
+    ) -> PollAnswer:
         """Handle one poll and return the School's desired state.
 
         The heartbeat comes first so that a School's liveness depends on its own polls only; the
         emergency stop is read before the assignment, and an active stop is answered without it.
+        ``known_version`` is the stamp of the assignment the School runs: when the heartbeat shows it
+        is still the School's current one, the answer says so instead of reading and repeating it.
 
         Raises:
             StoreError: the emergency stop or the School's assignment cannot be read.
         """
+        current: int | None = -1  # unknown: read the assignment
         try:
-            self.record_heartbeat(school_id, capacity, running)
+            current = self.record_heartbeat(school_id, capacity, running).assignment_version
         except StoreError as exc:
             # The answer matters more than the heartbeat: it may carry a stop.
             log.warning("heartbeat of %s not recorded: %s", school_id, exc)
         estop = self._estop.get()
         if estop.active:
             return self._answer(SchoolAssignment(school_id=school_id), estop)
+        if known_version is not None and current == known_version:
+            return self._answer(SchoolAssignment(school_id=school_id, version=known_version), estop, unchanged=True)
         return self._answer(self._assignments.get(school_id), estop)
 
     def record_heartbeat(
         self, school_id: str, capacity: int, running: Mapping[str, int], now: datetime | None = None
-    ) -> None:
+    ) -> School:
         """Remember what the School said and when (``now`` by default), in one write with no read before it."""
-        self._schools.heartbeat(school_id, capacity, running, now or self._clock.now())
+        return self._schools.heartbeat(school_id, capacity, running, now or self._clock.now())
 
-    def list_schools(self) -> list[tuple[School, bool, int]]:
-        """Every known School with whether it is live and how many koi it is assigned."""
-        assigned = {a.school_id: a.koi for a in self._assignments.list_all()}
+    def list_schools(self) -> list[tuple[School, bool]]:
+        """Every known School with whether it is live (its heartbeat says how many koi it is assigned)."""
         now = self._clock.now()
         return [
-            (s, is_live(s.last_poll_at, now, self._interval, self._missed), assigned.get(s.id, 0))
+            (s, is_live(s.last_poll_at, now, self._interval, self._missed))
             for s in sorted([*self._schools.list_all(), *self._schools.list_retired()], key=lambda s: s.id)
         ]
 
@@ -80,12 +92,17 @@ class PollService:
         """Every School's koi ranges per test, as stored now (one Query of the assignment items)."""
         return Allocation(assignments={a.school_id: a.ranges() for a in self._assignments.list_all() if a.tests})
 
-    def _answer(self, assignment: SchoolAssignment, estop: EmergencyStop) -> PollAnswer:
+    def _answer(self, assignment: SchoolAssignment, estop: EmergencyStop, unchanged: bool = False) -> PollAnswer:
         return PollAnswer(
             school_id=assignment.school_id,
             stop_all=estop.active,
             stop_reason=f"emergency stop: {estop.reason}" if estop.active else None,
             poll_interval_seconds=self._interval,
             allocation_version=assignment.version,
-            assignments=() if estop.active else assignment.tests,
+            assignments=None if unchanged else () if estop.active else assignment.tests,
         )
+
+    def specs_of_tests(self, test_ids: Sequence[str]) -> tuple[list[LoadTest], list[str]]:
+        """The tests a School asked for (one batch read), and the ids of those that do not exist."""
+        found = {t.id: t for t in self._tests.get_many(sorted(set(test_ids)))}
+        return [found[i] for i in sorted(found)], sorted(set(test_ids) - set(found))

@@ -75,15 +75,28 @@ FIRST_SEEN = "first_seen_at"
 LAST_POLL = "last_poll_at"  # beside the document too, so a condition can name it
 
 
+ASSIGNED_KOI = "assigned_koi"  # written by the allocator with each assignment, beside the heartbeat
+ASSIGNMENT_VERSION = "assignment_version"
+
+
 def heartbeat_update(
     school_id: str, capacity: int, running: Mapping[str, int], at: datetime, ttl_seconds: int
 ) -> tuple[str, Item, dict[str, str]]:
     """The UpdateItem of one poll: the School's report as a document, its first poll's time kept.
 
+    The report keeps totals of ``running`` (koi per test), so the write costs the same however many
+    tests the School runs.
+
     Returns:
         The update expression, its values and its attribute names.
     """
-    report = {"id": school_id, "capacity": capacity, "running": dict(running), "last_poll_at": at.isoformat()}
+    report = {
+        "id": school_id,
+        "capacity": capacity,
+        "running_koi": sum(running.values()),
+        "running_tests": sum(1 for koi in running.values() if koi),
+        "last_poll_at": at.isoformat(),
+    }
     update = "SET #doc = :doc, #gpk = :gpk, #gsk = :gsk, #ttl = :ttl, #last = :at, #first = if_not_exists(#first, :at)"
     values: Item = {
         ":doc": json.dumps(report),
@@ -103,9 +116,22 @@ def heartbeat_update(
     return update, values, names
 
 
-def school_from_item(item: Item) -> School:
+def school_from_item(item: Item) -> School | None:
+    """The School an item describes; None for an item the allocator wrote before the School's first poll."""
+    if DOC not in item:
+        return None
     report = json.loads(item[DOC])
-    return School.model_validate({**report, "first_seen_at": item.get(FIRST_SEEN, report.get("last_poll_at"))})
+    legacy = report.pop("running", None)  # heartbeats written before the totals: a day at most (TTL)
+    if isinstance(legacy, dict):
+        report.update(running_koi=sum(legacy.values()), running_tests=sum(1 for k in legacy.values() if k))
+    return School.model_validate(
+        {
+            **report,
+            "first_seen_at": item.get(FIRST_SEEN, report.get("last_poll_at")),
+            "assigned_koi": item.get(ASSIGNED_KOI, 0),
+            "assignment_version": item.get(ASSIGNMENT_VERSION),
+        }
+    )
 
 
 def estop_to_item(estop: EmergencyStop) -> Item:

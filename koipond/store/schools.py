@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from koipond.errors import StoreError
 from koipond.models.schools import School
 from koipond.store.items import LAST_POLL, SCHOOLS_INDEX, heartbeat_update, school_from_item, school_pk
 from koipond.store.schema import GSI1_PK, META
-from koipond.store.table import ConditionFailed, DynamoTable
+from koipond.store.table import ConditionFailed, DynamoTable, Item
 
 # Heartbeats outlive liveness by far: a dead School stays visible (as dead) for a day, then TTL removes it.
 HEARTBEAT_TTL_SECONDS = 24 * 3600
@@ -24,22 +25,27 @@ class DynamoSchoolRepository:
         item = self._table.get(school_pk(school_id), META)
         return school_from_item(item) if item else None
 
-    def heartbeat(self, school_id: str, capacity: int, running: Mapping[str, int], at: datetime) -> None:
-        """Record a poll in one write, with no read before it.
+    def heartbeat(self, school_id: str, capacity: int, running: Mapping[str, int], at: datetime) -> School:
+        """Record a poll in one write, with no read before it; return the School as written.
 
         Last writer wins, which is right: a School's newest poll is the truth. ``first_seen_at`` is
-        kept from the School's first poll by ``if_not_exists``, so no poll needs to read the item.
+        kept from the School's first poll by ``if_not_exists``, so no poll needs to read the item. The
+        item as written also carries the stamp of the School's assignment (the allocator writes it
+        there with every assignment), which tells the poll, at no extra read, whether it changed.
         """
         update, values, names = heartbeat_update(school_id, capacity, running, at, HEARTBEAT_TTL_SECONDS)
-        self._table.update(school_pk(school_id), META, update, values, names)
+        school = school_from_item(self._table.update(school_pk(school_id), META, update, values, names))
+        if school is None:  # the update wrote the document: only a broken table answers without it
+            raise StoreError(f"heartbeat of {school_id} written but not returned")
+        return school
 
     def list_all(self) -> list[School]:
         """The Schools the allocator considers: live ones, and dead ones it has not retired yet."""
-        return [school_from_item(item) for item in self._table.query(SCHOOLS_INDEX, index=True)]
+        return _schools(self._table.query(SCHOOLS_INDEX, index=True))
 
     def list_retired(self) -> list[School]:
         """Dead Schools the allocator retired, until their heartbeat's TTL removes them (a day)."""
-        return [school_from_item(item) for item in self._table.query(RETIRED_INDEX, index=True)]
+        return _schools(self._table.query(RETIRED_INDEX, index=True))
 
     def retire(self, school: School) -> bool:
         """Move a dead School out of the allocator's index; False if it polled again meanwhile.
@@ -56,3 +62,7 @@ class DynamoSchoolRepository:
         except ConditionFailed:
             return False
         return True
+
+
+def _schools(items: list[Item]) -> list[School]:
+    return [school for school in map(school_from_item, items) if school is not None]

@@ -170,14 +170,15 @@ class SchoolOut(BaseModel):
     id: str
     capacity: int
     live: bool
-    assigned_koi: int
-    running: dict[str, int]
+    assigned_koi: int = Field(description="koi in the School's assignment, as the allocator last wrote it.")
+    running_koi: int = Field(description="koi the School said it runs at its last poll.")
+    running_tests: int = Field(description="tests with koi on the School at its last poll.")
     last_poll_at: datetime
     first_seen_at: datetime
 
     @classmethod
-    def of(cls, school: School, live: bool, assigned: int) -> SchoolOut:
-        return cls(**school.model_dump(), live=live, assigned_koi=assigned)
+    def of(cls, school: School, live: bool) -> SchoolOut:
+        return cls(**school.model_dump(exclude={"assignment_version"}), live=live)
 
 
 class SchoolListOut(BaseModel):

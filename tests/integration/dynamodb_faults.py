@@ -11,16 +11,19 @@ from botocore.exceptions import ClientError
 
 class FailingDynamoDB:
     """Wraps a boto3 DynamoDB client: ``failing`` operations raise, ``writes_left`` counts transactions down,
-    ``after_write`` runs after each transaction that went through."""
+    ``after_write`` runs after each transaction that went through; ``calls`` lists every operation called."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
         self.failing: set[str] = set()
         self.writes_left: int | None = None  # None: unlimited
         self.after_write: Callable[[], None] | None = None  # e.g. an invariant checked between two writes
+        self.calls: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
         real = getattr(self._client, name)
+        if callable(real) and not name.startswith("_"):
+            self.calls.append(name)
         if name in self.failing:
             return _failure(name)
         if name == "transact_write_items" and self.writes_left is not None:

@@ -94,7 +94,7 @@ def test_a_holder_whose_lease_was_taken_over_cannot_write(
     assert taken.held
     assert taken.fence == stale.fence + 1
     with pytest.raises(LostLeaseError):
-        stored.write(SchoolAssignment(school_id="s1", version=stored.get("s1").version), stale)
+        stored.write(SchoolAssignment(school_id="s1", version=stored.get("s1").version), stale, stale.stamp(99), 0.0)
     assert not a.allocator.run_pass().held
 
 
@@ -183,8 +183,26 @@ def test_a_dead_school_leaves_the_allocators_index_and_comes_back_when_it_polls(
     a.allocator.run_pass()  # s2's koi move to s1, and s2 is retired
     assert [s.id for s in DynamoSchoolRepository(DynamoTable(dynamodb, settings.table_name)).list_all()] == ["s1"]
     assert [a.school_id for a in stored.list_all()] == ["s1"]
-    listed = {school.id: live for school, live, _ in a.polls.list_schools()}
+    listed = {school.id: live for school, live in a.polls.list_schools()}
     assert listed == {"s1": True, "s2": False}
     a.polls.record_heartbeat("s2", 5000, {})
     a.allocator.run_pass()
     assert sorted(koi_by_school(stored, test_id)) == ["s1", "s2"]
+
+
+def test_a_pass_says_when_the_next_silent_school_turns_dead(
+    keepers: tuple[Keeper, Keeper], clock: FixedClock, settings: Settings
+) -> None:
+    """The loop wakes then, so a dead School's koi move at its death, not up to a period later."""
+    a, _ = keepers
+    start(a, 1000)
+    a.polls.record_heartbeat("s1", 5000, {})
+    clock.advance(4)
+    a.polls.record_heartbeat("s2", 5000, {})
+    clock.advance(2)
+    allowed = settings.missed_polls * settings.poll_interval_seconds
+    assert a.allocator.run_pass().next_death_in == pytest.approx(allowed - 6)  # s1, silent for 6 s
+    clock.advance(allowed - 6 + 0.01)
+    report = a.allocator.run_pass()
+    assert (report.schools, report.moved_koi) == (1, 500)  # s1 died, its koi went to s2 in that pass
+    assert report.next_death_in == pytest.approx(4 - 0.01)  # s2 is next

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from koipond.contracts.poll import PollResponse
+from koipond.contracts.poll import PollResponse, TestSpecsRequest, TestSpecsResponse
 from koipond.models.schools import PollAnswer
 from school_container.keeper_link import KeeperLink
 from school_container.metrics import SchoolMetrics
@@ -21,12 +21,8 @@ from school_container.web_api import WebApi
 
 ASSIGNMENT: dict[str, Any] = {
     "test_id": "lt-a",
-    "test_name": "nightly",
     "ranges": [{"start": 0, "end": 10}, {"start": 20, "end": 25}],
     "koi": 15,
-    "target": "http://127.0.0.1:8800",
-    "workspace": "pond",
-    "tags": ["night"],
 }
 DOMAIN_ANSWER = PollAnswer.model_validate(
     {
@@ -34,21 +30,27 @@ DOMAIN_ANSWER = PollAnswer.model_validate(
         "stop_all": False,
         "poll_interval_seconds": 5.0,
         "allocation_version": 3,
-        "assignments": [
-            {**ASSIGNMENT, "behavior_name": "average_user", "behavior_version": 2},
-            {**ASSIGNMENT, "test_id": "lt-b", "tags": [], "behavior_name": "busy", "behavior_version": None},
-        ],
+        "assignments": [ASSIGNMENT, {**ASSIGNMENT, "test_id": "lt-b"}],
     }
 )
-# What Schools of every version so far read: names, order and shapes of the JSON, byte for byte.
+# What Schools read: names, order and shapes of the JSON, byte for byte.
 WIRE = (
     '{"school_id":"s1","stop_all":false,"stop_reason":null,"poll_interval_seconds":5.0,"allocation_version":3,'
-    '"assignments":[{"test_id":"lt-a","test_name":"nightly","ranges":[{"start":0,"end":10},{"start":20,"end":25}],'
-    '"koi":15,"behavior":{"name":"average_user","version":2},"target":"http://127.0.0.1:8800","workspace":"pond",'
-    '"tags":["night"]},{"test_id":"lt-b","test_name":"nightly","ranges":[{"start":0,"end":10},{"start":20,"end":25}],'
-    '"koi":15,"behavior":{"name":"busy","version":null},"target":"http://127.0.0.1:8800","workspace":"pond",'
-    '"tags":[]}]}'
+    '"assignments":[{"test_id":"lt-a","ranges":[{"start":0,"end":10},{"start":20,"end":25}],"koi":15},'
+    '{"test_id":"lt-b","ranges":[{"start":0,"end":10},{"start":20,"end":25}],"koi":15}]}'
 )
+UNCHANGED_WIRE = (
+    '{"school_id":"s1","stop_all":false,"stop_reason":null,"poll_interval_seconds":5.0,"allocation_version":3,'
+    '"assignments":null}'
+)
+SPEC: dict[str, Any] = {
+    "test_id": "lt-a",
+    "test_name": "nightly",
+    "behavior": {"name": "average_user", "version": 2},
+    "target": "http://127.0.0.1:8800",
+    "workspace": "pond",
+    "tags": ["night"],
+}
 
 
 def wire_answer() -> dict[str, Any]:
@@ -59,19 +61,39 @@ def test_domain_answer_round_trips_through_the_wire() -> None:
     sent = PollResponse.from_domain(DOMAIN_ANSWER)
     received = PollResponse.model_validate_json(sent.model_dump_json())
     assert received == sent
-    assert received.assignments[0].behavior.version == 2
+    assert received.assignments is not None
     assert [(r.start, r.end) for r in received.assignments[1].ranges] == [(0, 10), (20, 25)]
 
 
-def test_wire_json_is_the_one_schools_have_always_read() -> None:
+def test_wire_json_is_the_one_schools_read() -> None:
     assert PollResponse.from_domain(DOMAIN_ANSWER).model_dump_json() == WIRE
+    unchanged = DOMAIN_ANSWER.model_copy(update={"assignments": None})
+    assert PollResponse.from_domain(unchanged).model_dump_json() == UNCHANGED_WIRE
+    assert PollResponse.model_validate_json(UNCHANGED_WIRE).assignments is None
+
+
+def test_spec_answer_round_trips_and_tolerates_new_fields() -> None:
+    answer = {"specs": [{**SPEC, "formations": ["standup"]}], "missing": ["lt-gone"]}
+    parsed = TestSpecsResponse.model_validate(answer)
+    assert parsed.specs[0].behavior.version == 2
+    assert parsed.missing == ["lt-gone"]
+    assert TestSpecsResponse.model_validate_json(parsed.model_dump_json()) == parsed
+
+
+@pytest.mark.parametrize(
+    ("ids", "problem"),
+    [([], "too_short"), ([f"lt-{i}" for i in range(101)], "too_long"), (["lt a"], "string_pattern_mismatch")],
+)
+def test_spec_request_refuses_empty_oversized_and_malformed_ids(ids: list[str], problem: str) -> None:
+    with pytest.raises(ValidationError) as failure:
+        TestSpecsRequest(test_ids=ids)
+    assert next(e["type"] for e in failure.value.errors()) == problem
 
 
 def test_answer_with_fields_this_school_does_not_know_parses() -> None:
     answer = wire_answer()
     answer["formations"] = [{"name": "standup"}]
     answer["assignments"][0]["token_location"] = "s3://bucket/shard"
-    answer["assignments"][0]["behavior"]["checksum"] = "abc"
     answer["assignments"][0]["ranges"][0]["weight"] = 1
     parsed = PollResponse.model_validate(answer)
     assert parsed == PollResponse.model_validate_json(WIRE)
@@ -85,8 +107,8 @@ def _ranges_renamed(answer: dict[str, Any]) -> None:
     answer["assignments"][0]["koi_ranges"] = answer["assignments"][0].pop("ranges")
 
 
-def _behavior_version_missing(answer: dict[str, Any]) -> None:
-    del answer["assignments"][1]["behavior"]["version"]
+def _koi_missing(answer: dict[str, Any]) -> None:
+    del answer["assignments"][1]["koi"]
 
 
 def _empty_range(answer: dict[str, Any]) -> None:
@@ -98,7 +120,7 @@ def _empty_range(answer: dict[str, Any]) -> None:
     [
         (_without_stop_all, ("stop_all",)),
         (_ranges_renamed, ("assignments", 0, "ranges")),
-        (_behavior_version_missing, ("assignments", 1, "behavior", "version")),
+        (_koi_missing, ("assignments", 1, "koi")),
         (_empty_range, ("assignments", 0, "ranges", 1)),
     ],
 )
@@ -164,8 +186,27 @@ def test_school_reports_in_the_request_shape_and_obeys_the_next_good_answer() ->
         await link.close()
 
     asyncio.run(poll_twice())
-    assert keeper.requests == [{"capacity": 800, "running": {}}] * 2
+    assert keeper.requests == [{"capacity": 800, "running": {}, "known_version": None}] * 2
     assert (polls(metrics, "failed"), polls(metrics, "ok")) == (1.0, 1.0)
     assert link.failures == 0
     assert school.ready.is_set()
     assert school.interval == 2.5
+
+
+def test_school_names_the_assignment_it_runs_and_keeps_it_while_unchanged() -> None:
+    empty = wire_answer()
+    empty.update(assignments=[], allocation_version=7)
+    unchanged = json.loads(UNCHANGED_WIRE)
+    unchanged.update(allocation_version=7)
+    stop = {**unchanged, "stop_all": True, "stop_reason": "emergency stop: drill", "assignments": []}
+    keeper = ScriptedKeeper(*(json.dumps(a).encode() for a in (empty, unchanged, stop, empty)))
+    school, link, _ = school_against(keeper)
+
+    async def poll(times: int) -> None:
+        for _ in range(times):
+            await school.poll_once()
+        await link.close()
+
+    asyncio.run(poll(4))
+    # Full answer, then "unchanged" for the stamp it named; a stop forgets it, so the next poll asks anew.
+    assert [r["known_version"] for r in keeper.requests] == [None, 7, 7, None]

@@ -39,12 +39,11 @@ export function mount(main) {
     const schools = [...data.schools].sort((a, b) => Number(b.live) - Number(a.live) || a.id.localeCompare(b.id));
     const live = schools.filter((s) => s.live);
     const sum = (items, f) => items.reduce((n, s) => n + f(s), 0);
-    const running = (s) => Object.values(s.running).reduce((n, k) => n + k, 0);
     summary.replaceChildren(
       stat("Live Schools", `${live.length} of ${schools.length}`),
       stat("Capacity (live)", fmt.int(sum(live, (s) => s.capacity))),
       stat("Koi assigned", fmt.int(sum(live, (s) => s.assigned_koi))),
-      stat("Koi running", fmt.int(sum(live, running))),
+      stat("Koi running", fmt.int(sum(live, (s) => s.running_koi))),
     );
     const rows = schools.map((s) =>
       el(
@@ -54,7 +53,7 @@ export function mount(main) {
         el("td", {}, badge(s.live ? "live" : "missing")),
         el("td", { class: "num" }, fmt.int(s.capacity)),
         el("td", { class: "num" }, fmt.int(s.assigned_koi)),
-        el("td", { class: "num" }, fmt.int(running(s))),
+        el("td", { class: "num", title: `${s.running_tests} tests` }, fmt.int(s.running_koi)),
         el("td", {}, loadBar(s.assigned_koi, s.capacity)),
         el("td", {}, el("time", { datetime: s.last_poll_at, title: fmt.time(s.last_poll_at) }, fmt.age(s.last_poll_at))),
         el("td", {}, el("time", { datetime: s.first_seen_at }, fmt.time(s.first_seen_at))),

@@ -1,4 +1,4 @@
-"""Schools: the poll that hands out work, and the list of Schools."""
+"""Schools: the poll that hands out work, the specs of the tests it names, and the list of Schools."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from koipond.composition import get_keeper
-from koipond.contracts.poll import PollRequest, PollResponse
+from koipond.contracts.poll import PollRequest, PollResponse, TestSpec, TestSpecsRequest, TestSpecsResponse
 from koipond.models.auth import Principal
 from lambdas.keeper_api import auth
 from lambdas.keeper_api.schemas import ID_PATTERN, SchoolListOut, SchoolOut
@@ -23,11 +23,24 @@ def poll(
     body: PollRequest,
     _: Annotated[Principal, Depends(auth.school)],
 ) -> PollResponse:
-    return PollResponse.from_domain(get_keeper().polls.poll(school_id, body.capacity, body.running))
+    answer = get_keeper().polls.poll(school_id, body.capacity, body.running, body.known_version)
+    return PollResponse.from_domain(answer)
+
+
+@router.post(
+    "/schools/<school_id>/test-specs",
+    summary="What the named tests run (behavior, target, workspace): fixed per test, so a School reads each once",
+    tags=["schools"],
+)
+def specs_of_tests(
+    school_id: Annotated[str, Path(pattern=ID_PATTERN, description="The School's stable id.")],
+    body: TestSpecsRequest,
+    _: Annotated[Principal, Depends(auth.school)],
+) -> TestSpecsResponse:
+    found, missing = get_keeper().polls.specs_of_tests(body.test_ids)
+    return TestSpecsResponse(specs=[TestSpec.from_domain(t) for t in found], missing=missing)
 
 
 @router.get("/schools", summary="Known Schools with liveness and load", tags=["schools"])
 def list_schools(_: Annotated[Principal, Depends(auth.viewer)]) -> SchoolListOut:
-    return SchoolListOut(
-        schools=[SchoolOut.of(s, live, assigned) for s, live, assigned in get_keeper().polls.list_schools()]
-    )
+    return SchoolListOut(schools=[SchoolOut.of(s, live) for s, live in get_keeper().polls.list_schools()])
