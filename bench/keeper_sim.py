@@ -522,15 +522,19 @@ class _InProcessPond:
             else None
         )
         self.changed_polls: list[Sample] = []
+        self.authorization = ""
         self.elapsed = 0.0
         self.next_pass = 0.0
         self.pass_reports: list[Any] = []
 
     def start_tests(self) -> None:
+        from koipond.models.auth import Role
         from koipond.models.tests import BehaviorRef
         from koipond.services.loadtests import NewLoadTest
 
         self.keeper.behaviors.put("bench", BENCH_BEHAVIOR, "bench")
+        # Every poll authenticates first (one read of its key), as the Keeper's route does.
+        self.authorization = f"Bearer {self.keeper.auth.create_key('bench schools', Role.SCHOOL, 'bench').token}"
         # Each start lists every running test to enforce the cap (run_cell checked it already): 1,000
         # starts would read half a million items from moto, minutes that measure nothing here.
         service = type(self.keeper.tests)
@@ -579,6 +583,7 @@ class _InProcessPond:
         known = {} if self.known is None else {"known_version": self.known[school]}
         with self.metered.metering() as ledger:
             begun = time.perf_counter()
+            self.keeper.auth.authenticate(self.authorization)
             answer = self.keeper.polls.poll(school, self.cell.capacity, self.running[school], **known)
             seconds = time.perf_counter() - begun
         sample = Sample.of(seconds, ledger)

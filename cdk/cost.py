@@ -48,9 +48,10 @@ class Usage:
     poll_interval_seconds: float = Settings.model_fields["poll_interval_seconds"].default
     keeper_memory_gb: float = 0.5
     keeper_seconds_per_poll: float = 0.1
-    # A poll: the heartbeat UpdateItem (under 1 KB; the item is in the index, which bills the write again),
-    # then strongly consistent reads of the emergency stop and of the School's own assignment item (each
-    # under 4 KB while a School holds a few tests: bench/bench_keeper.py measures it).
+    # A poll: the read of its API key, the heartbeat UpdateItem (under 1 KB whatever the School runs; the
+    # item is in the index, which bills the write again; it returns the stamp of the School's assignment at
+    # no read cost) and a strongly consistent read of the emergency stop. The School's assignment item is
+    # read only by the first poll after it changed (see the allocator). bench/bench_keeper.py measures it.
     poll_wru: int = 2
     poll_rru: int = 2
     scheduled_period_seconds: int = 60  # the guard, the release tick, and the allocator's runs
@@ -67,17 +68,19 @@ class Usage:
     # and every heartbeat (a Query of the index). Each run
     # takes a new lease and so reloads every assignment (one strongly consistent Query). A change of the pond
     # (a test started, scaled, shed or stopped) is assumed to rewrite every School's assignment: a transaction
-    # of the lease's ConditionCheck and the Put (2 WRU each, under 1 KB), plus the test's history event.
+    # of the lease's ConditionCheck, the Put and the stamp on the School's heartbeat item (2 WRU each, under
+    # 1 KB), plus the test's history event; each School's next poll then reads its assignment once.
     allocator_memory_gb: float = 0.5
     allocator_period_seconds: float = Settings.model_fields["allocator_period_seconds"].default
     lease_wru_per_pass: int = 1
     estop_rru_per_pass: int = 1
-    heartbeat_bytes: int = 300  # a School running one test, as written by a poll
+    heartbeat_bytes: int = 300  # as written by a poll (totals, whatever the School runs) and the allocator
     test_item_bytes: int = 700
     assignment_bytes: int = 400  # a School's assignment of one test
     tests_per_school: float = 1.0  # the design's scale target: 1,000 running tests on 1,000 Schools
     pond_changes_per_hour: float = 1.0
-    assignment_write_wru: int = 4
+    assignment_write_wru: int = 6
+    assignment_read_rru: int = 1
     history_event_wru: int = 2
 
     @property
@@ -129,7 +132,8 @@ def allocator_cost(usage: Usage, prices: UnitPrices) -> float:
     """One run per scheduled period lasting the whole period, and the DynamoDB units of the allocator.
 
     Per pass the lease write and :func:`allocator_pass_rru`; per run one Query reloading every assignment
-    (each run takes a new lease); per change of the pond every School's assignment and one history event.
+    (each run takes a new lease); per change of the pond every School's assignment and one history event
+    written, and every School's assignment read once by its next poll.
     """
     runs = SECONDS_PER_MONTH / usage.scheduled_period_seconds
     passes = SECONDS_PER_MONTH / usage.allocator_period_seconds
@@ -137,7 +141,11 @@ def allocator_cost(usage: Usage, prices: UnitPrices) -> float:
     wru = passes * usage.lease_wru_per_pass + changes * (
         usage.schools * usage.assignment_write_wru + usage.history_event_wru
     )
-    rru = passes * allocator_pass_rru(usage) + runs * query_rru(usage.schools * usage.assignment_bytes, consistent=True)
+    rru = (
+        passes * allocator_pass_rru(usage)
+        + runs * query_rru(usage.schools * usage.assignment_bytes, consistent=True)
+        + changes * usage.schools * usage.assignment_read_rru
+    )
     return (
         _lambda_cost(runs, usage.allocator_memory_gb, usage.scheduled_period_seconds, prices)
         + wru / MILLION * prices.dynamodb_wru_per_million
