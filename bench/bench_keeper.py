@@ -204,6 +204,8 @@ class SimSchool:
     capacity: int
     running: dict[str, int] = field(default_factory=dict)
     answer: dict[str, Any] | None = None
+    assignments: list[dict[str, Any]] = field(default_factory=list)  # what it runs, from the last full answer
+    known: int | None = None  # that answer's allocation_version, named in the next poll
     last_sent: float = 0.0  # when its latest poll left (monotonic)
     last_sent_wall: float = 0.0  # the same, as wall-clock time (the Keeper's history is in it)
     stop_seen: float | None = None
@@ -238,7 +240,7 @@ async def school_loop(school: SimSchool, clients: Sequence[Any], plan: PondPlan,
     for client in itertools.cycle(clients):
         began = time.monotonic()
         school.last_sent, school.last_sent_wall = began, time.time()
-        body = {"capacity": school.capacity, "running": school.running}
+        body = {"capacity": school.capacity, "running": school.running, "known_version": school.known}
         try:
             response = await client.post(f"/v1/schools/{school.id}/poll", json=body, headers=headers)
         except httpx.TimeoutException as exc:
@@ -255,10 +257,15 @@ async def school_loop(school: SimSchool, clients: Sequence[Any], plan: PondPlan,
 
 
 def _take(school: SimSchool, answer: dict[str, Any]) -> None:
+    """Run what the answer says, as a School does: null assignments mean "unchanged", a stop means nothing."""
     school.answer = answer
-    school.running = {a["test_id"]: a["koi"] for a in answer["assignments"]}
-    if answer["stop_all"] and school.stop_seen is None:
-        school.stop_seen = time.monotonic()
+    if answer["stop_all"]:
+        school.assignments, school.known = [], None
+        if school.stop_seen is None:
+            school.stop_seen = time.monotonic()
+    elif answer["assignments"] is not None:
+        school.assignments, school.known = answer["assignments"], answer["allocation_version"]
+    school.running = {a["test_id"]: a["koi"] for a in school.assignments}
 
 
 @dataclass(frozen=True)
@@ -282,7 +289,7 @@ def coverage(schools: Sequence[SimSchool], wanted: dict[str, int]) -> Coverage:
     for school in schools:
         if school.dead or school.answer is None:
             continue
-        for a in school.answer["assignments"]:
+        for a in school.assignments:
             spans.setdefault(a["test_id"], []).extend((r["start"], r["end"]) for r in a["ranges"])
     held = overlap = beyond = 0
     for test_id, ranges in spans.items():
@@ -451,7 +458,7 @@ class PondRun:
     async def _moved_by_keeper(self, doomed: Sequence[SimSchool]) -> list[float | None]:
         """Per dead School: from its last poll to the first reallocation event that took koi from it."""
         dead = {s.id: s for s in doomed}
-        held = sorted({a["test_id"] for s in doomed if s.answer for a in s.answer["assignments"]})
+        held = sorted({a["test_id"] for s in doomed for a in s.assignments})
         since = min(s.last_sent_wall for s in doomed)
         taken: dict[str, float] = {}
         for test_id in held:

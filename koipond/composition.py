@@ -40,6 +40,7 @@ from koipond.store.guard import DynamoGuardRepository
 from koipond.store.history import DynamoHistoryRepository
 from koipond.store.keys import DynamoApiKeyRepository
 from koipond.store.loadtests import DynamoLoadTestRepository
+from koipond.store.pond_changes import DynamoPondChanges
 from koipond.store.rollouts import DynamoRolloutRepository
 from koipond.store.schools import DynamoSchoolRepository
 from koipond.store.table import DynamoTable
@@ -95,11 +96,19 @@ def build_keeper(
     behaviors_repo = DynamoBehaviorRepository(table, history)
     assignments = DynamoAssignmentRepository(table)
     schools = DynamoSchoolRepository(table)
+    changes = DynamoPondChanges(table)
     tests = LoadTestService(
         tests_repo, history, estop_repo, behaviors_repo, clock, settings.max_koi_per_test, settings.max_running_tests
     )
     polls = PollService(
-        schools, assignments, estop_repo, tests_repo, clock, settings.poll_interval_seconds, settings.missed_polls
+        schools,
+        assignments,
+        estop_repo,
+        tests_repo,
+        changes,
+        clock,
+        settings.poll_interval_seconds,
+        settings.missed_polls,
     )
     timing = AllocatorTiming(
         settings.allocator_period_seconds,
@@ -108,7 +117,7 @@ def build_keeper(
         settings.missed_polls,
     )
     allocator = AllocatorService(
-        assignments, schools, tests_repo, tests, history, estop_repo, clock, timing, allocator_holder_id()
+        assignments, schools, tests_repo, tests, history, estop_repo, changes, clock, timing, allocator_holder_id()
     )
     auth = AuthService(DynamoApiKeyRepository(table, history), clock)
     if settings.admin_token is not None:

@@ -1,11 +1,14 @@
 """The one allocator: while it holds the lease, it turns running tests and live Schools into assignments.
 
 Polls never allocate. One holder at a time (a DynamoDB lease whose token fences every write) runs a
-pass every second or so: read the emergency stop, the running tests and the Schools' heartbeats,
-decide with the pure :func:`allocate_koi` in blocks of :data:`KOI_BLOCK` koi, and write only the
-Schools whose assignment changed. A koi moving from School A to School B is first removed from A's
-item and only then added to B's, so no stored state ever holds a koi twice; a holder dying between
-the two leaves a gap that the next pass (by any holder) fills.
+pass every second or so. A pass reads the lease, the emergency stop and the pond's change counter
+(:mod:`koipond.store.pond_changes`); that is all a quiet pass does, whatever the size of the pond. A
+full pass (the counter moved, the stop flipped, a silent School may have died, a test's duration may
+be over, or a while went by) also reads the running tests and the Schools' heartbeats, decides with
+the pure :func:`allocate_koi` in blocks of :data:`KOI_BLOCK` koi, and writes only the Schools whose
+assignment changed. A koi moving from School A to School B is first removed from A's item and only
+then added to B's, so no stored state ever holds a koi twice; a holder dying between the two leaves
+a gap that the next pass (by any holder) fills.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -34,6 +37,7 @@ from koipond.store.assignments import DynamoAssignmentRepository, LostLeaseError
 from koipond.store.estop import DynamoEmergencyStopRepository
 from koipond.store.history import DynamoHistoryRepository
 from koipond.store.loadtests import DynamoLoadTestRepository
+from koipond.store.pond_changes import DynamoPondChanges
 from koipond.store.schools import DynamoSchoolRepository
 
 log = logging.getLogger("koipond.allocator")
@@ -43,6 +47,9 @@ BLOCK_TOLERANCE = RebalanceTolerance(ratio=Fraction(1, 10), min_koi=1)
 ACTOR = "allocator"
 # A School counts as dead once strictly more than missed_polls intervals passed: wake just after that.
 DEATH_MARGIN_SECONDS = 0.01
+# After the counter moves, full passes go on this long: the indexes the pass reads (running tests,
+# heartbeats) may lag the write that moved it, and a change read before it shows there must not wait.
+INDEX_LAG_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,8 @@ class PassReport:
     written: int = 0
     moved_koi: int = 0
     seconds: float = 0.0
-    next_death_in: float | None = None  # seconds until the first live School would count as dead
+    full: bool = False  # read the tests and heartbeats and decided (a quiet pass only renews and reads 3 items)
+    next_due_in: float | None = None  # seconds until a full pass is due (a School's death, a test's end)
 
 
 class AllocatorService:
@@ -78,6 +86,7 @@ class AllocatorService:
         lifecycle: LoadTestService,
         history: DynamoHistoryRepository,
         estop: DynamoEmergencyStopRepository,
+        changes: DynamoPondChanges,
         clock: Clock,
         timing: AllocatorTiming,
         holder: str,
@@ -88,6 +97,7 @@ class AllocatorService:
         self._lifecycle = lifecycle
         self._history = history
         self._estop = estop
+        self._changes = changes
         self._clock = clock
         self._timing = timing
         self._holder = holder
@@ -97,6 +107,10 @@ class AllocatorService:
         self._state: dict[str, SchoolAssignment] = {}
         self._known: dict[str, LoadTest] = {}  # tests as last read consistently, to skip unchanged ones
         self._writes = 0  # assignment writes under the current lease: half of each write's stamp
+        # What the last full pass started from, and when the next one is due regardless.
+        self._seen: tuple[int, bool] | None = None  # (change counter, emergency stop active)
+        self._changed_at = 0.0  # epoch seconds the counter was last seen to move
+        self._full_due_at = 0.0  # epoch seconds
 
     def run_pass(self) -> PassReport:
         """Take or renew the lease, then bring every School's assignment in line with the demand.
@@ -114,6 +128,7 @@ class AllocatorService:
             self._state = {a.school_id: a for a in self._assignments.list_all()}
             self._known = {}
             self._writes = 0
+            self._seen = None
         self._lease = lease
         try:
             return self._allocate(lease, now, started)
@@ -136,9 +151,9 @@ class AllocatorService:
             try:
                 report = self.run_pass()
                 reports.append(report)
-                if report.next_death_in is not None:
+                if report.next_due_in is not None:
                     # Wake when a silent School turns dead, not up to a period later: its koi move at once.
-                    pause = min(pause, report.next_death_in + DEATH_MARGIN_SECONDS)
+                    pause = min(pause, report.next_due_in + DEATH_MARGIN_SECONDS)
             except (LostLeaseError, StoreError) as exc:
                 log.warning("allocator pass failed, starting over: %s", exc)
             except Exception:  # a loop that must outlive any one bad pass
@@ -155,9 +170,22 @@ class AllocatorService:
             self._lease = None
 
     def _allocate(self, lease: AllocatorLease, now: datetime, started: float) -> PassReport:
+        # The counter first: a change that lands after this read moves it again, so the next pass sees it.
+        changes = self._changes.read()
         estop = self._estop.get()
+        seen = (changes, estop.active)
         # While the stop holds, the tests its request had no time to stop are stopped here, a slice a pass.
         stop_running_tests(self._lifecycle, estop, REQUEST_BUDGET_SECONDS)
+        epoch = now.timestamp()
+        if seen != self._seen:
+            self._changed_at = epoch
+        if seen == self._seen and epoch < self._full_due_at and epoch - self._changed_at >= INDEX_LAG_SECONDS:
+            return PassReport(
+                held=True,
+                fence=lease.fence,
+                seconds=time.perf_counter() - started,
+                next_due_in=self._full_due_at - epoch,
+            )
         tests = self._running_tests(now)
         heartbeats = self._schools.list_all()
         views = self._views(heartbeats, now)
@@ -175,6 +203,8 @@ class AllocatorService:
         if written:
             self._record_moves(before, tests)
         written += self._retire_dead(heartbeats, views, lease)
+        self._seen = seen
+        self._full_due_at = self._next_full_pass(heartbeats, views, tests.values(), epoch)
         return PassReport(
             held=True,
             fence=lease.fence,
@@ -183,17 +213,22 @@ class AllocatorService:
             written=written,
             moved_koi=moved,
             seconds=time.perf_counter() - started,
-            next_death_in=self._next_death_in(heartbeats, views, now),
+            full=True,
+            next_due_in=self._full_due_at - epoch,
         )
 
-    def _next_death_in(self, heartbeats: list[School], views: list[SchoolView], now: datetime) -> float | None:
-        """Seconds until the live School silent the longest would count as dead (None: no live School)."""
-        live = {v.school_id for v in views if v.live}
-        last = [s.last_poll_at for s in heartbeats if s.id in live]
-        if not last:
-            return None
+    def _next_full_pass(
+        self, heartbeats: list[School], views: list[SchoolView], tests: Iterable[LoadTest], now: float
+    ) -> float:
+        """When (epoch seconds) a full pass is due though the counter does not move: the moment the
+        School silent the longest would count as dead, the end of the first test with a duration,
+        and at the latest one death threshold from now (a net under a move that was lost)."""
         allowed = self._timing.missed_polls * self._timing.poll_interval_seconds
-        return max(0.0, (min(last) - now).total_seconds() + allowed)
+        live = {v.school_id for v in views if v.live}
+        due = [now + allowed]
+        due += [s.last_poll_at.timestamp() + allowed for s in heartbeats if s.id in live]
+        due += [end.timestamp() for end in (t.ends_at for t in tests) if end is not None]
+        return max(now, min(due))
 
     def _running_tests(self, now: datetime) -> dict[str, LoadTest]:
         """The running tests; tests whose duration is over are completed.

@@ -23,7 +23,9 @@ from koipond.ports import Clock
 from koipond.services.allocation import is_live
 from koipond.store.assignments import DynamoAssignmentRepository
 from koipond.store.estop import DynamoEmergencyStopRepository
+from koipond.store.items import school_from_item
 from koipond.store.loadtests import DynamoLoadTestRepository
+from koipond.store.pond_changes import DynamoPondChanges
 from koipond.store.schools import DynamoSchoolRepository
 
 log = logging.getLogger("koipond.polls")
@@ -36,6 +38,7 @@ class PollService:
         assignments: DynamoAssignmentRepository,
         estop: DynamoEmergencyStopRepository,
         tests: DynamoLoadTestRepository,
+        changes: DynamoPondChanges,
         clock: Clock,
         poll_interval_seconds: float,
         missed_polls: int,
@@ -44,6 +47,7 @@ class PollService:
         self._assignments = assignments
         self._estop = estop
         self._tests = tests
+        self._changes = changes
         self._clock = clock
         self._interval = poll_interval_seconds
         self._missed = missed_polls
@@ -63,7 +67,7 @@ class PollService:
         """
         current: int | None = -1  # unknown: read the assignment
         try:
-            current = self.record_heartbeat(school_id, capacity, running).assignment_version
+            current = self.record_heartbeat(school_id, capacity, running)
         except StoreError as exc:
             # The answer matters more than the heartbeat: it may carry a stop.
             log.warning("heartbeat of %s not recorded: %s", school_id, exc)
@@ -76,15 +80,32 @@ class PollService:
 
     def record_heartbeat(
         self, school_id: str, capacity: int, running: Mapping[str, int], now: datetime | None = None
-    ) -> School:
-        """Remember what the School said and when (``now`` by default), in one write with no read before it."""
-        return self._schools.heartbeat(school_id, capacity, running, now or self._clock.now())
+    ) -> int | None:
+        """Remember what the School said and when (``now`` by default), in one write with no read before it.
+
+        A poll the allocator must hear of (the School's first, one back from the dead, a new capacity)
+        also moves the pond's change counter, so the allocator's quiet passes need not read heartbeats.
+
+        Returns:
+            The stamp of the School's assignment as the allocator last wrote it (None: none yet).
+        """
+        now = now or self._clock.now()
+        before = school_from_item(self._schools.heartbeat(school_id, capacity, running, now))
+        if before is None or before.capacity != capacity or not self._live(before, now):
+            try:
+                self._changes.move()
+            except StoreError as exc:  # the allocator's periodic full pass hears of it instead
+                log.warning("the allocator was not told of %s's news: %s", school_id, exc)
+        return before.assignment_version if before else None
+
+    def _live(self, school: School, now: datetime) -> bool:
+        return is_live(school.last_poll_at, now, self._interval, self._missed)
 
     def list_schools(self) -> list[tuple[School, bool]]:
         """Every known School with whether it is live (its heartbeat says how many koi it is assigned)."""
         now = self._clock.now()
         return [
-            (s, is_live(s.last_poll_at, now, self._interval, self._missed))
+            (s, self._live(s, now))
             for s in sorted([*self._schools.list_all(), *self._schools.list_retired()], key=lambda s: s.id)
         ]
 

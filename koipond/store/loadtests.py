@@ -10,6 +10,7 @@ from koipond.models.history import HistoryEvent
 from koipond.models.tests import LoadTest, LoadTestStatus
 from koipond.store.history import DynamoHistoryRepository
 from koipond.store.items import loadtest_from_item, loadtest_pk, loadtest_to_item, loadtests_index
+from koipond.store.pond_changes import DynamoPondChanges
 from koipond.store.schema import META
 from koipond.store.table import NEW_ITEM, SAME_VERSION, ConditionFailed, DynamoTable
 
@@ -21,6 +22,7 @@ class DynamoLoadTestRepository:
     def __init__(self, table: DynamoTable, history: DynamoHistoryRepository) -> None:
         self._table = table
         self._history = history
+        self._changes = DynamoPondChanges(table)  # every write of a test may change the allocation
 
     def get(self, test_id: str) -> LoadTest:
         item = self._table.get(loadtest_pk(test_id), META)
@@ -47,7 +49,11 @@ class DynamoLoadTestRepository:
         try:
             # Prevents: two creates racing on the same id (ids are random, but never overwrite).
             self._table.transact(
-                [self._table.put_action(loadtest_to_item(test), NEW_ITEM), self._history.append_action(event)]
+                [
+                    self._table.put_action(loadtest_to_item(test), NEW_ITEM),
+                    self._history.append_action(event),
+                    self._changes.move_action(),
+                ]
             )
         except ConditionFailed as exc:
             raise ConflictError(f"load test {test.id!r} already exists") from exc
@@ -70,7 +76,7 @@ class DynamoLoadTestRepository:
         # Prevents: lost updates when two people (or a person and the guard) change a test at once.
         put = self._table.put_action(loadtest_to_item(stored), SAME_VERSION, {":expected": expected_version})
         try:
-            self._table.transact([put, self._history.append_action(event), *also])
+            self._table.transact([put, self._history.append_action(event), self._changes.move_action(), *also])
         except ConditionFailed as exc:
             conflict = "test" if 0 in exc.failed or not exc.failed else "other"
             raise StaleVersionError(

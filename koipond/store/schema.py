@@ -9,6 +9,7 @@ Items (``pk`` / ``sk``; ``gsi1pk`` / ``gsi1sk`` where listed):
 | School        | ``SCHOOL#<id>``    | ``META``            | ``SCHOOLS``      | ``<id>``             |
 | assignment    | ``ASSIGNMENTS``    | ``SCHOOL#<id>``     |                  |                      |
 | allocator lease | ``ALLOCATOR``    | ``META``            |                  |                      |
+| pond changes  | ``POND``           | ``CHANGES``         |                  |                      |
 | emergency stop| ``ESTOP``          | ``META``            |                  |                      |
 | API key       | ``KEY#<id>``       | ``META``            | ``KEYS``         | ``<id>``             |
 | behavior      | ``BEHAVIOR#<name>``| ``V#<version:010>`` | ``BEHAVIORS``    | ``<name>#<version>`` |
@@ -26,7 +27,8 @@ Items (``pk`` / ``sk``; ``gsi1pk`` / ``gsi1sk`` where listed):
 The index's partition key carries the test status, so listing running tests is one Query rather
 than a Scan. School heartbeats carry ``expires_at`` (TTL) so dead Schools disappear by themselves;
 liveness itself is computed from ``last_poll_at`` because TTL deletion can lag by days.
-Assignments (one item per School) and the allocator's lease are described in :mod:`koipond.store.assignments`.
+Assignments (one item per School) and the allocator's lease are described in :mod:`koipond.store.assignments`,
+the counter that tells the allocator something changed in :mod:`koipond.store.pond_changes`.
 Token batches are described in :mod:`koipond.store.token_jobs`; the token worker's Powertools
 idempotency records share the table and expire through the same TTL attribute.
 Deploys and the queue of deploys waiting for a verdict are described in :mod:`koipond.store.deploys`.

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from koipond.errors import StoreError
 from koipond.models.schools import School
 from koipond.store.items import LAST_POLL, SCHOOLS_INDEX, heartbeat_update, school_from_item, school_pk
 from koipond.store.schema import GSI1_PK, META
@@ -25,19 +24,17 @@ class DynamoSchoolRepository:
         item = self._table.get(school_pk(school_id), META)
         return school_from_item(item) if item else None
 
-    def heartbeat(self, school_id: str, capacity: int, running: Mapping[str, int], at: datetime) -> School:
-        """Record a poll in one write, with no read before it; return the School as written.
+    def heartbeat(self, school_id: str, capacity: int, running: Mapping[str, int], at: datetime) -> Item:
+        """Record a poll in one write, with no read before it; return the item as it was before.
 
         Last writer wins, which is right: a School's newest poll is the truth. ``first_seen_at`` is
         kept from the School's first poll by ``if_not_exists``, so no poll needs to read the item. The
-        item as written also carries the stamp of the School's assignment (the allocator writes it
-        there with every assignment), which tells the poll, at no extra read, whether it changed.
+        item as it was tells the poll, at no read cost, what the allocator last gave the School (the
+        allocator writes the stamp of the School's assignment there) and whether this poll is news to
+        the allocator (first poll, back from the dead, new capacity).
         """
         update, values, names = heartbeat_update(school_id, capacity, running, at, HEARTBEAT_TTL_SECONDS)
-        school = school_from_item(self._table.update(school_pk(school_id), META, update, values, names))
-        if school is None:  # the update wrote the document: only a broken table answers without it
-            raise StoreError(f"heartbeat of {school_id} written but not returned")
-        return school
+        return self._table.update(school_pk(school_id), META, update, values, names, returning="ALL_OLD")
 
     def list_all(self) -> list[School]:
         """The Schools the allocator considers: live ones, and dead ones it has not retired yet."""

@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
@@ -218,11 +218,20 @@ class DynamoTable:
         delete: dict[str, Any] = {"TableName": self.name, "Key": serialize({PK: pk, SK: sk})}
         return {"Delete": _conditioned(delete, condition, values)}  # type: ignore[typeddict-item]
 
-    def update(self, pk: str, sk: str, update: str, values: Mapping[str, Any], names: Mapping[str, str]) -> Item:
+    def update(
+        self,
+        pk: str,
+        sk: str,
+        update: str,
+        values: Mapping[str, Any],
+        names: Mapping[str, str],
+        returning: Literal["ALL_NEW", "ALL_OLD"] = "ALL_NEW",
+    ) -> Item:
         """One UpdateItem, unconditional: half the write units of the same update in a transaction.
 
         Returns:
-            The item as written (returned values cost no read units).
+            The item as written, or with ``ALL_OLD`` as it was before (empty when it did not exist);
+            returned values cost no read units.
 
         Raises:
             StoreError: DynamoDB refused or failed.
@@ -234,7 +243,7 @@ class DynamoTable:
                 UpdateExpression=update,
                 ExpressionAttributeNames=dict(names),
                 ExpressionAttributeValues=serialize(values),
-                ReturnValues="ALL_NEW",
+                ReturnValues=returning,
             )
         except (ClientError, BotoCoreError) as exc:
             raise StoreError(f"updating {pk} failed: {exc}") from exc

@@ -201,8 +201,78 @@ def test_a_pass_says_when_the_next_silent_school_turns_dead(
     a.polls.record_heartbeat("s2", 5000, {})
     clock.advance(2)
     allowed = settings.missed_polls * settings.poll_interval_seconds
-    assert a.allocator.run_pass().next_death_in == pytest.approx(allowed - 6)  # s1, silent for 6 s
+    assert a.allocator.run_pass().next_due_in == pytest.approx(allowed - 6)  # s1, silent for 6 s
     clock.advance(allowed - 6 + 0.01)
     report = a.allocator.run_pass()
     assert (report.schools, report.moved_koi) == (1, 500)  # s1 died, its koi went to s2 in that pass
-    assert report.next_death_in == pytest.approx(4 - 0.01)  # s2 is next
+    assert report.next_due_in == pytest.approx(4 - 0.01)  # s2 is next
+
+
+def test_a_quiet_pass_reads_three_items_whatever_the_pond(
+    keepers: tuple[Keeper, Keeper], faulty: list[FailingDynamoDB], clock: FixedClock
+) -> None:
+    a, _ = keepers
+    start(a, 1000)
+    for school in ("s1", "s2", "s3"):
+        a.polls.record_heartbeat(school, 5000, {})
+    assert a.allocator.run_pass().full
+    clock.advance(2)  # past the index-lag window after the last change
+    for school in ("s1", "s2", "s3"):
+        a.polls.record_heartbeat(school, 5000, {})  # steady polls are no news
+    faulty[0].calls.clear()
+    report = a.allocator.run_pass()
+    assert not report.full
+    assert faulty[0].calls == ["update_item", "get_item", "get_item"]  # lease, change counter, emergency stop
+
+
+@pytest.mark.parametrize(
+    "news",
+    ["a test scaled", "a new School", "a School's new capacity", "a School back from the dead", "a test stopped"],
+)
+def test_every_change_the_allocation_depends_on_makes_the_next_pass_full(
+    keepers: tuple[Keeper, Keeper], clock: FixedClock, settings: Settings, news: str
+) -> None:
+    a, _ = keepers
+    test_id = start(a, 1000)
+    a.polls.record_heartbeat("s1", 5000, {})
+    a.polls.record_heartbeat("s2", 5000, {})
+    a.allocator.run_pass()
+    clock.advance(2)
+    a.polls.record_heartbeat("s1", 5000, {})
+    a.polls.record_heartbeat("s2", 5000, {})
+    assert not a.allocator.run_pass().full
+    if news == "a test scaled":
+        a.tests.change(test_id, LoadTestChange(koi=400), "tests", None)
+    elif news == "a new School":
+        a.polls.record_heartbeat("s3", 5000, {})
+    elif news == "a School's new capacity":
+        a.polls.record_heartbeat("s1", 300, {})
+    elif news == "a School back from the dead":
+        for _ in range(4):  # s1 polls on, s2 falls silent for 16 s
+            clock.advance(settings.poll_interval_seconds - 1)
+            a.polls.record_heartbeat("s1", 5000, {})
+        assert a.allocator.run_pass().full  # s2's death was due: its koi went to s1
+        clock.advance(2)
+        a.polls.record_heartbeat("s1", 5000, {})
+        assert not a.allocator.run_pass().full
+        a.polls.record_heartbeat("s2", 5000, {})
+    else:
+        a.tests.stop(test_id, "tests", "done")
+    report = a.allocator.run_pass()
+    assert report.full
+    assert report.written > 0  # and it acted on the news
+
+
+def test_full_passes_go_on_while_the_indexes_may_lag_a_change(
+    keepers: tuple[Keeper, Keeper], clock: FixedClock
+) -> None:
+    a, _ = keepers
+    a.polls.record_heartbeat("s1", 5000, {})
+    a.allocator.run_pass()
+    clock.advance(3)
+    start(a, 500)
+    fulls = []
+    for _ in range(4):
+        fulls.append(a.allocator.run_pass().full)
+        clock.advance(0.75)
+    assert fulls == [True, True, True, False]  # 0, 0.75 and 1.5 s after the change; quiet from 2.25 s
