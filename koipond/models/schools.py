@@ -22,6 +22,7 @@ class School(BaseModel):
     capacity: int = Field(ge=0)
     running_koi: int = Field(default=0, ge=0, description="koi running on the School at its last poll")
     running_tests: int = Field(default=0, ge=0, description="tests with koi on the School at its last poll")
+    running: dict[str, int] = Field(default_factory=dict, description="koi running per test, as last reported")
     last_poll_at: datetime
     first_seen_at: datetime
     assigned_koi: int = Field(default=0, ge=0, description="koi in the School's assignment, as last written")

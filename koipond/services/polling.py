@@ -9,6 +9,7 @@ assignment item read as well. A poll never allocates; the allocator does
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -23,7 +24,7 @@ from koipond.ports import Clock
 from koipond.services.allocation import is_live
 from koipond.store.assignments import DynamoAssignmentRepository
 from koipond.store.estop import DynamoEmergencyStopRepository
-from koipond.store.items import school_from_item
+from koipond.store.items import RUNNING_DIGEST, running_digest, school_from_item
 from koipond.store.loadtests import DynamoLoadTestRepository
 from koipond.store.pond_changes import DynamoPondChanges
 from koipond.store.schools import DynamoSchoolRepository
@@ -90,22 +91,35 @@ class PollService:
             The stamp of the School's assignment as the allocator last wrote it (None: none yet).
         """
         now = now or self._clock.now()
-        before = school_from_item(self._schools.heartbeat(school_id, capacity, running, now))
+        item = self._schools.heartbeat(school_id, capacity, running, now)
+        before = school_from_item(item)
         if before is None or before.capacity != capacity or not self._live(before, now):
             try:
                 self._changes.move()
             except StoreError as exc:  # the allocator's periodic full pass hears of it instead
                 log.warning("the allocator was not told of %s's news: %s", school_id, exc)
+        if item.get(RUNNING_DIGEST) != running_digest(running):
+            self._save_running(school_id, running, now)
         return before.assignment_version if before else None
+
+    def _save_running(self, school_id: str, running: Mapping[str, int], now: datetime) -> None:
+        """Store the School's koi per test, which changed; people read it, polls never do."""
+        try:
+            self._schools.save_running(school_id, running, now)
+        except StoreError as exc:
+            log.warning("koi per test of %s not recorded: %s", school_id, exc)
+            with contextlib.suppress(StoreError):  # else the next poll, seeing the digest equal, would not retry
+                self._schools.forget_running_digest(school_id)
 
     def _live(self, school: School, now: datetime) -> bool:
         return is_live(school.last_poll_at, now, self._interval, self._missed)
 
     def list_schools(self) -> list[tuple[School, bool]]:
-        """Every known School with whether it is live (its heartbeat says how many koi it is assigned)."""
+        """Every known School with whether it is live, what it runs per test and how many koi it is assigned."""
         now = self._clock.now()
+        running = self._schools.running_by_school()
         return [
-            (s, self._live(s, now))
+            (s.model_copy(update={"running": running.get(s.id, {})}), self._live(s, now))
             for s in sorted([*self._schools.list_all(), *self._schools.list_retired()], key=lambda s: s.id)
         ]
 

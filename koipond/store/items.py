@@ -7,6 +7,7 @@ back into the model on the way out so there is one source of truth.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -75,6 +76,7 @@ FIRST_SEEN = "first_seen_at"
 LAST_POLL = "last_poll_at"  # beside the document too, so a condition can name it
 
 
+RUNNING_DIGEST = "running_digest"  # of the School's koi per test; the map itself is its own item
 ASSIGNED_KOI = "assigned_koi"  # written by the allocator with each assignment, beside the heartbeat
 ASSIGNMENT_VERSION = "assignment_version"
 
@@ -84,8 +86,9 @@ def heartbeat_update(
 ) -> tuple[str, Item, dict[str, str]]:
     """The UpdateItem of one poll: the School's report as a document, its first poll's time kept.
 
-    The report keeps totals of ``running`` (koi per test), so the write costs the same however many
-    tests the School runs.
+    The report keeps totals of ``running`` (koi per test) and a digest of it, so the write costs the
+    same however many tests the School runs; the map itself is written apart, only when the digest
+    changes (see :meth:`koipond.store.schools.DynamoSchoolRepository.save_running`).
 
     Returns:
         The update expression, its values and its attribute names.
@@ -97,9 +100,13 @@ def heartbeat_update(
         "running_tests": sum(1 for koi in running.values() if koi),
         "last_poll_at": at.isoformat(),
     }
-    update = "SET #doc = :doc, #gpk = :gpk, #gsk = :gsk, #ttl = :ttl, #last = :at, #first = if_not_exists(#first, :at)"
+    update = (
+        "SET #doc = :doc, #gpk = :gpk, #gsk = :gsk, #ttl = :ttl, #last = :at, #first = if_not_exists(#first, :at),"
+        " #digest = :digest"
+    )
     values: Item = {
         ":doc": json.dumps(report),
+        ":digest": running_digest(running),
         ":gpk": SCHOOLS_INDEX,
         ":gsk": school_id,
         ":ttl": int(at.timestamp()) + ttl_seconds,
@@ -112,8 +119,15 @@ def heartbeat_update(
         "#ttl": TTL_ATTRIBUTE,
         "#first": FIRST_SEEN,
         "#last": LAST_POLL,
+        "#digest": RUNNING_DIGEST,
     }
     return update, values, names
+
+
+def running_digest(running: Mapping[str, int]) -> str:
+    """A short fingerprint of a School's koi per test: equal maps, equal digests."""
+    text = json.dumps(sorted(running.items()), separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def school_from_item(item: Item) -> School | None:

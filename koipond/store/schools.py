@@ -1,19 +1,33 @@
-"""School heartbeats: the last thing each School said, expiring by TTL when it goes silent."""
+"""School heartbeats: the last thing each School said, expiring by TTL when it goes silent.
+
+A heartbeat keeps the School's totals and a digest of its koi per test; the map itself is an item of
+its own (pk ``RUNNING``, sk ``SCHOOL#<id>``), written only when the digest changes, so a steady poll
+writes the same few hundred bytes whether the School runs one test or a thousand.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime
 
 from koipond.models.schools import School
-from koipond.store.items import LAST_POLL, SCHOOLS_INDEX, heartbeat_update, school_from_item, school_pk
-from koipond.store.schema import GSI1_PK, META
+from koipond.store.items import (
+    LAST_POLL,
+    RUNNING_DIGEST,
+    SCHOOLS_INDEX,
+    heartbeat_update,
+    school_from_item,
+    school_pk,
+)
+from koipond.store.schema import DOC, GSI1_PK, META, PK, SK, TTL_ATTRIBUTE
 from koipond.store.table import ConditionFailed, DynamoTable, Item
 
 # Heartbeats outlive liveness by far: a dead School stays visible (as dead) for a day, then TTL removes it.
 HEARTBEAT_TTL_SECONDS = 24 * 3600
 # Dead Schools leave the allocator's index (so its per-pass Query holds only live ones) for this one.
 RETIRED_INDEX = "SCHOOLS#retired"
+RUNNING_PK = "RUNNING"
 
 
 class DynamoSchoolRepository:
@@ -35,6 +49,24 @@ class DynamoSchoolRepository:
         """
         update, values, names = heartbeat_update(school_id, capacity, running, at, HEARTBEAT_TTL_SECONDS)
         return self._table.update(school_pk(school_id), META, update, values, names, returning="ALL_OLD")
+
+    def save_running(self, school_id: str, running: Mapping[str, int], at: datetime) -> None:
+        """Store what the School runs per test (its poll found the digest changed); expires with the heartbeat."""
+        item = {
+            PK: RUNNING_PK,
+            SK: school_pk(school_id),
+            DOC: json.dumps(dict(running), separators=(",", ":")),
+            TTL_ATTRIBUTE: int(at.timestamp()) + HEARTBEAT_TTL_SECONDS,
+        }
+        self._table.put(item)
+
+    def forget_running_digest(self, school_id: str) -> None:
+        """Make the next poll store its koi per test again (the last attempt failed)."""
+        self._table.update(school_pk(school_id), META, "REMOVE #digest", {}, {"#digest": RUNNING_DIGEST})
+
+    def running_by_school(self) -> dict[str, dict[str, int]]:
+        """Every School's koi per test as last reported (one Query): for people, never for polls."""
+        return {item[SK].removeprefix("SCHOOL#"): json.loads(item[DOC]) for item in self._table.query(RUNNING_PK)}
 
     def list_all(self) -> list[School]:
         """The Schools the allocator considers: live ones, and dead ones it has not retired yet."""

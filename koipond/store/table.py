@@ -218,6 +218,17 @@ class DynamoTable:
         delete: dict[str, Any] = {"TableName": self.name, "Key": serialize({PK: pk, SK: sk})}
         return {"Delete": _conditioned(delete, condition, values)}  # type: ignore[typeddict-item]
 
+    def put(self, item: Mapping[str, Any]) -> None:
+        """One unconditional PutItem (last writer wins).
+
+        Raises:
+            StoreError: DynamoDB refused or failed.
+        """
+        try:
+            self.client.put_item(TableName=self.name, Item=serialize(item))
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreError(f"writing {item.get(PK)} failed: {exc}") from exc
+
     def update(
         self,
         pk: str,
@@ -236,14 +247,15 @@ class DynamoTable:
         Raises:
             StoreError: DynamoDB refused or failed.
         """
+        extra: dict[str, Any] = {"ExpressionAttributeValues": serialize(values)} if values else {}  # none for REMOVE
         try:
             answer = self.client.update_item(
                 TableName=self.name,
                 Key=serialize({PK: pk, SK: sk}),
                 UpdateExpression=update,
                 ExpressionAttributeNames=dict(names),
-                ExpressionAttributeValues=serialize(values),
                 ReturnValues=returning,
+                **extra,
             )
         except (ClientError, BotoCoreError) as exc:
             raise StoreError(f"updating {pk} failed: {exc}") from exc

@@ -173,6 +173,7 @@ class SchoolOut(BaseModel):
     assigned_koi: int = Field(description="koi in the School's assignment, as the allocator last wrote it.")
     running_koi: int = Field(description="koi the School said it runs at its last poll.")
     running_tests: int = Field(description="tests with koi on the School at its last poll.")
+    running: dict[str, int] = Field(description="koi the School runs per test id, as it last reported them.")
     last_poll_at: datetime
     first_seen_at: datetime
 

@@ -77,5 +77,6 @@ def test_heartbeats_keep_the_first_poll_time_and_update_the_rest(
     flaky_api.as_(school).post("/v1/schools/s1/poll", {"capacity": 1200, "running": {"lt-x": 3}})
     (listed,) = flaky_api.get("/v1/schools").body["schools"]
     assert (listed["capacity"], listed["running_koi"], listed["running_tests"]) == (1200, 3, 1)
+    assert listed["running"] == {"lt-x": 3}
     assert listed["first_seen_at"].startswith(first.isoformat()[:19])
     assert listed["last_poll_at"].startswith((first + timedelta(seconds=4)).isoformat()[:19])

@@ -135,3 +135,26 @@ def test_specs_are_for_schools_only(keeper_over: Keeper) -> None:
     viewer = api.as_(issue_token(api, "viewer"))
     assert viewer.post("/v1/schools/s1/test-specs", {"test_ids": ["lt-a"]}).status == 403
     assert api.as_(None).post("/v1/schools/s1/test-specs", {"test_ids": ["lt-a"]}).status == 401
+
+
+def test_koi_per_test_are_written_only_when_they_change(keeper_over: Keeper, counted: FailingDynamoDB) -> None:
+    keeper_over.polls.poll("s1", 5000, {"lt-a": 300, "lt-b": 200})
+    counted.calls.clear()
+    keeper_over.polls.poll("s1", 5000, {"lt-b": 200, "lt-a": 300})  # same map: nothing more than the heartbeat
+    assert "put_item" not in counted.calls
+    keeper_over.polls.poll("s1", 5000, {"lt-a": 300, "lt-b": 100})
+    assert counted.calls.count("put_item") == 1
+    ((school, _),) = keeper_over.polls.list_schools()
+    assert (school.running, school.running_koi, school.running_tests) == ({"lt-a": 300, "lt-b": 100}, 400, 2)
+
+
+def test_a_lost_write_of_koi_per_test_is_written_again_by_the_next_poll(
+    keeper_over: Keeper, counted: FailingDynamoDB
+) -> None:
+    keeper_over.polls.poll("s1", 5000, {"lt-a": 300})
+    counted.failing.add("put_item")
+    keeper_over.polls.poll("s1", 5000, {"lt-a": 100})
+    counted.failing.clear()
+    keeper_over.polls.poll("s1", 5000, {"lt-a": 100})
+    ((school, _),) = keeper_over.polls.list_schools()
+    assert school.running == {"lt-a": 100}
