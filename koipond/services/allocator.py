@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
@@ -50,6 +51,8 @@ DEATH_MARGIN_SECONDS = 0.01
 # After the counter moves, full passes go on this long: the indexes the pass reads (running tests,
 # heartbeats) may lag the write that moved it, and a change read before it shows there must not wait.
 INDEX_LAG_SECONDS = 2.0
+# Writes of one phase in flight at once (boto3 clients are thread-safe; DynamoDB takes ~10 ms a write).
+WRITE_CONCURRENCY = 16
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ class AllocatorService:
         self._writes = 0  # assignment writes under the current lease: half of each write's stamp
         # What the last full pass started from, and when the next one is due regardless.
         self._seen: tuple[int, bool] | None = None  # (change counter, emergency stop active)
+        self._pool = ThreadPoolExecutor(WRITE_CONCURRENCY, thread_name_prefix="allocator-write")
         self._changed_at = 0.0  # epoch seconds the counter was last seen to move
         self._full_due_at = 0.0  # epoch seconds
 
@@ -270,24 +274,49 @@ class AllocatorService:
         self, target: Mapping[str, tuple[TestAssignment, ...]], lease: AllocatorLease, now: float
     ) -> int:
         """Shrink every School that gives koi up first, then grow the ones that receive them."""
-        written = 0
         changed = sorted(sid for sid, tests in target.items() if tests != self._current(sid).tests)
+        shrinks = []
         for school_id in changed:
             current = self._current(school_id)
             kept = _kept(current.tests, target[school_id])
             if kept != current.tests:
-                self._write(current.model_copy(update={"tests": kept}), lease, now)
-                written += 1
-        for school_id in changed:
-            current = self._current(school_id)
-            if target[school_id] != current.tests:
-                self._write(current.model_copy(update={"tests": target[school_id]}), lease, now)
-                written += 1
-        return written
+                shrinks.append(current.model_copy(update={"tests": kept}))
+        self._write_all(shrinks, lease, now)
+        grows = [
+            self._current(sid).model_copy(update={"tests": target[sid]})
+            for sid in changed
+            if target[sid] != self._current(sid).tests
+        ]
+        self._write_all(grows, lease, now)
+        return len(shrinks) + len(grows)
 
-    def _write(self, assignment: SchoolAssignment, lease: AllocatorLease, now: float) -> None:
-        self._writes += 1
-        self._state[assignment.school_id] = self._assignments.write(assignment, lease, lease.stamp(self._writes), now)
+    def _write_all(self, assignments: list[SchoolAssignment], lease: AllocatorLease, now: float) -> None:
+        """One phase's writes (all shrinks, or all grows) at once; the caller's next phase starts only
+        once every one of them went through.
+
+        Within a phase any subset of the writes leaves the stored state disjoint, so their order does
+        not matter; a death in a balanced pond hands a block to most Schools, and one write after the
+        other would take seconds at 1,000 Schools.
+
+        Raises:
+            LostLeaseError: the first such failure, once every write of the phase has ended.
+            StoreError: the same.
+        """
+        stamped = []
+        for assignment in assignments:
+            self._writes += 1
+            stamped.append((assignment, lease.stamp(self._writes)))
+        futures = [self._pool.submit(self._assignments.write, a, lease, stamp, now) for a, stamp in stamped]
+        failure: Exception | None = None
+        for future in futures:
+            try:
+                stored = future.result()
+            except (LostLeaseError, StoreError) as exc:
+                failure = failure or exc
+            else:
+                self._state[stored.school_id] = stored
+        if failure is not None:
+            raise failure
 
     def _retire_dead(self, heartbeats: list[School], views: list[SchoolView], lease: AllocatorLease) -> int:
         """Dead Schools that hold nothing leave the heartbeat index and lose their assignment item,
@@ -307,16 +336,20 @@ class AllocatorService:
         return self._state.get(school_id) or SchoolAssignment(school_id=school_id)
 
     def _record_moves(self, before: Mapping[str, SchoolAssignment], tests: Mapping[str, LoadTest]) -> None:
-        """One compact history event per running test whose set of Schools changed."""
+        """One compact history event per running test whose set of Schools changed (written together)."""
         was_by_test, now_by_test = _koi_by_test(before), _koi_by_test(self._state)
+        events = []
         for test_id in sorted(tests):
             was, now = was_by_test.get(test_id, {}), now_by_test.get(test_id, {})
             if set(was) != set(now):
                 details = reallocation_details(was, now)
-                event = new_event(
-                    self._clock, test_id, EventKind.TEST_REALLOCATED, ACTOR, describe_reallocation(details), details
+                events.append(
+                    new_event(
+                        self._clock, test_id, EventKind.TEST_REALLOCATED, ACTOR, describe_reallocation(details), details
+                    )
                 )
-                self._history.append(event)
+        for future in [self._pool.submit(self._history.append, event) for event in events]:
+            future.result()
 
 
 def _blocks_for(koi: int) -> int:
