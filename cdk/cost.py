@@ -12,6 +12,8 @@ from koipond.models.tokens import SHARD_SIZE
 from koipond.settings import Settings
 from school_container.settings import SchoolSettings
 
+MISSED_POLLS: int = Settings.model_fields["missed_polls"].default
+
 HOURS_PER_MONTH = 730
 SECONDS_PER_MONTH = HOURS_PER_MONTH * 3600
 DAYS_PER_MONTH = HOURS_PER_MONTH / 24
@@ -62,10 +64,11 @@ class Usage:
     school_log_gb: float = 0.5
     control_plane_log_gb: float = 5.0
     # The allocator (koipond.services.allocator): one function looping all month, one run per scheduled period
-    # and a pass per period of its own. Every pass renews the lease (a conditional UpdateItem under 1 KB), reads
-    # the emergency stop (strongly consistent, under 4 KB), the running tests (a Query of the status index;
-    # only tests new or changed since the last pass are read again by key, which a quiet pond never needs)
-    # and every heartbeat (a Query of the index). Each run
+    # and a pass per period of its own. Every pass renews the lease (a conditional UpdateItem under 1 KB) and
+    # reads the emergency stop and the pond's change counter (strongly consistent, under 4 KB each). A full
+    # pass also reads the running tests (a Query of the status index; only tests new or changed since the
+    # last pass are read again by key) and every heartbeat (a Query of the index); in a quiet pond it runs
+    # when the School silent the longest could die, about every two poll intervals. Each run
     # takes a new lease and so reloads every assignment (one strongly consistent Query). A change of the pond
     # (a test started, scaled, shed or stopped) is assumed to rewrite every School's assignment: a transaction
     # of the lease's ConditionCheck, the Put and the stamp on the School's heartbeat item (2 WRU each, under
@@ -74,6 +77,7 @@ class Usage:
     allocator_period_seconds: float = Settings.model_fields["allocator_period_seconds"].default
     lease_wru_per_pass: int = 1
     estop_rru_per_pass: int = 1
+    counter_rru_per_pass: int = 1
     heartbeat_bytes: int = 300  # as written by a poll (totals, whatever the School runs) and the allocator
     test_item_bytes: int = 700
     assignment_bytes: int = 400  # a School's assignment of one test
@@ -154,13 +158,17 @@ def allocator_cost(usage: Usage, prices: UnitPrices) -> float:
 
 
 def allocator_pass_rru(usage: Usage) -> float:
-    """One pass's reads: the emergency stop, the running tests (the index) and the heartbeats."""
+    """A pass's reads, on average: the emergency stop and the change counter every pass; the running tests
+    (the index) and the heartbeats in the one pass out of :func:`passes_per_full_pass` that is full."""
     tests = usage.running_tests
-    return (
-        usage.estop_rru_per_pass
-        + query_rru(tests * usage.test_item_bytes)
-        + query_rru(usage.schools * usage.heartbeat_bytes)
-    )
+    full = query_rru(tests * usage.test_item_bytes) + query_rru(usage.schools * usage.heartbeat_bytes)
+    return usage.estop_rru_per_pass + usage.counter_rru_per_pass + full / passes_per_full_pass(usage)
+
+
+def passes_per_full_pass(usage: Usage) -> float:
+    """In a quiet pond a full pass runs when the School silent the longest could die: 3 intervals after
+    its last poll, which is at most one interval old at the end of a full pass, so every 2 intervals."""
+    return (MISSED_POLLS - 1) * usage.poll_interval_seconds / usage.allocator_period_seconds
 
 
 def query_rru(returned_bytes: int, *, consistent: bool = False) -> float:
