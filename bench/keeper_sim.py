@@ -29,6 +29,7 @@ import base64
 import contextlib
 import copy
 import inspect
+import json
 import math
 import sys
 import time
@@ -346,8 +347,8 @@ class _Discard(list[Any]):
 
 @contextlib.contextmanager
 def lean_moto() -> Iterator[None]:
-    """Inside the block, moto's TransactWriteItems backs up only the items it touches, and moto keeps no
-    record of every model it ever made.
+    """Inside the block, moto's TransactWriteItems backs up only the items it touches, moto keeps no
+    record of every model it ever made, and DynamoDB answers are written as JSON directly.
 
     moto 5 deep-copies the whole table once per action of every transaction (to roll back on failure),
     and its instance tracker (for its dashboard) keeps each copy and every item ever written: each
@@ -356,8 +357,19 @@ def lean_moto() -> Iterator[None]:
     """
     from moto.core.model_instances import model_data
     from moto.dynamodb import models as ddb
+    from moto.dynamodb import responses as ddb_responses
 
     original = ddb.DynamoDBBackend.transact_write_items
+    original_result = ddb_responses.DynamoResult.execute_result
+
+    def execute_result(result: Any, _context: Any) -> tuple[int, dict[str, str], str]:
+        # moto's generic response serializer walks the botocore model of every answer: about 60 % of a
+        # Query's time at 1,000 Schools. DynamoDB's answer is its result as JSON, which this writes directly
+        # (answers holding other types, such as a table description's dates, take moto's own way).
+        try:
+            return 200, {}, json.dumps(result.result)
+        except TypeError:
+            return original_result(result, _context)  # type: ignore[no-any-return]
 
     def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
         backups = [_backup(backend, next(iter(action.values()))) for action in transact_items]
@@ -374,10 +386,12 @@ def lean_moto() -> Iterator[None]:
     # The module's only deep copy of a table is the transaction's backup; item copies stay deep.
     ddb.copy = _KeepTables()  # type: ignore[attr-defined]
     ddb.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    ddb_responses.DynamoResult.execute_result = execute_result  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
         ddb.DynamoDBBackend.transact_write_items = original  # type: ignore[method-assign]
+        ddb_responses.DynamoResult.execute_result = original_result  # type: ignore[method-assign]
         ddb.copy = copy  # type: ignore[attr-defined]
         for name, instances in tracked.items():
             model_data["dynamodb"][name].instances_tracked = instances  # type: ignore[attr-defined]
