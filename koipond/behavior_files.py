@@ -14,6 +14,7 @@ from pydantic_core import ErrorDetails
 
 from koipond.errors import BehaviorInvalidError
 from koipond.models.behavior import BEHAVIOR_NAME_PATTERN, BehaviorDocument, CrossFieldError
+from koipond.user_files import FileLimitError, load_yaml, read_user_file
 
 BEHAVIOR_FILE_SUFFIXES: dict[str, str] = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}
 """File name suffix -> format of the behavior files ``load_behavior_file`` reads."""
@@ -128,12 +129,16 @@ def load_behavior_file(path: str | os.PathLike[str]) -> BehaviorDocument:
         The validated document.
 
     Raises:
-        BehaviorInvalidError: the file has an unknown suffix, is not valid YAML/JSON, or fails the
-            schema; every problem is listed in ``details["problems"]``.
+        BehaviorInvalidError: the file has an unknown suffix, is over a size limit (``koipond.user_files``),
+            is not valid YAML/JSON, or fails the schema; every problem is listed in ``details["problems"]``.
         OSError: the file cannot be read.
     """
     file = Path(path)
-    data = _parse(file.read_bytes(), file)
+    try:
+        raw = read_user_file(file)
+    except FileLimitError as exc:
+        raise behavior_invalid_error(str(file), [{"path": "", "problem": str(exc)}]) from exc
+    data = _parse(raw, file)
     try:
         return BehaviorDocument.model_validate(data)
     except ValidationError as exc:
@@ -148,10 +153,19 @@ def _parse(raw: bytes, file: Path) -> Any:
     try:
         text = raw.decode("utf-8")
         if kind == "json":
-            return json.loads(text, object_pairs_hook=_object_without_duplicates)
-        return yaml.load(text, Loader=_StrictYamlLoader)  # noqa: S506 - a SafeLoader subclass
+            return _load_json(text)
+        return load_yaml(text, _StrictYamlLoader)
+    except FileLimitError as exc:
+        raise behavior_invalid_error(str(file), [{"path": "", "problem": str(exc)}]) from exc
     except (ValueError, yaml.YAMLError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise behavior_invalid_error(str(file), [{"path": "", "problem": _syntax_problem(exc, kind)}]) from exc
+
+
+def _load_json(text: str) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=_object_without_duplicates)
+    except RecursionError as exc:
+        raise FileLimitError("the JSON is nested too deeply") from exc
 
 
 def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from koipond.cli.context import console, emit, keeper_call
 from koipond.durations import parse_duration
+from koipond.user_files import FileLimitError, load_yaml, read_user_file
 
 STATUSES = ["holding", "paused", "completed", "aborted"]
 
@@ -43,8 +44,8 @@ def read_plan(path: Path) -> list[dict[str, Any]]:
         click.ClickException: the file is unreadable or not such a plan.
     """
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        document = load_yaml(read_user_file(path).decode("utf-8"))
+    except (OSError, UnicodeDecodeError, FileLimitError, yaml.YAMLError) as exc:
         raise click.ClickException(f"cannot read the plan {path}: {exc}") from exc
     stages = document.get("stages") if isinstance(document, dict) else document
     if not isinstance(stages, list) or not stages:

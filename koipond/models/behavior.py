@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -19,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from koipond.models.text import MultiLine, SingleLine, single_line
 from koipond.templates import json_strings, template_problems, template_variables
 
 BEHAVIOR_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
@@ -30,10 +32,46 @@ IDENTIFIER_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 METRIC_LABEL_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 MAX_ACTIONS = 64  # bounds the cardinality of the per-action metric label
 MAX_RATE_PER_HOUR = 36_000.0  # 10 calls/s per koi: far above any human, so a typo, not a plan
+# DynamoDB refuses items over 400 KB; a stored version is this document plus ~300 bytes of name, version
+# and author, so 256 KiB leaves room to spare whatever the document holds.
+MAX_DOCUMENT_BYTES = 256 * 1024
+MAX_PATH_LENGTH = 2048
+MAX_PARAMS = 50
+MAX_PARAM_NAME_LENGTH = 128
+MAX_PARAM_VALUE_LENGTH = 2048
+MAX_DESCRIPTION_LENGTH = 2000
 
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
 ChannelName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,79}$")]
+ParamName = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PARAM_NAME_LENGTH), SingleLine]
+ParamValue = Annotated[str, StringConstraints(max_length=MAX_PARAM_VALUE_LENGTH), SingleLine]
+Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION_LENGTH), MultiLine]
+
+# A dot segment, also percent-encoded: URL parsers (WHATWG, Rust's url, which pyreqwest uses) resolve
+# %2e%2e as .., so either walks out of a target's base path (http://host/pond/ + /../admin).
+_DOT_SEGMENT = re.compile(r"(?:\.|%2e){1,2}", re.IGNORECASE)
+
+
+def _target_path(path: str) -> str:
+    """A path on the test's target, never a way to another host or outside the target's base path.
+
+    ``//evil.example/x`` is a scheme-relative URL and ``/\\evil.example`` reads as one to WHATWG
+    parsers; whitespace and control characters would split or smuggle the request line.
+    """
+    single_line(path)
+    if not path.startswith("/") or path.startswith("//"):
+        raise ValueError(f"must start with a single '/' (a path on the test's target); got {path[:40]!r}")
+    if "\\" in path or any(c.isspace() for c in path):
+        raise ValueError("must not contain whitespace or backslashes (percent-encode them, e.g. %20)")
+    segments = path.split("?", 1)[0].split("/")
+    if any(_DOT_SEGMENT.fullmatch(segment) for segment in segments):
+        raise ValueError("must not contain '.' or '..' segments (also not as %2e)")
+    return path
+
+
+TargetPath = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PATH_LENGTH), AfterValidator(_target_path)]
+"""A path on the test's target: ``/`` then no ``//``, dot segments, whitespace or control characters."""
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -58,8 +96,8 @@ class Action(BaseModel):
     model_config = _FROZEN
 
     method: HttpMethod
-    path: str = Field(min_length=1, max_length=2048, pattern=r"^/")
-    params: dict[str, str] = Field(default_factory=dict)
+    path: TargetPath
+    params: dict[ParamName, ParamValue] = Field(default_factory=dict, max_length=MAX_PARAMS)
     body: dict[str, JsonValue] | None = None
     rate_per_hour: float = Field(ge=0, le=MAX_RATE_PER_HOUR)
     # A dial on the rate: 0 keeps the action for formations only, 2 doubles it without restating it.
@@ -99,7 +137,7 @@ class WebsocketSettings(BaseModel):
     model_config = _FROZEN
 
     enabled: bool = True
-    path: str = Field(default="/ws", min_length=1, pattern=r"^/")
+    path: TargetPath = "/ws"
     reconnect_min_seconds: float = Field(default=1.0, gt=0, le=3600)
     reconnect_max_seconds: float = Field(default=60.0, gt=0, le=3600)
     ping_interval_seconds: float = Field(default=30.0, gt=0, le=3600)
@@ -251,7 +289,7 @@ class Formation(BaseModel):
 
     model_config = _FROZEN
 
-    description: str = Field(default="", max_length=2000)
+    description: Description = ""
     start: FormationStart
     spread_seconds: float = Field(default=0.0, ge=0, le=86_400)
     # Koi 0 always takes part, so that a `first` step has its admin whatever the share.
@@ -304,7 +342,7 @@ class BehaviorDocument(BaseModel):
     model_config = _FROZEN
 
     schema_version: Literal[1] = 1
-    description: str = Field(max_length=2000)
+    description: Description
     actions: dict[Identifier, Action] = Field(min_length=1, max_length=MAX_ACTIONS)
     websocket: WebsocketSettings = Field(default_factory=WebsocketSettings)
     channels: ChannelSelection = Field(default_factory=ChannelSelection)
@@ -319,6 +357,17 @@ class BehaviorDocument(BaseModel):
             else action.model_copy(update={"name_for_metrics": name})
             for name, action in actions.items()
         }
+
+    @model_validator(mode="after")
+    def _within_size_limit(self) -> BehaviorDocument:
+        # Measured as stored (compact JSON, defaults filled in), so the limit is what DynamoDB will see.
+        size = len(self.model_dump_json().encode())
+        if size > MAX_DOCUMENT_BYTES:
+            raise ValueError(
+                f"the behavior document is {size:,} bytes as stored JSON; the limit is "
+                f"{MAX_DOCUMENT_BYTES:,} bytes ({MAX_DOCUMENT_BYTES // 1024} KiB)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_references(self) -> BehaviorDocument:

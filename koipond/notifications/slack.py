@@ -49,12 +49,14 @@ def workflow_payload(
 ) -> dict[str, str]:
     """A Workflow Builder webhook trigger's body: one flat object of string variables.
 
-    The event's fields come first so the reserved variables (kind, text, reminders) always win.
+    The event's fields come first so the reserved variables (kind, text, reminders) always win. The
+    text and the fields carry what people wrote (reasons, names, tags), and a workflow's message
+    renders its variables as mrkdwn, so they are escaped: a reason cannot ping ``<!channel>``.
     """
-    payload = {str(name): str(value) for name, value in fields.items()}
+    payload = {str(name): escape_mrkdwn(str(value)) for name, value in fields.items()}
     payload.update(
         kind=kind.value,
-        text=message_text(kind, text),
+        text=escape_mrkdwn(message_text(kind, text)),
         estop_how=estop_how(config),
         dashboard_url=config.dashboard_url or "",
     )
@@ -64,13 +66,17 @@ def workflow_payload(
 def incoming_payload(
     kind: NotificationKind, text: str, fields: Mapping[str, str], config: NotificationConfig
 ) -> dict[str, Any]:
-    """An incoming webhook's body: fallback ``text`` plus blocks (title and text, fields, reminders)."""
-    sentence = message_text(kind, text)
+    """An incoming webhook's body: fallback ``text`` plus blocks (title and text, fields, reminders).
+
+    Only the title's bold and the dashboard link are formatting of ours; everything else is escaped,
+    the fallback text too (Slack parses it as mrkdwn for notifications and the message itself).
+    """
+    sentence = escape_mrkdwn(message_text(kind, text))
     title = _TITLES.get(kind, kind.value)
     blocks: list[dict[str, Any]] = [
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": _cut(f"*{title}*\n{_escape(sentence)}", SECTION_TEXT_LIMIT)},
+            "text": {"type": "mrkdwn", "text": _cut(f"*{title}*\n{sentence}", SECTION_TEXT_LIMIT)},
         }
     ]
     shown = sorted(fields.items())[:MAX_FIELDS]
@@ -79,20 +85,27 @@ def incoming_payload(
             {
                 "type": "section",
                 "fields": [
-                    {"type": "mrkdwn", "text": _cut(f"*{_escape(name)}*\n{_escape(value) or '-'}", FIELD_LIMIT)}
+                    {
+                        "type": "mrkdwn",
+                        "text": _cut(f"*{escape_mrkdwn(name)}*\n{escape_mrkdwn(value) or '-'}", FIELD_LIMIT),
+                    }
                     for name, value in shown
                 ],
             }
         )
-    reminders = [{"type": "mrkdwn", "text": _cut(_escape(estop_how(config)), FIELD_LIMIT)}]
+    reminders = [{"type": "mrkdwn", "text": _cut(escape_mrkdwn(estop_how(config)), FIELD_LIMIT)}]
     if config.dashboard_url:
         reminders.append({"type": "mrkdwn", "text": _cut(f"Dashboard: <{config.dashboard_url}>", FIELD_LIMIT)})
     blocks.append({"type": "context", "elements": reminders})
     return {"text": f"{title}: {sentence}"[:TEXT_LIMIT], "blocks": blocks}
 
 
-def _escape(value: str) -> str:
-    # Slack's mrkdwn treats these three as control characters.
+def escape_mrkdwn(value: str) -> str:
+    """Text as Slack shows it literally: ``&``, ``<`` and ``>`` escaped, as Slack's formatting rules ask.
+
+    ``<`` and ``>`` delimit mentions (``<!channel>``, ``<@U123>``) and links (``<https://x|label>``);
+    ``&`` comes first so that the entities written here are not escaped again.
+    """
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 

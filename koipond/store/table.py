@@ -12,7 +12,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from koipond.backoff import full_jitter_seconds
-from koipond.errors import StoreError
+from koipond.errors import BadRequestError, StoreError
 from koipond.store.schema import GSI1, GSI1_PK, PK, SK
 
 if TYPE_CHECKING:
@@ -33,6 +33,29 @@ CONFLICT_BACKOFF_CAP_SECONDS = 0.4
 
 class TransactionConflict(StoreError):
     """Another transaction was writing the same item at the same moment; retrying is safe."""
+
+
+class ItemTooLargeError(BadRequestError, StoreError):
+    """DynamoDB refused an item over its 400 KB limit: the input was too big, not the store unavailable.
+
+    Still a StoreError, so code that carries on when a write fails (a poll's heartbeat) carries on;
+    the Keeper answers it as a bad request (400) rather than an outage (503).
+    """
+
+    code = "item_too_large"
+
+
+def _raise_if_item_too_large(exc: Exception) -> None:
+    if not isinstance(exc, ClientError):
+        return
+    # A ValidationException for one write; a cancellation reason inside a transaction. DynamoDB says
+    # "Item size has exceeded ..." or "Item size to update has exceeded the maximum allowed size".
+    messages = [exc.response.get("Error", {}).get("Message", "")]
+    messages += [reason.get("Message", "") for reason in exc.response.get("CancellationReasons", [])]
+    if any("exceeded the maximum allowed size" in (message or "") for message in messages):
+        raise ItemTooLargeError(
+            "too large to store: DynamoDB refuses items over 400 KB; send less", {"limit": "400 KB"}
+        ) from exc
 
 
 class ConditionFailed(Exception):
@@ -200,6 +223,7 @@ class DynamoTable:
                     "Message", ""
                 ):
                     raise TransactionConflict(f"write conflicted: {error.get('Message', exc)}") from exc
+            _raise_if_item_too_large(exc)
             raise StoreError(f"write failed: {error.get('Message', exc)}") from exc
         except BotoCoreError as exc:
             raise StoreError(f"write failed: {exc}") from exc
@@ -227,6 +251,7 @@ class DynamoTable:
         try:
             self.client.put_item(TableName=self.name, Item=serialize(item))
         except (ClientError, BotoCoreError) as exc:
+            _raise_if_item_too_large(exc)
             raise StoreError(f"writing {item.get(PK)} failed: {exc}") from exc
 
     def update(
@@ -258,6 +283,7 @@ class DynamoTable:
                 **extra,
             )
         except (ClientError, BotoCoreError) as exc:
+            _raise_if_item_too_large(exc)
             raise StoreError(f"updating {pk} failed: {exc}") from exc
         return deserialize(answer.get("Attributes", {}))
 
@@ -284,6 +310,7 @@ class DynamoTable:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 raise ConditionFailed([0]) from exc
+            _raise_if_item_too_large(exc)
             raise StoreError(f"updating {pk} failed: {exc}") from exc
         except BotoCoreError as exc:
             raise StoreError(f"updating {pk} failed: {exc}") from exc

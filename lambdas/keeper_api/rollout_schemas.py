@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from koipond.durations import format_duration
 from koipond.models.history import HistoryEvent
 from koipond.models.rollouts import Rollout, RolloutStatus
+from koipond.models.text import Reason
 from lambdas.keeper_api.schemas import ID_PATTERN, MAX_KOI, DurationSeconds, EventOut, Request
 
 
@@ -23,11 +24,11 @@ class StageIn(Request):
 class CreateRolloutRequest(Request):
     test_id: str = Field(pattern=ID_PATTERN, description="The running test to ramp.")
     stages: list[StageIn] = Field(min_length=1, max_length=100, description="1 to 20 stages, koi increasing.")
-    reason: str | None = Field(default=None, max_length=500)
+    reason: Reason | None = None
 
 
 class RolloutActionRequest(Request):
-    reason: str = Field(min_length=1, max_length=500, description="Why: recorded in the rollout's history.")
+    reason: Reason = Field(min_length=1, description="Why: recorded in the rollout's history.")
 
 
 class StageOut(BaseModel):
