@@ -151,6 +151,9 @@ def new_test_body(**overrides: Any) -> dict[str, Any]:
 
 
 def issue_token(api: Api, role: str, name: str | None = None) -> str:
-    response = api.post("/v1/keys", {"name": name or f"{role} key", "role": role})
+    body = {"name": name or f"{role} key", "role": role}
+    if role == "school":
+        body["school_prefix"] = "s"  # a school key is bound to its Schools; the tests' are s1, s2, …
+    response = api.post("/v1/keys", body)
     assert response.status == 201, response.body
     return str(response.body["token"])

@@ -74,15 +74,34 @@ def keys_group() -> None:
     required=True,
     help="viewer reads; operator runs tests; admin manages keys; school only polls.",
 )
-def keys_create(name: str, role: str) -> None:
-    """Create a key; its token is printed once and never stored."""
+@click.option("--school-id", help="Role school: the one School the key may poll as, e.g. s-7.")
+@click.option("--school-prefix", help="Role school: a fleet; the key may poll as every School id with this start.")
+def keys_create(name: str, role: str, school_id: str | None, school_prefix: str | None) -> None:
+    """Create a key; its token is printed once and never stored.
+
+    A school key is bound to its Schools: --school-id for one, --school-prefix for a fleet
+    (e.g. eks-prod-). Keys of other roles take neither.
+    """
+    if role == "school" and (school_id is None) == (school_prefix is None):
+        raise click.UsageError("--role school needs exactly one of --school-id ID or --school-prefix PREFIX")
+    if role != "school" and (school_id is not None or school_prefix is not None):
+        raise click.UsageError(f"--school-id and --school-prefix are for --role school only, not {role}")
     with keeper_call() as keeper:
         emit(
-            keeper.create_key(name, role),
+            keeper.create_key(name, role, school_id=school_id, school_prefix=school_prefix),
             lambda k: console.print(
-                f"created {k['id']} ({k['role']}) for {k['name']}\ntoken (shown once): {k['token']}"
+                f"created {k['id']} ({k['role']}{_binding(k)}) for {k['name']}\ntoken (shown once): {k['token']}"
             ),
         )
+
+
+def _binding(key: dict[str, Any]) -> str:
+    """The Schools a school key may act as: ", School s-7" or ", Schools eks-prod-*"; "" for other keys."""
+    if key.get("school_id"):
+        return f", School {key['school_id']}"
+    if key.get("school_prefix"):
+        return f", Schools {key['school_prefix']}*"
+    return ""
 
 
 @keys_group.command("whoami")
@@ -104,7 +123,7 @@ def keys_list() -> None:
             table.add_row(
                 k["id"],
                 k["name"],
-                k["role"],
+                k["role"] + _binding(k),
                 k["created_at"][:19],
                 k["created_by"],
                 (k["revoked_at"] or "")[:19],

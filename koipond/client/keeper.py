@@ -182,8 +182,16 @@ class KeeperClient:
         result: dict[str, Any] = self.request("GET", "/v1/whoami")
         return result
 
-    def create_key(self, name: str, role: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", "/v1/keys", json={"name": name, "role": role})
+    def create_key(
+        self, name: str, role: str, *, school_id: str | None = None, school_prefix: str | None = None
+    ) -> dict[str, Any]:
+        """A new key and its token; a school key is bound to one School or to a prefix of School ids."""
+        body: dict[str, Any] = {"name": name, "role": role}
+        if school_id is not None:
+            body["school_id"] = school_id
+        if school_prefix is not None:
+            body["school_prefix"] = school_prefix
+        result: dict[str, Any] = self.request("POST", "/v1/keys", json=body)
         return result
 
     def list_keys(self) -> list[dict[str, Any]]:

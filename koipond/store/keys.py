@@ -7,8 +7,10 @@ from koipond.models.auth import ApiKey
 from koipond.models.history import HistoryEvent
 from koipond.store.history import DynamoHistoryRepository
 from koipond.store.items import KEYS_INDEX, key_from_item, key_pk, key_to_item
-from koipond.store.schema import META
+from koipond.store.schema import DOC, META
 from koipond.store.table import NEW_ITEM, ConditionFailed, DynamoTable
+
+_UNCHANGED_DOC = "#doc = :doc"
 
 
 class DynamoApiKeyRepository:
@@ -44,5 +46,28 @@ class DynamoApiKeyRepository:
         except ConditionFailed as exc:
             raise ConflictError(f"API key {key.id!r} already exists") from exc
 
-    def save(self, key: ApiKey, event: HistoryEvent) -> None:
-        self._table.transact([self._table.put_action(key_to_item(key)), self._history.append_action(event)])
+    def save(self, key: ApiKey, event: HistoryEvent, *, while_active: str | None = None) -> None:
+        """Store a changed key with its history event; with ``while_active``, only if that key is still active.
+
+        Raises:
+            ConflictError: the key ``while_active`` names is gone, revoked, or changed while saving.
+        """
+        actions = [self._table.put_action(key_to_item(key)), self._history.append_action(event)]
+        if while_active is not None:
+            item = self._table.get(key_pk(while_active), META)
+            if item is None or key_from_item(item).revoked:
+                raise ConflictError(f"API key {while_active!r} was revoked meanwhile; try again", {"key_id": key.id})
+            # Prevents: two admins revoking each other's keys at the same moment, leaving no admin key;
+            # the other key must still be exactly as read (not revoked) when this write commits.
+            condition = self._table.check_action(
+                key_pk(while_active), META, _UNCHANGED_DOC, {":doc": item[DOC]}, {"#doc": DOC}
+            )
+            actions.append(condition)
+        try:
+            self._table.transact(actions)
+        except ConditionFailed as exc:
+            raise ConflictError(f"API key {while_active!r} changed meanwhile; try again", {"key_id": key.id}) from exc
+
+    def delete(self, key_id: str) -> None:
+        """Remove a key's item (deleting a missing key is not an error)."""
+        self._table.transact([self._table.delete_action(key_pk(key_id), META)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -12,6 +13,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 from koipond.errors import (
     AuthenticationError,
@@ -25,6 +27,7 @@ from koipond.errors import (
     StoreError,
 )
 from koipond.models.behavior import CrossFieldError
+from lambdas.keeper_api.schemas import ErrorOut
 
 logger = Logger(service="keeper-api")
 
@@ -50,6 +53,73 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
         body=json.dumps(body),
         headers=headers,
     )
+
+
+# Every answer of the API: nothing a browser or proxy may keep, and no content-type guessing. The
+# console's static files set their own (short) caching, which these do not replace.
+API_HEADERS = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+ERROR_DESCRIPTIONS = {
+    400: "Malformed JSON, JSON nested too deep, or a bad request",
+    401: "No token, or an unknown or revoked one",
+    403: "The key's role, or the School it is bound to, may not do this",
+    404: "Not found",
+    409: "The current state forbids this",
+    413: "The body is larger than this route accepts",
+    415: "A body that is not application/json",
+    422: "The request does not match its schema (details.problems: each a path and a problem)",
+    503: "The store is unavailable; retry",
+}
+# What any route behind a token may answer: the checks before routing, its role, validation, the store.
+TOKEN_ROUTE_ERRORS = (400, 401, 403, 413, 415, 422, 503)
+# Routes without a token still refuse a body they cannot take (422: Powertools lists it for every
+# route; documented here, it at least names the shape the Keeper answers with).
+PUBLIC_ROUTE_ERRORS = (400, 413, 415, 422)
+
+
+def documented(*errors: int, ok: Mapping[int, str] | None = None, public: bool = False) -> dict[int, OpenAPIResponse]:
+    """A route's ``responses=``: its success answers, then every error it may give, each in the error shape.
+
+    Args:
+        errors: the route's own error statuses (e.g. 404, 409), beside the common ones.
+        ok: success statuses and their descriptions; default 200.
+        public: the route needs no token (so no 401 or 403).
+    """
+    answers: dict[int, OpenAPIResponse] = {
+        status: {"description": text} for status, text in (ok or {200: "Successful Response"}).items()
+    }
+    for status in sorted({*(PUBLIC_ROUTE_ERRORS if public else TOKEN_ROUTE_ERRORS), *errors}):
+        answers[status] = {
+            "description": ERROR_DESCRIPTIONS[status],
+            "content": {content_types.APPLICATION_JSON: {"model": ErrorOut}},
+        }
+    return answers
+
+
+class RequestRefused(Exception):
+    """A request refused before routing (size, token, content type, nesting), as its error answer."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.response = error_response(status, code, message, details)
+
+    @classmethod
+    def of(cls, error: KoipondError) -> RequestRefused:
+        return cls(status_of(error), error.code, error.message, error.details)
+
+
+def lambda_result(response: Response[str]) -> dict[str, Any]:
+    """An answer made before routing, in the shape the resolver returns to API Gateway (HTTP API v2)."""
+    headers = {name: str(value) for name, value in response.headers.items()}  # Content-Type among them
+    return {"statusCode": response.status_code, "body": response.body, "isBase64Encoded": False, "headers": headers}
+
+
+def with_api_headers(result: dict[str, Any]) -> dict[str, Any]:
+    """``result`` with :data:`API_HEADERS` added where the answer did not set them itself."""
+    headers = result.get("headers") or {}
+    present = {name.lower() for name in headers}
+    result["headers"] = {**headers, **{k: v for k, v in API_HEADERS.items() if k.lower() not in present}}
+    return result
 
 
 def status_of(error: KoipondError) -> int:

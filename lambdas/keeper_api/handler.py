@@ -1,4 +1,4 @@
-"""Keeper API Lambda entry point: routing, validation, OpenAPI; the work happens in koipond.services."""
+"""Keeper API Lambda entry point: checks before routing, routing, validation, OpenAPI; work is in koipond.services."""
 
 from __future__ import annotations
 
@@ -10,7 +10,16 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import koipond
-from lambdas.keeper_api.errors import register_error_handlers
+from lambdas.keeper_api.auth import PRINCIPAL
+from lambdas.keeper_api.errors import (
+    RequestRefused,
+    documented,
+    error_response,
+    lambda_result,
+    register_error_handlers,
+    with_api_headers,
+)
+from lambdas.keeper_api.gate import screen
 from lambdas.keeper_api.routes import (
     behaviors,
     console,
@@ -46,7 +55,13 @@ app.include_router(rollouts.router, prefix="/v1")
 app.include_router(console.router)  # /ui: the web console's static files
 
 
-@app.get("/healthz", summary="Liveness; no authentication", security=[{}], tags=["meta"])
+@app.get(
+    "/healthz",
+    summary="Liveness; no authentication",
+    security=[{}],
+    responses=documented(public=True),
+    tags=["meta"],
+)
 def healthz() -> HealthOut:
     return HealthOut(status="ok", version=koipond.__version__)
 
@@ -58,4 +73,14 @@ def openapi() -> Response[str]:
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    try:
+        principal = screen(event)  # before routing: no body is parsed for a caller without a token
+    except RequestRefused as refused:
+        return with_api_headers(lambda_result(refused.response))
+    except Exception:  # as the resolver's own handler does: logged, and still the error shape
+        logger.exception("unexpected error before routing")
+        failed = error_response(500, "internal_error", "the Keeper failed unexpectedly; the error is logged")
+        return with_api_headers(lambda_result(failed))
+    if principal is not None:
+        app.append_context(**{PRINCIPAL: principal})  # resolve() clears the context when it is done
+    return with_api_headers(app.resolve(event, context))

@@ -15,6 +15,7 @@ from koipond.models.guard import Evaluation, GuardQuery
 from koipond.models.history import HistoryEvent
 from koipond.models.schools import School
 from koipond.models.tests import LoadTest, LoadTestStatus, ResumePolicy
+from koipond.models.text import Reason, Tag
 from koipond.models.tokens import TokenJob, TokenJobStatus
 
 MAX_KOI = 10_000_000
@@ -63,7 +64,9 @@ class CreateTestRequest(Request):
         le=366 * 86400,
         description="Omit for a continuous test; else it completes after this.",
     )
-    tags: list[str] = Field(default_factory=list, max_length=20)
+    tags: list[Tag] = Field(
+        default_factory=list, max_length=20, description="Up to 20 tags of 1 to 64 characters, one line each."
+    )
     resume: Literal["manual", "auto"] = Field(
         default="manual",
         description="After the guard stops this continuous test: wait for a person (manual), or resume it "
@@ -85,13 +88,13 @@ class CreateTestRequest(Request):
 class UpdateTestRequest(Request):
     koi: int | None = Field(default=None, strict=True, ge=0, le=MAX_KOI, description="New koi count (scale).")
     shed_percent: float | None = Field(default=None, ge=0, le=100, description="Partial shutdown percentage.")
-    reason: str | None = Field(default=None, max_length=500)
+    reason: Reason | None = None
     version: int | None = Field(default=None, ge=1, description="Fail with 409 unless the test is at this version.")
 
 
 class TestActionRequest(Request):
     __test__ = False
-    reason: str | None = Field(default=None, max_length=500)
+    reason: Reason | None = None
     version: int | None = Field(default=None, ge=1)
 
 
@@ -187,11 +190,11 @@ class SchoolListOut(BaseModel):
 
 
 class EmergencyStopRequest(Request):
-    reason: str = Field(min_length=1, max_length=500, description="Why: shown in the banner and history.")
+    reason: Reason = Field(min_length=1, description="Why: shown in the banner and history.")
 
 
 class LiftEmergencyStopRequest(Request):
-    reason: str | None = Field(default=None, max_length=500)
+    reason: Reason | None = None
 
 
 class EmergencyStopOut(BaseModel):

@@ -9,6 +9,7 @@ from itertools import product
 
 import pytest
 from hypothesis import assume, given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from koipond.errors import AuthenticationError, PermissionDeniedError
@@ -24,6 +25,8 @@ from koipond.services.auth import (
 )
 
 PEOPLE = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
+# bootstrap_key_id runs scrypt (~50 ms by design): a few examples, and no per-example deadline.
+SCRYPT_EXAMPLES = hypothesis_settings(max_examples=10, deadline=None)
 KEY_ID_PATH_PATTERN = re.compile(r"^[a-z0-9-]{1,64}$")  # DELETE /v1/keys/{key_id}
 
 # held -> what it may do; written out rather than derived so the table itself is the specification.
@@ -106,14 +109,14 @@ def test_tokens_made_like_create_key_makes_them_split_back() -> None:
 
 
 @given(token=st.text(min_size=1))
-def test_any_other_token_is_treated_as_a_bootstrap_token(token: str) -> None:
+def test_any_other_token_is_not_an_issued_token(token: str) -> None:
     assume(not (token.startswith(TOKEN_PREFIX) and token.count("_") == 2))
-    assert _split_token(token) == (bootstrap_key_id(token), token)
+    assert _split_token(token) is None  # only a bootstrap token the Keeper was given can match it
 
 
 @pytest.mark.parametrize("token", ["kp_key-1_secret_extra", "kp_key-1", "KP_key-1_secret", "key-1_secret"])
 def test_near_miss_tokens_are_not_split_as_issued(token: str) -> None:
-    assert _split_token(token) == (bootstrap_key_id(token), token)
+    assert _split_token(token) is None
 
 
 @pytest.mark.parametrize(
@@ -146,6 +149,7 @@ def test_different_secrets_hash_differently(a: str, b: str) -> None:
     assert hash_secret(a) != hash_secret(b)
 
 
+@SCRYPT_EXAMPLES
 @given(token=st.text(min_size=1))
 def test_bootstrap_key_id_is_stable_and_revocable_by_path(token: str) -> None:
     key_id = bootstrap_key_id(token)
@@ -154,6 +158,7 @@ def test_bootstrap_key_id_is_stable_and_revocable_by_path(token: str) -> None:
     assert KEY_ID_PATH_PATTERN.match(key_id)
 
 
+@SCRYPT_EXAMPLES
 @given(a=st.text(min_size=1), b=st.text(min_size=1))
 def test_different_bootstrap_tokens_make_different_keys(a: str, b: str) -> None:
     assume(a != b)

@@ -12,6 +12,7 @@ from koipond.composition import get_keeper
 from koipond.models.auth import Principal
 from koipond.models.behavior import BEHAVIOR_NAME_PATTERN, BehaviorDocument, StoredBehavior
 from lambdas.keeper_api import auth
+from lambdas.keeper_api.errors import documented
 from lambdas.keeper_api.schemas import BehaviorListOut, BehaviorOut
 
 router = APIGatewayHttpRouter()
@@ -28,7 +29,12 @@ def _out(behavior: StoredBehavior) -> BehaviorOut:
     )
 
 
-@router.put("/behaviors/<name>", summary="Upload a behavior as its next version", tags=["behaviors"])
+@router.put(
+    "/behaviors/<name>",
+    summary="Upload a behavior as its next version",
+    responses=documented(ok={201: "Stored as the next version"}),
+    tags=["behaviors"],
+)
 def put_behavior(
     name: BehaviorName, body: BehaviorDocument, principal: Annotated[Principal, Depends(auth.operator)]
 ) -> tuple[BehaviorOut, int]:
@@ -36,7 +42,9 @@ def put_behavior(
     return _out(stored), 201
 
 
-@router.get("/behaviors/<name>", summary="A behavior: latest, or ?version=N", tags=["behaviors"])
+@router.get(
+    "/behaviors/<name>", summary="A behavior: latest, or ?version=N", responses=documented(404), tags=["behaviors"]
+)
 def get_behavior(
     name: BehaviorName,
     _: Annotated[Principal, Depends(auth.behavior_reader)],
@@ -45,6 +53,6 @@ def get_behavior(
     return _out(get_keeper().behaviors.get(name, version))
 
 
-@router.get("/behaviors", summary="Latest version of every behavior", tags=["behaviors"])
+@router.get("/behaviors", summary="Latest version of every behavior", responses=documented(), tags=["behaviors"])
 def list_behaviors(_: Annotated[Principal, Depends(auth.viewer)]) -> BehaviorListOut:
     return BehaviorListOut(behaviors=[_out(b) for b in get_keeper().behaviors.list_latest()])

@@ -22,6 +22,7 @@ from lambdas.keeper_api.deploy_schemas import (
     ServiceSlisListOut,
     ServiceSlisOut,
 )
+from lambdas.keeper_api.errors import documented
 
 router = APIGatewayHttpRouter()
 DeployId = Annotated[str, Path(pattern=DEPLOY_ID_PATTERN, description="Deploy id, e.g. dp-0123456789abcdef.")]
@@ -29,24 +30,38 @@ Service = Annotated[str, Path(pattern=SERVICE_PATTERN, description="Service name
 
 
 # The SLI routes come first: /deploys/slis must not be taken for a deploy id.
-@router.get("/deploys/slis", summary="Services with SLI settings of their own", tags=["deploys"])
+@router.get(
+    "/deploys/slis", summary="Services with SLI settings of their own", responses=documented(), tags=["deploys"]
+)
 def list_slis(_: Annotated[Principal, Depends(auth.viewer)]) -> ServiceSlisListOut:
     return ServiceSlisListOut(services=[ServiceSlisOut.of(s) for s in get_keeper().deploys.list_slis()])
 
 
-@router.get("/deploys/slis/<service>", summary="A service's SLI settings (or the defaults)", tags=["deploys"])
+@router.get(
+    "/deploys/slis/<service>",
+    summary="A service's SLI settings (or the defaults)",
+    responses=documented(),
+    tags=["deploys"],
+)
 def get_slis(service: Service, _: Annotated[Principal, Depends(auth.viewer)]) -> ServiceSlisOut:
     return ServiceSlisOut.of(get_keeper().deploys.slis(service))
 
 
-@router.put("/deploys/slis/<service>", summary="Set a service's SLIs and thresholds", tags=["deploys"])
+@router.put(
+    "/deploys/slis/<service>", summary="Set a service's SLIs and thresholds", responses=documented(), tags=["deploys"]
+)
 def put_slis(
     service: Service, body: SliSettings, principal: Annotated[Principal, Depends(auth.operator)]
 ) -> ServiceSlisOut:
     return ServiceSlisOut.of(get_keeper().deploys.put_slis(service, body, principal.name))
 
 
-@router.delete("/deploys/slis/<service>", summary="Return a service to the default SLIs", tags=["deploys"])
+@router.delete(
+    "/deploys/slis/<service>",
+    summary="Return a service to the default SLIs",
+    responses=documented(404),
+    tags=["deploys"],
+)
 def delete_slis(service: Service, principal: Annotated[Principal, Depends(auth.operator)]) -> ServiceSlisOut:
     deploys = get_keeper().deploys
     deploys.delete_slis(service, principal.name)
@@ -56,7 +71,7 @@ def delete_slis(service: Service, principal: Annotated[Principal, Depends(auth.o
 @router.post(
     "/deploys",
     summary="Record a deploy; its verdict follows the soak window (idempotent per service, build and at)",
-    responses={201: {"description": "Recorded"}, 200: {"description": "Recorded before: the same deploy"}},
+    responses=documented(409, ok={201: "Recorded", 200: "Recorded before: the same deploy"}),
     tags=["deploys"],
 )
 def record_deploy(
@@ -73,7 +88,7 @@ def record_deploy(
     return DeployOut.of(deploy), 201 if created else 200
 
 
-@router.get("/deploys", summary="A service's deploys, newest first", tags=["deploys"])
+@router.get("/deploys", summary="A service's deploys, newest first", responses=documented(), tags=["deploys"])
 def list_deploys(
     _: Annotated[Principal, Depends(auth.viewer)],
     service: Annotated[str, Query(pattern=SERVICE_PATTERN, description="The service.")],
@@ -84,11 +99,21 @@ def list_deploys(
     return DeployListOut(deploys=[DeployOut.of(d) for d in deploys])
 
 
-@router.get("/deploys/<deploy_id>", summary="One deploy: windows, status, verdict and SLI rows", tags=["deploys"])
+@router.get(
+    "/deploys/<deploy_id>",
+    summary="One deploy: windows, status, verdict and SLI rows",
+    responses=documented(404),
+    tags=["deploys"],
+)
 def show_deploy(deploy_id: DeployId, _: Annotated[Principal, Depends(auth.viewer)]) -> DeployOut:
     return DeployOut.of(get_keeper().deploys.get(deploy_id))
 
 
-@router.get("/deploys/<deploy_id>/events", summary="A deploy's history, oldest first", tags=["deploys"])
+@router.get(
+    "/deploys/<deploy_id>/events",
+    summary="A deploy's history, oldest first",
+    responses=documented(404),
+    tags=["deploys"],
+)
 def deploy_events(deploy_id: DeployId, _: Annotated[Principal, Depends(auth.viewer)]) -> DeployEventsOut:
     return DeployEventsOut.of(get_keeper().deploys.events(deploy_id))

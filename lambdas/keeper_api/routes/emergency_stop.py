@@ -11,6 +11,7 @@ from koipond.composition import get_keeper
 from koipond.models.auth import Principal
 from koipond.services.emergency_stop import EmergencyStopStatus
 from lambdas.keeper_api import auth
+from lambdas.keeper_api.errors import documented
 from lambdas.keeper_api.schemas import EmergencyStopOut, EmergencyStopRequest, LiftEmergencyStopRequest
 
 router = APIGatewayHttpRouter()
@@ -20,18 +21,30 @@ def _out(status: EmergencyStopStatus) -> EmergencyStopOut:
     return EmergencyStopOut.of(status.state, status.history, status.changed)
 
 
-@router.post("/emergency-stop", summary="Pull the emergency stop: stop every test now", tags=["emergency stop"])
+@router.post(
+    "/emergency-stop",
+    summary="Pull the emergency stop: stop every test now",
+    responses=documented(),
+    tags=["emergency stop"],
+)
 def activate(body: EmergencyStopRequest, principal: Annotated[Principal, Depends(auth.viewer)]) -> EmergencyStopOut:
     return _out(get_keeper().estop.activate(principal.name, body.reason))
 
 
-@router.delete("/emergency-stop", summary="Lift the emergency stop (tests stay stopped)", tags=["emergency stop"])
+@router.delete(
+    "/emergency-stop",
+    summary="Lift the emergency stop (tests stay stopped)",
+    responses=documented(),
+    tags=["emergency stop"],
+)
 def lift(
     principal: Annotated[Principal, Depends(auth.operator)], body: LiftEmergencyStopRequest | None = None
 ) -> EmergencyStopOut:
     return _out(get_keeper().estop.lift(principal.name, (body or LiftEmergencyStopRequest()).reason))
 
 
-@router.get("/emergency-stop", summary="Emergency stop state and history", tags=["emergency stop"])
+@router.get(
+    "/emergency-stop", summary="Emergency stop state and history", responses=documented(), tags=["emergency stop"]
+)
 def status(_: Annotated[Principal, Depends(auth.viewer)]) -> EmergencyStopOut:
     return _out(get_keeper().estop.status())

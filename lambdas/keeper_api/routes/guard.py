@@ -14,13 +14,19 @@ from koipond.models.auth import Principal
 from koipond.models.guard import LABEL_PATTERN, GuardQuery
 from koipond.settings import guard_clusters
 from lambdas.keeper_api import auth
+from lambdas.keeper_api.errors import documented
 from lambdas.keeper_api.schemas import GuardOut, GuardQueryOut
 
 router = APIGatewayHttpRouter()
 Label = Annotated[str, Path(pattern=LABEL_PATTERN, description="The query's label.")]
 
 
-@router.get("/guard", summary="Guard queries with the value, outcome and time of their last evaluation", tags=["guard"])
+@router.get(
+    "/guard",
+    summary="Guard queries with the value, outcome and time of their last evaluation",
+    responses=documented(),
+    tags=["guard"],
+)
 def guard_status(_: Annotated[Principal, Depends(auth.viewer)]) -> GuardOut:
     keeper = get_keeper()
     status = keeper.guard.status()
@@ -30,14 +36,14 @@ def guard_status(_: Annotated[Principal, Depends(auth.viewer)]) -> GuardOut:
     )
 
 
-@router.put("/guard/queries/<label>", summary="Create or replace a guard query", tags=["guard"])
+@router.put("/guard/queries/<label>", summary="Create or replace a guard query", responses=documented(), tags=["guard"])
 def put_query(label: Label, body: GuardQuery, principal: Annotated[Principal, Depends(auth.operator)]) -> GuardQuery:
     if body.label != label:
         raise BadRequestError(f"the body's label {body.label!r} differs from the path's {label!r}")
     return get_keeper().guard.put_query(body, principal.name)
 
 
-@router.delete("/guard/queries/<label>", summary="Delete a guard query", tags=["guard"])
+@router.delete("/guard/queries/<label>", summary="Delete a guard query", responses=documented(404), tags=["guard"])
 def delete_query(label: Label, principal: Annotated[Principal, Depends(auth.operator)]) -> dict[str, str]:
     get_keeper().guard.delete_query(label, principal.name)
     return {"deleted": label}

@@ -14,6 +14,7 @@ from koipond.models.tests import BehaviorRef, LoadTest, LoadTestStatus
 from koipond.services.loadtests import LoadTestChange, NewLoadTest
 from koipond.store.history import MAX_CURSOR_CHARS
 from lambdas.keeper_api import auth
+from lambdas.keeper_api.errors import documented
 from lambdas.keeper_api.schemas import (
     ID_PATTERN,
     CreateTestRequest,
@@ -33,7 +34,7 @@ def _out(test: LoadTest) -> TestOut:
     return TestOut.of(test, get_keeper().polls.current_allocation().koi_of_test(test.id))
 
 
-@router.post("/tests", summary="Start a load test", responses={201: {"description": "Started"}}, tags=["tests"])
+@router.post("/tests", summary="Start a load test", responses=documented(409, ok={201: "Started"}), tags=["tests"])
 def create_test(
     body: CreateTestRequest, principal: Annotated[Principal, Depends(auth.operator)]
 ) -> tuple[TestOut, int]:
@@ -54,7 +55,7 @@ def create_test(
     return _out(get_keeper().tests.create(spec, principal.name)), 201
 
 
-@router.get("/tests", summary="List load tests, newest first", tags=["tests"])
+@router.get("/tests", summary="List load tests, newest first", responses=documented(), tags=["tests"])
 def list_tests(
     _: Annotated[Principal, Depends(auth.viewer)],
     status: Annotated[LoadTestStatus | None, Query(description="Only tests with this status.")] = None,
@@ -65,12 +66,14 @@ def list_tests(
     return TestListOut(tests=[TestOut.of(t, allocation.koi_of_test(t.id)) for t in tests])
 
 
-@router.get("/tests/<test_id>", summary="Show one load test", tags=["tests"])
+@router.get("/tests/<test_id>", summary="Show one load test", responses=documented(404), tags=["tests"])
 def show_test(test_id: TestId, _: Annotated[Principal, Depends(auth.viewer)]) -> TestOut:
     return _out(get_keeper().tests.get(test_id))
 
 
-@router.patch("/tests/<test_id>", summary="Scale or shed a running test", tags=["tests"])
+@router.patch(
+    "/tests/<test_id>", summary="Scale or shed a running test", responses=documented(404, 409), tags=["tests"]
+)
 def update_test(
     test_id: TestId, body: UpdateTestRequest, principal: Annotated[Principal, Depends(auth.operator)]
 ) -> TestOut:
@@ -78,7 +81,9 @@ def update_test(
     return _out(get_keeper().tests.change(test_id, change, principal.name, body.reason, body.version))
 
 
-@router.post("/tests/<test_id>/stop", summary="Stop a test (idempotent)", tags=["tests"])
+@router.post(
+    "/tests/<test_id>/stop", summary="Stop a test (idempotent)", responses=documented(404, 409), tags=["tests"]
+)
 def stop_test(
     test_id: TestId,
     principal: Annotated[Principal, Depends(auth.operator)],
@@ -88,7 +93,9 @@ def stop_test(
     return _out(get_keeper().tests.stop(test_id, principal.name, body.reason, body.version))
 
 
-@router.post("/tests/<test_id>/resume", summary="Run a stopped test again", tags=["tests"])
+@router.post(
+    "/tests/<test_id>/resume", summary="Run a stopped test again", responses=documented(404, 409), tags=["tests"]
+)
 def resume_test(
     test_id: TestId,
     principal: Annotated[Principal, Depends(auth.operator)],
@@ -98,7 +105,9 @@ def resume_test(
     return _out(get_keeper().tests.resume(test_id, principal.name, body.reason, body.version))
 
 
-@router.get("/tests/<test_id>/events", summary="A test's history, a page at a time", tags=["tests"])
+@router.get(
+    "/tests/<test_id>/events", summary="A test's history, a page at a time", responses=documented(404), tags=["tests"]
+)
 def loadtest_events(
     test_id: TestId,
     _: Annotated[Principal, Depends(auth.viewer)],

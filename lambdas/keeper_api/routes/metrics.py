@@ -14,6 +14,7 @@ from koipond.composition import get_keeper
 from koipond.models.auth import Principal
 from koipond.services.charts import MAX_POINTS, SERIES_INFO, ChartData, chart_request
 from lambdas.keeper_api import auth
+from lambdas.keeper_api.errors import documented
 
 router = APIGatewayHttpRouter()
 
@@ -51,6 +52,7 @@ class ChartOut(BaseModel):
 @router.get(
     "/metrics/<series>",
     summary="One chart series (success_rate, latency_p50, latency_p99, koi, websocket_lag_p99) from Prometheus",
+    responses=documented(404),
     tags=["metrics"],
 )
 def chart(

@@ -16,6 +16,7 @@ from koipond.notifications.models import DeliveryOutcome, Notification, Notifica
 from koipond.notifications.service import MAX_PAGE
 from koipond.notify import NotificationKind
 from lambdas.keeper_api import auth
+from lambdas.keeper_api.errors import documented
 
 router = APIGatewayHttpRouter()
 
@@ -46,7 +47,12 @@ class NotificationListOut(BaseModel):
     notifications: list[NotificationOut]
 
 
-@router.get("/notifications", summary="Notifications and their delivery, newest first", tags=["notifications"])
+@router.get(
+    "/notifications",
+    summary="Notifications and their delivery, newest first",
+    responses=documented(),
+    tags=["notifications"],
+)
 def list_notifications(
     _: Annotated[Principal, Depends(auth.viewer)],
     kind: Annotated[NotificationKind | None, Query(description="Only this kind.")] = None,

@@ -12,16 +12,22 @@ from koipond.composition import get_keeper
 from koipond.contracts.poll import PollRequest, PollResponse, TestSpec, TestSpecsRequest, TestSpecsResponse
 from koipond.models.auth import Principal
 from lambdas.keeper_api import auth
+from lambdas.keeper_api.errors import documented
 from lambdas.keeper_api.schemas import ID_PATTERN, SchoolListOut, SchoolOut
 
 router = APIGatewayHttpRouter()
 
 
-@router.post("/schools/<school_id>/poll", summary="A School reports and receives its assignments", tags=["schools"])
+@router.post(
+    "/schools/<school_id>/poll",
+    summary="A School reports and receives its assignments",
+    responses=documented(),
+    tags=["schools"],
+)
 def poll(
     school_id: Annotated[str, Path(pattern=ID_PATTERN, description="The School's stable id.")],
     body: PollRequest,
-    _: Annotated[Principal, Depends(auth.school)],
+    _: Annotated[Principal, Depends(auth.own_school)],
 ) -> PollResponse:
     answer = get_keeper().polls.poll(school_id, body.capacity, body.running, body.known_version)
     return PollResponse.from_domain(answer)
@@ -30,17 +36,18 @@ def poll(
 @router.post(
     "/schools/<school_id>/test-specs",
     summary="What the named tests run (behavior, target, workspace): fixed per test, so a School reads each once",
+    responses=documented(),
     tags=["schools"],
 )
 def specs_of_tests(
     school_id: Annotated[str, Path(pattern=ID_PATTERN, description="The School's stable id.")],
     body: TestSpecsRequest,
-    _: Annotated[Principal, Depends(auth.school)],
+    _: Annotated[Principal, Depends(auth.own_school)],
 ) -> TestSpecsResponse:
     found, missing = get_keeper().polls.specs_of_tests(body.test_ids)
     return TestSpecsResponse(specs=[TestSpec.from_domain(t) for t in found], missing=missing)
 
 
-@router.get("/schools", summary="Known Schools with liveness and load", tags=["schools"])
+@router.get("/schools", summary="Known Schools with liveness and load", responses=documented(), tags=["schools"])
 def list_schools(_: Annotated[Principal, Depends(auth.viewer)]) -> SchoolListOut:
     return SchoolListOut(schools=[SchoolOut.of(s, live) for s, live in get_keeper().polls.list_schools()])
