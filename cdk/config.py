@@ -7,7 +7,9 @@ from typing import Any
 
 from constructs import Node
 
+from koipond import envvars
 from koipond.models.tokens import DEFAULT_MAX_RECEIVE_COUNT
+from koipond.services.mint_origins import MintOrigins
 from koipond.settings import Settings
 from school_container.settings import SchoolSettings
 
@@ -37,6 +39,9 @@ class StageConfig:
     token_bucket_name: str | None = None
     token_kms_alias: str = _default("token_kms_alias")
     max_receive_count: int = DEFAULT_MAX_RECEIVE_COUNT
+    # The only origins (scheme://host:port, comma-separated) the token worker may send the mint token to;
+    # none by default, so every token job is refused until an admin names the service that mints.
+    token_mint_origins: str = _default("token_mint_origins")
     guard_schedule: str = "rate(1 minute)"
     token_renew_schedule: str = "cron(17 3 * * ? *)"  # noqa: S105 - a schedule, not a secret
     prometheus_url: str = ""
@@ -68,6 +73,16 @@ class StageConfig:
                 continue
             values[field.name] = int(raw) if field.type == "int" else str(raw)
         return cls(**values)
+
+    def __post_init__(self) -> None:
+        if bad := MintOrigins.parse(self.token_mint_origins).invalid:
+            raise ValueError(
+                f"{PREFIX}tokenMintOrigins: entry {', '.join(map(str, bad))} is not an origin (scheme://host:port)"
+            )
+
+    def mint_origins_environment(self) -> dict[str, str]:
+        """``KOIPOND_TOKEN_MINT_ORIGINS`` for the Keeper and the token worker; unset (none allowed) by default."""
+        return {envvars.TOKEN_MINT_ORIGINS: self.token_mint_origins} if self.token_mint_origins else {}
 
     @property
     def stack_name(self) -> str:

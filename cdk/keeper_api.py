@@ -54,6 +54,8 @@ class KeeperApi(Construct):
                 envvars.TOKEN_BUCKET: storage.bucket.bucket_name,
                 envvars.TOKEN_KMS_ALIAS: storage.alias.alias_name,
                 **queues.environment(),
+                # Token jobs whose target is not an allowed mint origin are refused at creation.
+                **config.mint_origins_environment(),
             },
             # API Gateway gives up after 30 s; a poll is answered in well under a second.
             timeout=Duration.seconds(29),

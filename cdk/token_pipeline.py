@@ -111,6 +111,8 @@ class TokenPipeline(Construct):
             envvars.TOKEN_BUCKET: storage.bucket.bucket_name,
             envvars.TOKEN_KMS_ALIAS: storage.alias.alias_name,
             **self.queues.environment(),
+            # The worker re-checks every job's target before the mint token leaves with a request.
+            **config.mint_origins_environment(),
         }
         self.worker = koipond_function(
             self,

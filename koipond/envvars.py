@@ -32,6 +32,12 @@ TOKEN_MINT_ADMIN_TOKEN_SECRET = "KOIPOND_TOKEN_MINT_ADMIN_TOKEN_SECRET"
 TOKEN_MINT_TIMEOUT_SECONDS = "KOIPOND_TOKEN_MINT_TIMEOUT_SECONDS"
 TOKEN_BACKOFF_BASE_SECONDS = "KOIPOND_TOKEN_BACKOFF_BASE_SECONDS"
 TOKEN_BACKOFF_CAP_SECONDS = "KOIPOND_TOKEN_BACKOFF_CAP_SECONDS"
+# The only origins (scheme://host:port, comma-separated) the mint token may ever be sent to; unset: none.
+TOKEN_MINT_ORIGINS = "KOIPOND_TOKEN_MINT_ORIGINS"
+# Caps on token jobs: users per job, jobs still running per caller, batches the worker queues per plan step.
+TOKEN_MAX_USERS_PER_JOB = "KOIPOND_TOKEN_MAX_USERS_PER_JOB"
+TOKEN_MAX_RUNNING_JOBS = "KOIPOND_TOKEN_MAX_RUNNING_JOBS"
+TOKEN_PLAN_STEP_BATCHES = "KOIPOND_TOKEN_PLAN_STEP_BATCHES"
 # Deploy verdicts: how long after a soak window ends its data is complete in Prometheus (scrape and
 # ingestion delay), and how long a verdict may wait for a readable Prometheus before it is inconclusive.
 DEPLOY_SETTLE_SECONDS = "KOIPOND_DEPLOY_SETTLE_SECONDS"

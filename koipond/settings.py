@@ -14,6 +14,7 @@ from koipond import envvars
 from koipond.errors import ConfigurationError
 from koipond.models.guard import DEFAULT_CLUSTER, PrometheusCluster
 from koipond.models.history import DEFAULT_RETENTION_DAYS
+from koipond.models.tokens import MAX_USER_INDEX, MAX_USERS_PER_JOB
 
 
 class Settings(BaseSettings):
@@ -72,6 +73,26 @@ class Settings(BaseSettings):
     )
     token_backoff_cap_seconds: int = Field(
         default=900, ge=1, le=43_200, description=f"{envvars.TOKEN_BACKOFF_CAP_SECONDS}: longest retry delay."
+    )
+    token_mint_origins: str = Field(
+        default="",
+        description=f"{envvars.TOKEN_MINT_ORIGINS}: comma-separated origins (scheme://host:port) the mint token may"
+        " be sent to; empty refuses every token job.",
+    )
+    token_max_users_per_job: int = Field(
+        default=MAX_USERS_PER_JOB,
+        ge=1,
+        le=MAX_USER_INDEX,
+        description=f"{envvars.TOKEN_MAX_USERS_PER_JOB}: users one token job may mint tokens for.",
+    )
+    token_max_running_jobs: int = Field(
+        default=10, ge=1, le=1000, description=f"{envvars.TOKEN_MAX_RUNNING_JOBS}: unfinished token jobs per caller."
+    )
+    token_plan_step_batches: int = Field(
+        default=1000,
+        ge=1,
+        le=10_000,
+        description=f"{envvars.TOKEN_PLAN_STEP_BATCHES}: batches the worker queues per step of a job's plan.",
     )
     notification_secret: str | None = Field(
         default=None,

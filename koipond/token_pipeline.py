@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from koipond.aws_clients import AwsClients
 from koipond.ports import Clock, SystemClock
+from koipond.services.mint_origins import MintOrigins
 from koipond.services.token_batches import TokenBatchWorker
 from koipond.services.token_minting import HttpMintTokenProvider, TokenProvider
+from koipond.services.token_plans import TokenJobPlanner
 from koipond.services.tokens import TokenJobService
 from koipond.settings import Settings, get_settings
 from koipond.store.schema import PK, SK, TTL_ATTRIBUTE
@@ -22,7 +24,7 @@ from koipond.store.token_queue import SqsTokenQueue
 from koipond.store.token_shards import S3TokenShardStore
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
     from mypy_boto3_dynamodb import DynamoDBClient
 
 IDEMPOTENCY_PK = "IDEMPOTENCY#token-worker"
@@ -37,9 +39,13 @@ class TokenWorker:
     settings: Settings
     jobs: TokenJobService
     batches: TokenBatchWorker
+    planner: TokenJobPlanner
     idempotency_config: IdempotencyConfig
     # ``batches.process`` behind Powertools idempotency, keyed by job id and shard.
     process_once: Callable[..., dict[str, Any]]
+    plan_idempotency_config: IdempotencyConfig
+    # ``planner.process`` behind Powertools idempotency, keyed by job id and the step's cursor.
+    plan_once: Callable[..., dict[str, Any]]
 
 
 def token_queue(settings: Settings, aws: AwsClients) -> SqsTokenQueue:
@@ -49,7 +55,13 @@ def token_queue(settings: Settings, aws: AwsClients) -> SqsTokenQueue:
 def build_token_job_service(settings: Settings, table: DynamoTable, aws: AwsClients, clock: Clock) -> TokenJobService:
     """The service behind ``/v1/token-jobs`` and the schedule (no client is created until used)."""
     return TokenJobService(
-        DynamoTokenJobRepository(table), token_queue(settings, aws), clock, settings.token_ttl_seconds
+        DynamoTokenJobRepository(table),
+        token_queue(settings, aws),
+        clock,
+        settings.token_ttl_seconds,
+        MintOrigins.parse(settings.token_mint_origins),
+        settings.token_max_users_per_job,
+        settings.token_max_running_jobs,
     )
 
 
@@ -63,36 +75,25 @@ def build_token_worker(
 ) -> TokenWorker:
     """Wire the worker; tests pass their own provider, clock and (seeded) jitter."""
     # Imported here: the Keeper builds the job service from this module and never needs these.
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 
     aws = aws or AwsClients(settings)
     clock = clock or SystemClock()
     table = DynamoTable(dynamodb, settings.table_name)
+    origins = MintOrigins.parse(settings.token_mint_origins)
+    queue = token_queue(settings, aws)
     batches = TokenBatchWorker(
         DynamoTokenJobRepository(table),
-        token_queue(settings, aws),
+        queue,
         S3TokenShardStore(aws, settings.token_bucket, settings.token_kms_alias),
-        provider or HttpMintTokenProvider(settings.token_mint_admin_token, settings.token_mint_timeout_seconds),
+        provider
+        or HttpMintTokenProvider(settings.token_mint_admin_token, origins, settings.token_mint_timeout_seconds),
         clock,
         # Not for security: jitter that spreads retries out.
         rng or random.Random(),  # noqa: S311
         settings.token_ttl_seconds,
         settings.token_backoff_base_seconds,
         settings.token_backoff_cap_seconds,
-    )
-    # The idempotency records live in the same table: pk is fixed, sk is the hashed key, and they
-    # expire through the table's TTL attribute.
-    persistence = DynamoDBPersistenceLayer(
-        table_name=settings.table_name,
-        key_attr=PK,
-        sort_key_attr=SK,
-        static_pk_value=IDEMPOTENCY_PK,
-        expiry_attr=TTL_ATTRIBUTE,
-        boto3_client=dynamodb,
     )
     config = IdempotencyConfig(
         event_key_jmespath="[job_id, shard]",
@@ -102,16 +103,50 @@ def build_token_worker(
     process_once = idempotent_function(
         batches.process,
         data_keyword_argument="batch",
-        persistence_store=persistence,
+        persistence_store=_idempotency_layer(settings, dynamodb),
         config=config,
         key_prefix="token-batch",
+    )
+    planner = TokenJobPlanner(DynamoTokenJobRepository(table), queue, origins, settings.token_plan_step_batches)
+    plan_config = IdempotencyConfig(
+        event_key_jmespath="[job_id, queued]",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=IDEMPOTENCY_SECONDS,
+    )
+    plan_once = idempotent_function(
+        planner.process,
+        data_keyword_argument="plan",
+        persistence_store=_idempotency_layer(settings, dynamodb),
+        config=plan_config,
+        key_prefix="token-plan",
     )
     return TokenWorker(
         settings=settings,
         jobs=build_token_job_service(settings, table, aws, clock),
         batches=batches,
+        planner=planner,
         idempotency_config=config,
         process_once=process_once,
+        plan_idempotency_config=plan_config,
+        plan_once=plan_once,
+    )
+
+
+def _idempotency_layer(settings: Settings, dynamodb: DynamoDBClient) -> DynamoDBPersistenceLayer:
+    """Idempotency records in the same table: pk is fixed, sk the hashed key; they expire by the table's TTL.
+
+    One layer per idempotent function: a layer keeps the first config it is used with, so a shared
+    one would key batches by the plan's fields (or plan steps by the batch's).
+    """
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    return DynamoDBPersistenceLayer(
+        table_name=settings.table_name,
+        key_attr=PK,
+        sort_key_attr=SK,
+        static_pk_value=IDEMPOTENCY_PK,
+        expiry_attr=TTL_ATTRIBUTE,
+        boto3_client=dynamodb,
     )
 
 

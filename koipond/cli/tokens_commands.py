@@ -32,7 +32,7 @@ def _user_range(_: click.Context, __: click.Parameter, value: str) -> tuple[int,
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the job with a progress bar.")
 @click.option("--timeout", type=float, default=600, show_default=True, help="Seconds to wait for the job.")
 def generate(workspace: str, users: tuple[int, int], target: str, wait: bool, timeout: float) -> None:
-    """Enqueue a token job (one batch of <= 100 users per message) and follow it to the end."""
+    """Start a token job (the worker queues one batch of <= 100 users per message) and follow it to the end."""
     with keeper_call() as keeper:
         job = keeper.create_token_job(workspace, target, *users)
         if wait:
@@ -44,22 +44,33 @@ def generate(workspace: str, users: tuple[int, int], target: str, wait: bool, ti
         )
 
 
+# A job is planning while the worker queues its batches (some may be minted already), then running.
+UNFINISHED = ("planning", "running")
+
+
 def follow_token_job(keeper: KeeperClient, job: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Poll a token job with a progress bar until it is no longer running (or ``timeout`` passes)."""
+    """Poll a token job with a progress bar until it is done or failed (or ``timeout`` passes)."""
     columns = (TextColumn("minting {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     deadline = time.monotonic() + timeout
+    users = f"{job['workspace']} users {job['start']}-{job['end']}"
     with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task(f"{job['workspace']} users {job['start']}-{job['end']}", total=job["batches_total"])
-        while job["status"] == "running" and time.monotonic() < deadline:
+        task = progress.add_task(users, total=job["batches_total"])
+        while job["status"] in UNFINISHED and time.monotonic() < deadline:
             time.sleep(0.5)
             job = keeper.token_job(job["id"])
-            progress.update(task, completed=job["batches_done"] + job["batches_failed"])
+            queued = job.get("batches_queued", job["batches_total"])
+            planning = (
+                f" ({queued:,} of {job['batches_total']:,} batches queued)" if queued < job["batches_total"] else ""
+            )
+            progress.update(task, completed=job["batches_done"] + job["batches_failed"], description=users + planning)
     return job
 
 
 def _print_job(job: dict[str, Any]) -> None:
+    queued = job.get("batches_queued", job["batches_total"])
+    planning = f" ({queued}/{job['batches_total']} queued)" if queued < job["batches_total"] else ""
     console.print(
-        f"{job['id']}: {job['status']}, {job['batches_done']}/{job['batches_total']} batches done, "
+        f"{job['id']}: {job['status']}{planning}, {job['batches_done']}/{job['batches_total']} batches done, "
         f"{job['batches_failed']} failed; workspace {job['workspace']} users {job['start']}-{job['end']}"
     )
 

@@ -6,13 +6,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 # One SQS message and one S3 shard per batch; shard n holds users [n*SHARD_SIZE, (n+1)*SHARD_SIZE).
 # Shards are numbered by absolute user index, so a School finds the shards of its koi ranges
 # without knowing which job wrote them.
 SHARD_SIZE = 100
-# One job mints at most this many users' tokens (100,000 batches).
+# One job mints at most this many users' tokens (100,000 batches) unless KOIPOND_TOKEN_MAX_USERS_PER_JOB says less.
 MAX_USERS_PER_JOB = 10_000_000
 # User ids are ``U`` and eight digits (koipond.workspace.user_id), so indexes stay below 10**8.
 MAX_USER_INDEX = 100_000_000
@@ -24,9 +24,10 @@ DEFAULT_MAX_RECEIVE_COUNT = 5
 
 
 class TokenJobStatus(StrEnum):
-    RUNNING = "running"  # batches still queued or retrying
+    PLANNING = "planning"  # the worker is still putting the job's batches on the queue (some may be done)
+    RUNNING = "running"  # every batch is queued; some are still queued or retrying
     DONE = "done"  # every batch minted and stored
-    FAILED = "failed"  # some batches are in the dead-letter queue (redrive them)
+    FAILED = "failed"  # some batches, or the plan step, are in the dead-letter queue (redrive them)
 
 
 class TokenJob(BaseModel):
@@ -40,6 +41,7 @@ class TokenJob(BaseModel):
     start: int = Field(ge=0)
     end: int = Field(gt=0)
     batches_total: int = Field(ge=0)
+    batches_queued: int = Field(default=0, ge=0, description="Batches the worker has put on the queue so far.")
     batches_done: int = Field(default=0, ge=0)
     batches_failed: int = Field(default=0, ge=0)
     created_at: datetime
@@ -48,14 +50,28 @@ class TokenJob(BaseModel):
     last_error: str | None = None
     renews: str | None = Field(default=None, description="The job whose expiring tokens this one replaces.")
     renewed_by: str | None = Field(default=None, description="The job that replaced this one's tokens.")
+    plan_failed: bool = Field(default=False, description="Queueing the job's batches stopped; see last_error.")
 
     @property
     def status(self) -> TokenJobStatus:
         if self.batches_done >= self.batches_total:
             return TokenJobStatus.DONE
+        if self.plan_failed:
+            return TokenJobStatus.FAILED
         if self.batches_failed and self.batches_done + self.batches_failed >= self.batches_total:
             return TokenJobStatus.FAILED
+        if self.batches_queued < self.batches_total:
+            return TokenJobStatus.PLANNING
         return TokenJobStatus.RUNNING
+
+    @property
+    def finished(self) -> bool:
+        """Done or failed: nothing more happens without a redrive (a running cap counts only unfinished jobs)."""
+        return self.status in (TokenJobStatus.DONE, TokenJobStatus.FAILED)
+
+    def shards(self) -> range:
+        """Shard numbers of the job's batches, in the order its plan queues them."""
+        return shards_covering(self.start, self.end)
 
 
 class ShardDocument(BaseModel):
@@ -140,6 +156,33 @@ class ShardMessage(BaseModel):
         return range(self.start, self.end)
 
 
+class PlanMessage(BaseModel):
+    """The body of one step of a job's plan: queue the job's batches from ``queued`` on, a bounded number.
+
+    The Keeper sends the first step (``queued`` 0) and nothing else; each step queues its batches,
+    moves the job's cursor from ``queued`` on (a conditional write) and sends the next step.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["plan"] = "plan"
+    job_id: str = Field(min_length=1, max_length=64)
+    queued: int = Field(ge=0, description="The job's cursor when this step was sent: batches queued before it.")
+
+
+TokenQueueMessage = ShardMessage | PlanMessage
+# Both models forbid unknown fields, so a body is exactly one of them.
+_QUEUE_MESSAGE: TypeAdapter[TokenQueueMessage] = TypeAdapter(TokenQueueMessage)
+
+
+def parse_queue_message(body: str) -> TokenQueueMessage | None:
+    """A token queue message's body as a batch or a plan step; None when it is neither."""
+    try:
+        return _QUEUE_MESSAGE.validate_json(body)
+    except ValidationError:
+        return None
+
+
 class DlqSample(BaseModel):
     """One batch peeked in the dead-letter queue (fields are None when its body is not a batch)."""
 
@@ -174,6 +217,6 @@ class RedriveResult(BaseModel):
     moved: int | None = Field(
         default=None, ge=0, description="Messages moved (receive-send-delete only; a move task runs on its own)."
     )
-    shards_reset: int = Field(default=0, ge=0, description="Failed batches put back to pending.")
+    shards_reset: int = Field(default=0, ge=0, description="Failed batches (and plan steps) put back to pending.")
     remaining: int | None = Field(default=None, ge=0, description="Left in the dead-letter queue afterwards.")
     requested_by: str

@@ -147,8 +147,9 @@ def run_token_worker(
 def token_worker_command(wait_seconds: int) -> None:
     """Run the token worker: poll the token queue and invoke the worker Lambda handler with SQS events.
 
-    Reads KOIPOND_AWS_ENDPOINT (the embedded AWS) and KOIPOND_TOKEN_MINT_ADMIN_TOKEN (the target's
-    admin token, for minting). Stops on SIGTERM or Ctrl-C after the batch in hand.
+    Reads KOIPOND_AWS_ENDPOINT (the embedded AWS), KOIPOND_TOKEN_MINT_ADMIN_TOKEN (the target's admin
+    token, for minting) and KOIPOND_TOKEN_MINT_ORIGINS (the only origins that token may be sent to).
+    Stops on SIGTERM or Ctrl-C after the batch in hand.
     """
     settings = get_settings()
     stop = threading.Event()

@@ -9,7 +9,14 @@ from datetime import timedelta
 from typing import Any
 
 from koipond.errors import KoipondError, StoreError
-from koipond.models.tokens import DEFAULT_MAX_RECEIVE_COUNT, ShardDocument, ShardMessage, ShardStatus
+from koipond.models.tokens import (
+    DEFAULT_MAX_RECEIVE_COUNT,
+    PlanMessage,
+    ShardDocument,
+    ShardMessage,
+    ShardStatus,
+    TokenQueueMessage,
+)
 from koipond.ports import Clock
 from koipond.services.token_minting import TokenProvider, visibility_backoff_seconds
 from koipond.store.token_jobs import DynamoTokenJobRepository
@@ -108,20 +115,20 @@ class TokenBatchWorker:
         return self._shards.put(document)
 
     def record_failure(
-        self, message: ShardMessage | None, receive_count: int, receipt_handle: str, error: BaseException
+        self, message: TokenQueueMessage | None, receive_count: int, receipt_handle: str, error: BaseException
     ) -> BatchFailure:
-        """Note a failed attempt on the batch and hide the message for a growing, jittered delay.
+        """Note a failed attempt on the batch (or plan step) and hide the message for a growing, jittered delay.
 
         On the last receive the queue's redrive policy allows, the batch counts as failed on its job
-        and the message is made visible at once, so SQS moves it to the dead-letter queue on the next
-        receive rather than after one more delay.
+        (a plan step marks the job's plan failed) and the message is made visible at once, so SQS
+        moves it to the dead-letter queue on the next receive rather than after one more delay.
         """
         reason = describe_failure(error)
         final = receive_count >= self._max_receive_count()
         counted = False
         if message is not None:
             try:
-                counted = self._jobs.record_failure(message.job_id, message.shard, reason, self._clock.now(), final)
+                counted = self._record(message, reason, final)
             except KoipondError as exc:
                 log.warning("could not record the failure of a batch: %s", exc.message)
         delay = 0 if final else visibility_backoff_seconds(receive_count, self._rng, *self._backoff)
@@ -130,6 +137,11 @@ class TokenBatchWorker:
         except StoreError as exc:
             log.warning("could not delay the retry of a batch: %s", exc.message)
         return BatchFailure(reason=reason, retry_in_seconds=delay, final=final, counted_failed=counted)
+
+    def _record(self, message: TokenQueueMessage, reason: str, final: bool) -> bool:
+        if isinstance(message, PlanMessage):
+            return self._jobs.record_plan_failure(message.job_id, reason, final)
+        return self._jobs.record_failure(message.job_id, message.shard, reason, self._clock.now(), final)
 
     def _max_receive_count(self) -> int:
         try:

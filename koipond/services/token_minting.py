@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import SecretStr
 
-from koipond.errors import TokenMintError
+from koipond.errors import KoipondError, TokenMintError
+from koipond.services.mint_origins import MintOrigins, origin_of
 
 MINT_PATH = "/api/admin.tokens.mint"
 
@@ -30,21 +30,35 @@ class HttpMintTokenProvider:
 
     Request ``{"workspace", "users": [...]}`` with the admin bearer token; answer
     ``{"ok": true, "tokens": {"<index>": token}}`` or ``{"ok": false, "error": code}``.
+    The admin token goes only to an origin on ``origins``: the job was checked when it was created,
+    and is checked again here, on the very URL sent, because a job (or a forged message) queued
+    before the list changed must not carry the token anywhere else. ``origins=None`` checks nothing;
+    the token worker never passes it (the School's local minting fallback still does).
     """
 
     def __init__(
-        self, admin_token: SecretStr | None, timeout_seconds: float = 10.0, client: httpx.Client | None = None
+        self,
+        admin_token: SecretStr | None,
+        origins: MintOrigins | None = None,
+        timeout_seconds: float = 10.0,
+        client: httpx.Client | None = None,
     ):
         self._admin_token = admin_token
+        self._origins = origins
+        # No redirects: a 30x must not carry the token to another origin.
         self._client = client or httpx.Client(timeout=httpx.Timeout(timeout_seconds), follow_redirects=False)
 
     def mint(self, workspace: str, target: str, indexes: Sequence[int]) -> dict[int, str]:
         if self._admin_token is None:
             raise TokenMintError("no mint admin token is configured (KOIPOND_TOKEN_MINT_ADMIN_TOKEN)")
-        where = _where(target)
+        url = _mint_url(target)
+        try:
+            where = self._origins.check(url) if self._origins is not None else origin_of(url)
+        except (KoipondError, ValueError) as exc:
+            raise TokenMintError(f"not minting: {exc.message if isinstance(exc, KoipondError) else exc}") from None
         try:
             response = self._client.post(
-                target.rstrip("/") + MINT_PATH,
+                url,
                 json={"workspace": workspace, "users": list(indexes)},
                 headers={"Authorization": f"Bearer {self._admin_token.get_secret_value()}"},
             )
@@ -58,10 +72,12 @@ class HttpMintTokenProvider:
         self._client.close()
 
 
-def _where(target: str) -> str:
-    """Scheme, host and port only: a URL's user info or query may carry secrets."""
-    parts = urlsplit(target)
-    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+def _mint_url(target: str) -> httpx.URL:
+    """The mint endpoint under ``target``, parsed once: the origin checked is the one the request goes to."""
+    try:
+        return httpx.URL(target.rstrip("/") + MINT_PATH)
+    except httpx.InvalidURL:
+        raise TokenMintError("not minting: the target is not a URL") from None
 
 
 def _tokens_of(response: httpx.Response, where: str, indexes: Sequence[int]) -> dict[int, str]:

@@ -7,10 +7,15 @@ Items:
 | token job   | ``TOKENJOB#<id>``  | ``META``        | ``TOKENJOBS``| ``<created_at>#<id>``|
 | its batch   | ``TOKENJOB#<id>``  | ``SHARD#<n>``   |             |                       |
 
-The job's immutable fields are its ``doc``; ``batches_done``, ``batches_failed``, ``last_error`` and
-``renewed_by`` are attributes of their own, so workers change them with ``ADD``/``SET`` without
-reading the job first. A batch without an item is pending: items appear on a batch's first outcome,
-so creating a job of 100,000 batches writes one item, not 100,001.
+The job's immutable fields are its ``doc``; ``batches_done``, ``batches_failed``, ``last_error``,
+``renewed_by`` and the plan's ``batches_queued`` and ``plan_failed`` are attributes of their own, so
+workers change them with ``ADD``/``SET`` without reading the job first (``batches_total`` is copied
+out of the doc for conditions to compare with). A batch without an item is pending: items appear on
+a batch's first outcome, so creating a job of 100,000 batches writes one item, not 100,001.
+
+The plan: the worker queues a job's batches in steps; ``batches_queued`` is the cursor, moved from
+the value a step read to the value it reached by one conditional write, so two deliveries of one
+step never both move it (a job stored before plans existed has no cursor: all its batches were queued).
 
 Transitions of a batch and what they do to its job, each one transaction with a named condition:
 
@@ -43,12 +48,19 @@ DONE_COUNT = "batches_done"
 FAILED_COUNT = "batches_failed"
 LAST_ERROR = "last_error"
 RENEWED_BY = "renewed_by"
+QUEUED_COUNT = "batches_queued"
+TOTAL_COUNT = "batches_total"
+PLAN_FAILED = "plan_failed"
 STATUS = "status"
 ATTEMPTS = "attempts"
 UPDATED_AT = "updated_at"
 SHARD_PREFIX = "SHARD#"
 
 _NAMES = {
+    "#pk": PK,
+    "#queued": QUEUED_COUNT,
+    "#total": TOTAL_COUNT,
+    "#plan_failed": PLAN_FAILED,
     "#done": DONE_COUNT,
     "#failed": FAILED_COUNT,
     "#error": LAST_ERROR,
@@ -66,6 +78,12 @@ SHARD_FAILED = "#status = :failed"
 JOB_EXISTS = "attribute_exists(#pk)"
 # Prevents: two scheduled runs renewing the same job twice.
 NOT_RENEWED = "attribute_exists(#pk) AND attribute_not_exists(#renewed)"
+# Prevents: two deliveries of one plan step (or a stale one) both moving the cursor; the loser stops.
+CURSOR_UNMOVED = "#queued = :from"
+# Prevents: a late failure of a duplicate plan step marking a job whose batches are all queued as failed.
+PLAN_UNFINISHED = "attribute_exists(#pk) AND #queued < #total"
+# Prevents: two redrives of one plan step both counting the failure taken back.
+PLAN_FAILED_SET = "#plan_failed = :true"
 
 # Many workers finish batches of one job at once; their transactions on the job item conflict.
 _CONFLICT_RETRIES = 8
@@ -80,7 +98,9 @@ def shard_sk(shard: int) -> str:
 
 
 def token_job_to_item(job: TokenJob) -> Item:
-    immutable = job.model_dump_json(exclude={"batches_done", "batches_failed", "last_error", "renewed_by"})
+    immutable = job.model_dump_json(
+        exclude={"batches_done", "batches_failed", "last_error", "renewed_by", "batches_queued", "plan_failed"}
+    )
     return {
         PK: token_job_pk(job.id),
         SK: META,
@@ -91,12 +111,18 @@ def token_job_to_item(job: TokenJob) -> Item:
         FAILED_COUNT: job.batches_failed,
         LAST_ERROR: job.last_error,
         RENEWED_BY: job.renewed_by,
+        QUEUED_COUNT: job.batches_queued,
+        TOTAL_COUNT: job.batches_total,
+        PLAN_FAILED: job.plan_failed,
     }
 
 
 def token_job_from_item(item: Item) -> TokenJob:
-    return TokenJob.model_validate_json(item[DOC]).model_copy(
+    job = TokenJob.model_validate_json(item[DOC])
+    return job.model_copy(
         update={
+            "batches_queued": int(item.get(QUEUED_COUNT, job.batches_total)),
+            "plan_failed": bool(item.get(PLAN_FAILED, False)),
             "batches_done": int(item.get(DONE_COUNT, 0)),
             "batches_failed": max(0, int(item.get(FAILED_COUNT, 0))),
             "last_error": item.get(LAST_ERROR),
@@ -177,6 +203,54 @@ class DynamoTokenJobRepository:
             )
         except ConditionFailed as exc:
             raise NotFoundError(f"no token job with id {job_id!r}", {"job_id": job_id}) from exc
+
+    def advance_plan(self, job_id: str, queued_from: int, queued_to: int) -> bool:
+        """Move the job's cursor ``queued_from`` -> ``queued_to`` and clear a plan failure; False when it had moved."""
+        try:
+            self._table.update_if(
+                token_job_pk(job_id),
+                META,
+                "SET #queued = :to, #plan_failed = :false",
+                CURSOR_UNMOVED,
+                {":from": queued_from, ":to": queued_to, ":false": False},
+                _NAMES,
+            )
+        except ConditionFailed:
+            return False
+        return True
+
+    def record_plan_failure(self, job_id: str, error: str, final: bool) -> bool:
+        """Note why a plan step failed; when ``final``, the plan stops (the job shows failed). True when it did."""
+        if final:
+            try:
+                self._table.update_if(
+                    token_job_pk(job_id),
+                    META,
+                    "SET #error = :e, #plan_failed = :true",
+                    PLAN_UNFINISHED,
+                    {":e": error, ":true": True},
+                    _NAMES,
+                )
+                return True
+            except ConditionFailed:
+                pass
+        self.set_last_error(job_id, error)
+        return False
+
+    def clear_plan_failure(self, job_id: str) -> bool:
+        """A redriven plan step is pending again; True when this call cleared the failure."""
+        try:
+            self._table.update_if(
+                token_job_pk(job_id),
+                META,
+                "SET #plan_failed = :false",
+                PLAN_FAILED_SET,
+                {":true": True, ":false": False},
+                _NAMES,
+            )
+        except ConditionFailed:
+            return False
+        return True
 
     def mark_done(self, job_id: str, shard: int, at: datetime) -> bool:
         """pending -> done (or failed -> done); True when this call counted the batch.

@@ -12,11 +12,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import ValidationError
 
 from koipond.aws_clients import AwsClients
 from koipond.errors import StoreError
-from koipond.models.tokens import DEFAULT_MAX_RECEIVE_COUNT, ShardMessage
+from koipond.models.tokens import (
+    DEFAULT_MAX_RECEIVE_COUNT,
+    PlanMessage,
+    ShardMessage,
+    TokenQueueMessage,
+    parse_queue_message,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import (
@@ -42,10 +47,11 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class QueuedBatch:
-    """A message of the DLQ: its id and, when its body is a batch, the batch (no tokens are ever queued)."""
+    """A message of the DLQ: its id and its batch or plan step, when its body is one (no tokens are ever queued)."""
 
     message_id: str
     batch: ShardMessage | None
+    plan: PlanMessage | None = None
 
 
 def _sdk(what: str, call: Callable[..., T], **kwargs: Any) -> T:
@@ -101,8 +107,8 @@ class SqsTokenQueue:
 
     # -- the queue -------------------------------------------------------------------------------
 
-    def send(self, batches: Sequence[ShardMessage]) -> int:
-        """Send one message per batch, ten per call; entries SQS refuses are retried.
+    def send(self, batches: Sequence[TokenQueueMessage]) -> int:
+        """Send one message per batch (or plan step), ten per call; entries SQS refuses are retried.
 
         Returns:
             How many were sent (all of them, or it raises).
@@ -126,7 +132,7 @@ class SqsTokenQueue:
             raise StoreError(f"{len(batches) - sent} of {len(batches)} batches not queued: {failure}", {"sent": sent})
         return sent
 
-    def _send_chunk(self, chunk: Sequence[ShardMessage]) -> int:
+    def _send_chunk(self, chunk: Sequence[TokenQueueMessage]) -> int:
         pending: dict[str, SendMessageBatchRequestEntryTypeDef] = {
             str(i): {
                 "Id": str(i),
@@ -264,11 +270,12 @@ class SqsTokenQueue:
 
 
 def _queued(message: MessageTypeDef) -> QueuedBatch:
-    try:
-        batch: ShardMessage | None = ShardMessage.model_validate_json(message.get("Body", ""))
-    except ValidationError:
-        batch = None
-    return QueuedBatch(message_id=message["MessageId"], batch=batch)
+    body = parse_queue_message(message.get("Body", ""))
+    return QueuedBatch(
+        message_id=message["MessageId"],
+        batch=body if isinstance(body, ShardMessage) else None,
+        plan=body if isinstance(body, PlanMessage) else None,
+    )
 
 
 def _resendable(attributes: dict[str, Any]) -> dict[str, MessageAttributeValueTypeDef]:

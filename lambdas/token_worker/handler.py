@@ -1,4 +1,4 @@
-"""Token worker entry points: SQS batches of users (partial batch failures) and the renewal schedule."""
+"""Token worker entry points: SQS batches of users and plan steps (partial batch failures), and the renewal schedule."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import ValidationError
 
-from koipond.models.tokens import ShardMessage
+from koipond.models.tokens import PlanMessage, ShardMessage, parse_queue_message
 from koipond.token_pipeline import get_token_worker
 
 logger = Logger(service="token-worker")
@@ -27,31 +26,32 @@ class BatchFailedError(Exception):
 
 def record_handler(record: SQSRecord) -> dict[str, Any]:
     receive_count = int(record.attributes.approximate_receive_count)
-    try:
-        batch: ShardMessage | None = ShardMessage.model_validate_json(record.body)
-    except ValidationError:
-        batch = None
+    message = parse_queue_message(record.body)
+    plan = isinstance(message, PlanMessage)
     logger.append_keys(
-        job_id=batch.job_id if batch else None,
-        shard=batch.shard if batch else None,
+        job_id=message.job_id if message else None,
+        shard=message.shard if isinstance(message, ShardMessage) else None,
         message_id=record.message_id,
         receive_count=receive_count,
     )
     worker = get_token_worker()
     try:
-        if batch is None:
+        if message is None:
             raise ValueError("the message body is not a token batch")
-        outcome = worker.process_once(batch=batch.model_dump())
+        if isinstance(message, PlanMessage):
+            outcome = worker.plan_once(plan=message.model_dump())
+        else:
+            outcome = worker.process_once(batch=message.model_dump())
     except Exception as exc:
-        failure = worker.batches.record_failure(batch, receive_count, record.receipt_handle, exc)
+        failure = worker.batches.record_failure(message, receive_count, record.receipt_handle, exc)
         logger.warning(
-            "token batch failed",
+            "token plan step failed" if plan else "token batch failed",
             extra={"reason": failure.reason, "retry_in_seconds": failure.retry_in_seconds, "final": failure.final},
         )
         raise BatchFailedError(failure.reason) from None
     finally:
         logger.remove_keys(list(_CORRELATION))
-    logger.info("token batch stored", extra=outcome)
+    logger.info("token plan step done" if plan else "token batch stored", extra=outcome)
     return outcome
 
 
@@ -59,7 +59,9 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """SQS event source mapping (ReportBatchItemFailures) -> ``{"batchItemFailures": [...]}``."""
     # Lets an in-progress idempotency record expire with this invocation if it dies mid-batch.
-    get_token_worker().idempotency_config.register_lambda_context(context)
+    worker = get_token_worker()
+    worker.idempotency_config.register_lambda_context(context)
+    worker.plan_idempotency_config.register_lambda_context(context)
     response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )

@@ -17,6 +17,12 @@ JOB: dict[str, Any] = {"workspace": "api", "target": "http://127.0.0.1:1", "user
 
 
 @pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The usual test settings, with the jobs' target allowed to receive the mint token."""
+    return settings.model_copy(update={"token_mint_origins": JOB["target"]})
+
+
+@pytest.fixture
 def queues(keeper: Keeper, settings: Settings) -> Iterator[Any]:
     """Fresh token queues, key and bucket in the same in-process embedded AWS as the table."""
     provision(settings)
@@ -32,11 +38,13 @@ def depth(sqs: Any, settings: Settings) -> int:
     return int(attrs["ApproximateNumberOfMessages"])
 
 
-def test_a_job_queues_one_message_per_batch_and_reports_progress(api: Api, queues: Any, settings: Settings) -> None:
+def test_a_job_is_recorded_with_one_plan_message_and_reports_progress(
+    api: Api, queues: Any, settings: Settings
+) -> None:
     created = api.post("/v1/token-jobs", JOB)
     assert created.status == 201, created.body
-    assert (created.body["batches_total"], created.body["status"]) == (3, "running")
-    assert depth(queues, settings) == 3
+    assert (created.body["batches_total"], created.body["batches_queued"], created.body["status"]) == (3, 0, "planning")
+    assert depth(queues, settings) == 1  # the worker's first plan step queues the batches
     shown = api.get(f"/v1/token-jobs/{created.body['id']}").body
     assert shown["batches_done"] == 0
     assert [j["id"] for j in api.get("/v1/token-jobs").body["jobs"]] == [created.body["id"]]

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from koipond.aws_clients import AwsClients
 from koipond.errors import BadRequestError
-from koipond.models.tokens import ShardMessage, TokenJobStatus, shard_key
+from koipond.models.tokens import PlanMessage, ShardMessage, TokenJobStatus, parse_queue_message, shard_key
 from koipond.pond.aws import provision
 from koipond.pond.token_worker import lambda_sqs_event, run_token_worker
 from koipond.ports import FixedClock
@@ -51,6 +51,7 @@ def token_settings(settings: Settings, dynamodb: Any) -> Settings:
             "token_kms_alias": f"alias/{name}",
             "token_backoff_base_seconds": 1,
             "token_ttl_seconds": 3600,
+            "token_mint_origins": TARGET,
         }
     )
     provision(configured, max_receive_count=MAX_RECEIVES)
@@ -115,6 +116,7 @@ def test_a_redelivered_batch_is_minted_once(pipeline: Pipeline, provider: FakePr
     from lambdas.token_worker.handler import lambda_handler
 
     job = pipeline.worker.jobs.create_job("pond", TARGET, 0, 100, "operator")
+    assert pipeline.poll().deleted == 1  # the job's plan step, which queues its one batch
     messages = pipeline.sqs.receive_message(
         QueueUrl=pipeline.queue_url, AttributeNames=["All"], MessageAttributeNames=["All"]
     )["Messages"]
@@ -183,7 +185,9 @@ def test_no_token_reaches_logs_or_the_dlq_view_in_a_full_run_against_the_bundled
     caplog.set_level(logging.DEBUG)
     try:
         with bundled_target() as target:
-            settings = token_settings.model_copy(update={"token_mint_admin_token": SecretStr(target.admin_token)})
+            settings = token_settings.model_copy(
+                update={"token_mint_admin_token": SecretStr(target.admin_token), "token_mint_origins": target.url}
+            )
             aws = AwsClients(settings)
             with injected_token_worker(build_token_worker(settings, dynamodb, aws, clock, rng=HighestJitter())) as w:
                 pipeline = Pipeline(settings, w, aws)
@@ -216,14 +220,21 @@ def test_no_token_reaches_logs_or_the_dlq_view_in_a_full_run_against_the_bundled
     assert target.admin_token not in everything
 
 
-def test_creating_a_job_queues_one_whole_shard_per_batch(pipeline: Pipeline) -> None:
+def test_a_jobs_plan_queues_one_whole_shard_per_batch(pipeline: Pipeline) -> None:
     job = pipeline.worker.jobs.create_job("pond", TARGET, 150, 2_620, "operator")
 
-    assert job.batches_total == 26
+    assert (job.batches_total, job.status) == (26, TokenJobStatus.PLANNING)
     bodies = []
     while len(bodies) < 26:
         answer = pipeline.sqs.receive_message(QueueUrl=pipeline.queue_url, MaxNumberOfMessages=10)
-        bodies.extend(ShardMessage.model_validate_json(m["Body"]) for m in answer.get("Messages", []))
+        for message in answer.get("Messages", []):
+            body = parse_queue_message(message["Body"])
+            if isinstance(body, PlanMessage):
+                pipeline.worker.planner.step(body)
+            else:
+                assert isinstance(body, ShardMessage)
+                bodies.append(body)
+    assert pipeline.job(job.id).status is TokenJobStatus.RUNNING
     assert sorted(b.shard for b in bodies) == list(range(1, 27))
     assert all((b.start, b.end) == (b.shard * 100, b.shard * 100 + 100) for b in bodies)
     assert {b.job_id for b in bodies} == {job.id}

@@ -10,15 +10,17 @@ import pytest
 from pydantic import SecretStr
 
 from koipond.errors import StoreError, TokenMintError
+from koipond.services.mint_origins import MintOrigins
 from koipond.services.token_batches import describe_failure
 from koipond.services.token_minting import HttpMintTokenProvider
 
 ADMIN = SecretStr("mint-admin-token")
 TOKEN = "xoxp-pond-7-0123456789abcdef0123456789abcdef"
+ORIGINS = MintOrigins.parse("http://target.test:8800, http://target.test, http://target.test:81")
 
 
 def provider(answer: Callable[[httpx.Request], httpx.Response]) -> HttpMintTokenProvider:
-    return HttpMintTokenProvider(ADMIN, client=httpx.Client(transport=httpx.MockTransport(answer)))
+    return HttpMintTokenProvider(ADMIN, ORIGINS, client=httpx.Client(transport=httpx.MockTransport(answer)))
 
 
 def test_it_posts_the_users_with_the_admin_bearer_token_and_returns_tokens_by_index() -> None:
@@ -62,16 +64,23 @@ def test_timeouts_and_connection_failures_name_the_host_but_not_the_url_secrets(
         raise httpx.ConnectError("refused", request=request)
 
     with pytest.raises(TokenMintError, match=r"^minting at http://target.test:81 timed out$"):
-        provider(timeout).mint("pond", "http://user:pass@target.test:81/?k=secret", [1])
+        provider(timeout).mint("pond", "http://target.test:81/base?k=secret", [1])
     with pytest.raises(TokenMintError, match="ConnectError") as caught:
-        provider(refused).mint("pond", "http://user:pass@target.test:81/?k=secret", [1])
-    assert "pass" not in caught.value.message
+        provider(refused).mint("pond", "http://target.test:81/base?k=secret", [1])
     assert "secret" not in caught.value.message
+
+
+def test_a_target_with_user_info_is_refused_without_a_request_or_quoting_it() -> None:
+    seen: list[httpx.Request] = []
+    with pytest.raises(TokenMintError, match="user info") as caught:
+        provider(lambda r: seen.append(r) or httpx.Response(200)).mint("pond", "http://user:pass@target.test:81/", [1])
+    assert seen == []
+    assert "pass" not in caught.value.message
 
 
 def test_without_an_admin_token_it_says_which_setting_is_missing() -> None:
     with pytest.raises(TokenMintError, match="KOIPOND_TOKEN_MINT_ADMIN_TOKEN"):
-        HttpMintTokenProvider(None).mint("pond", "http://target.test", [1])
+        HttpMintTokenProvider(None, ORIGINS).mint("pond", "http://target.test", [1])
 
 
 def test_failure_reasons_quote_only_messages_koipond_wrote() -> None:
