@@ -548,7 +548,8 @@ class _InProcessPond:
 
         self.keeper.behaviors.put("bench", BENCH_BEHAVIOR, "bench")
         # Every poll authenticates first (one read of its key), as the Keeper's route does.
-        self.authorization = f"Bearer {self.keeper.auth.create_key('bench schools', Role.SCHOOL, 'bench').token}"
+        issued = self.keeper.auth.create_key("bench schools", Role.SCHOOL, "bench", school_prefix="school-")
+        self.authorization = f"Bearer {issued.token}"
         # Each start lists every running test to enforce the cap (run_cell checked it already): 1,000
         # starts would read half a million items from moto, minutes that measure nothing here.
         service = type(self.keeper.tests)

@@ -25,17 +25,12 @@ _SINGLE_ATTEMPT = _CONFIG.merge(Config(retries={"mode": "standard", "max_attempt
 
 
 def boto3_client(service: str, endpoint: str | None, region: str, config: Config = _CONFIG) -> Any:
-    """A client for real AWS (the process's credentials), or for the embedded AWS at ``endpoint``."""
-    if endpoint:
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            endpoint_url=endpoint,
-            region_name=region,
-            aws_access_key_id="koipond",
-            aws_secret_access_key="koipond",  # noqa: S106 - the embedded AWS accepts any credentials
-            config=config,
-        )
-    return boto3.client(service, region_name=region, config=config)  # type: ignore[call-overload]
+    """A client for real AWS, or for the embedded AWS at ``endpoint``; either way with the process's credentials.
+
+    The embedded AWS accepts only the key pair its pond generated, which the pond passes to every
+    component in ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``.
+    """
+    return boto3.client(service, endpoint_url=endpoint or None, region_name=region, config=config)  # type: ignore[call-overload]
 
 
 def aws_client(service: str, settings: Settings, config: Config = _CONFIG) -> Any:

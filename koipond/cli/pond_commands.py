@@ -15,66 +15,82 @@ import click
 
 from koipond import envvars
 from koipond.cli.context import console, err_console
+from koipond.pond.lambda_runtime import DEFAULT_WORKERS
 from koipond.pond.pond import LocalPond, PondConfig
 from koipond.pond.processes import free_port
 from koipond.pond.token_worker import token_worker_command
 from koipond.settings import get_settings
 
-KEEPER_HANDLER = "lambdas.keeper_api.handler:lambda_handler"
-
 
 @click.command("aws")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only).")
 @click.option("--port", type=int, default=4566, show_default=True, help="Port to listen on.")
-def aws_command(host: str, port: int) -> None:
+@click.option(
+    "--allow-non-loopback",
+    is_flag=True,
+    help="Listen on a --host other machines can reach. Unsafe: it holds every key and test.",
+)
+def aws_command(host: str, port: int, allow_non_loopback: bool) -> None:
     """Run the embedded AWS (moto server) and provision the table, token queues, KMS key and bucket.
 
-    State lives in this process only: other pond processes may restart freely, this one may not.
+    Only requests signed with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are served (a new pair is made
+    and printed when they are unset); requests from web pages are refused. State lives in this
+    process only: other pond processes may restart freely, this one may not.
     """
+    import os
+
     from koipond.pond.aws import ProvisionedResources, serve
+    from koipond.pond.aws_guard import AwsKeyPair, is_loopback
+
+    if not is_loopback(host):
+        if not allow_non_loopback:
+            raise click.BadParameter(
+                f"{host} is not a loopback address: anyone who reaches it could try this pond's keys and data; "
+                "use 127.0.0.1, or --allow-non-loopback if you must",
+                param_hint="--host",
+            )
+        err_console.print(f"[yellow]warning:[/] the embedded AWS listens on {host}, reachable from other machines")
+    key_pair = AwsKeyPair.from_env(os.environ)
+    if key_pair is None:
+        key_pair = AwsKeyPair.generate()
+        os.environ.update(key_pair.as_env())  # this process's own clients (provisioning) sign with it too
+        console.print("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY were unset; components must sign with this new pair:")
+        console.print(f"  export {' '.join(f'{name}={value}' for name, value in key_pair.as_env().items())}")
 
     def ready(resources: ProvisionedResources) -> None:
         console.print(
-            f"embedded AWS ready at http://{host}:{port}: table {resources.table}, "
-            f"queue {resources.queue_url}, bucket {resources.bucket}"
+            f"embedded AWS ready at http://{host}:{port} for access key {key_pair.access_key_id}: "
+            f"table {resources.table}, queue {resources.queue_url}, bucket {resources.bucket}"
         )
 
-    serve(get_settings(), host, port, ready)
+    serve(get_settings(), host, port, key_pair, ready)
 
 
 @click.command("keeper")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, default=8700, show_default=True, help="Port to listen on.")
-def keeper_command(host: str, port: int) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=DEFAULT_WORKERS,
+    show_default=True,
+    help="Requests served at once: worker processes, each like one Lambda execution environment.",
+)
+def keeper_command(host: str, port: int, workers: int) -> None:
     """Serve the Keeper API Lambda over HTTP, one API Gateway v2 event per request.
 
-    Reads KOIPOND_AWS_ENDPOINT (the embedded AWS) and KOIPOND_ADMIN_TOKEN (bootstrap admin).
+    Reads KOIPOND_AWS_ENDPOINT (the embedded AWS, reached with the key pair in AWS_ACCESS_KEY_ID /
+    AWS_SECRET_ACCESS_KEY) and KOIPOND_ADMIN_TOKEN (bootstrap admin).
     """
-    from koipond.pond.lambda_http import LambdaHttpServer, load_handler
+    from koipond.pond.keeper_server import serve_keeper
+    from koipond.pond.lambda_worker import HandlerFailedError
 
     if not get_settings().aws_endpoint:
         err_console.print(f"note: {envvars.AWS_ENDPOINT} is unset, so the Keeper uses real AWS")
-    server = LambdaHttpServer(host, port, load_handler(KEEPER_HANDLER), "keeper-api")
-    # Every Keeper process competes for the allocator's lease, as Lambda executions do on AWS; one allocates.
-    stop_allocating = threading.Event()
-    allocator = threading.Thread(target=_allocate_until, args=(stop_allocating,), name="allocator", daemon=True)
-    allocator.start()
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
-    console.print(f"Keeper listening on http://{host}:{port} (OpenAPI at /openapi.json)")
     try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop_allocating.set()
-        allocator.join(timeout=10)
-        server.server_close()
-
-
-def _allocate_until(stop: threading.Event) -> None:
-    from koipond.composition import get_keeper
-
-    get_keeper().allocator.run_for(float("inf"), stop)
+        serve_keeper(host, port, workers)
+    except HandlerFailedError as exc:
+        raise click.ClickException(f"the Keeper's workers could not start: {exc}") from exc
 
 
 @click.command("up")
@@ -174,7 +190,7 @@ def up_command(
 
 def _print_pond(pond: LocalPond) -> None:
     console.print("[bold green]the pond is up[/]")
-    console.print(f"  embedded AWS  {pond.aws_url}")
+    console.print(f"  embedded AWS  {pond.aws_url}   (signed requests only, with the pair below)")
     console.print(f"  Keeper        {pond.keeper_url}   (OpenAPI: {pond.keeper_url}/openapi.json)")
     console.print(f"  web console   {pond.keeper_url}/ui/   (sign in with KOIPOND_TOKEN below)")
     console.print(f"  target        {pond.target_url}   (Slack-like API; /metrics, /admin/faults)")
@@ -186,6 +202,8 @@ def _print_pond(pond: LocalPond) -> None:
     for name, value in pond.client_env().items():
         console.print(f"  export {name}={value}")
     console.print(f"  export KOIPOND_TARGET_ADMIN_TOKEN={pond.config.target_admin_token}   # for /admin/faults")
+    aws = " ".join(f"{name}={value}" for name, value in pond.config.aws_key_pair.as_env().items())
+    console.print(f"  {aws} aws --endpoint-url {pond.aws_url} ...   # the embedded AWS, by hand")
     console.print("press Ctrl-C to stop")
 
 

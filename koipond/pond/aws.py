@@ -11,6 +11,7 @@ from typing import Any
 
 from koipond.aws_clients import aws_client
 from koipond.models.tokens import DEFAULT_MAX_RECEIVE_COUNT
+from koipond.pond.aws_guard import AwsKeyPair, EmbeddedAwsGuard
 from koipond.settings import Settings
 from koipond.store.schema import create_table
 
@@ -100,9 +101,12 @@ def _provision_bucket(settings: Settings, key_id: str) -> None:
     # every object; the CDK app attaches the policy on AWS.
 
 
-def provision_notification_secret(settings: Settings, name: str, config: dict[str, Any]) -> None:
-    """Create or update the Secrets Manager secret holding the notification routes (e.g. to a webhook sink)."""
-    client = aws_client("secretsmanager", settings)
+def provision_notification_secret(settings: Settings, name: str, config: dict[str, Any], client: Any = None) -> None:
+    """Create or update the Secrets Manager secret holding the notification routes (e.g. to a webhook sink).
+
+    ``client``: a Secrets Manager client to use instead of one built from ``settings`` and the environment.
+    """
+    client = client or aws_client("secretsmanager", settings)
     value = json.dumps(config)
     try:
         client.create_secret(Name=name, SecretString=value)
@@ -165,20 +169,28 @@ def token_bucket_policy(bucket: str, partition: str = "aws") -> dict[str, Any]:
     }
 
 
-def serve(settings: Settings, host: str, port: int, on_ready: Any = None) -> None:
-    """Run moto's server until SIGTERM/SIGINT, provisioned before ``on_ready`` is called."""
-    from moto.server import ThreadedMotoServer
+def serve(settings: Settings, host: str, port: int, key_pair: AwsKeyPair, on_ready: Any = None) -> None:
+    """Run moto's server behind :class:`EmbeddedAwsGuard` until SIGTERM/SIGINT, provisioned before ``on_ready``.
+
+    This process's own clients sign with ``key_pair``: the caller puts it in the environment boto3 reads.
+    """
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
+    guard = EmbeddedAwsGuard(DomainDispatcherApplication(create_backend_app), key_pair)
+    server = make_server(host, port, guard, threaded=True, request_handler=MotoRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, name="embedded-aws", daemon=True)
+    thread.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         resources = provision(settings.model_copy(update={"aws_endpoint": f"http://{host}:{port}"}))
+        guard.provisioned.set()
         if on_ready:
             on_ready(resources)
         stop.wait()
     finally:
-        server.stop()
+        server.shutdown()
+        thread.join()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,11 +15,14 @@ import httpx
 from koipond import envvars
 from koipond.behavior_files import load_behavior_dir
 from koipond.client.keeper import KeeperApiError, KeeperClient
+from koipond.pond.aws_guard import READY_PATH, AwsKeyPair
 from koipond.pond.processes import PondProcess, free_port
 from koipond.pond.prometheus import prometheus_process, write_config, write_school_targets
 
 SHIPPED_BEHAVIORS = Path(__file__).resolve().parents[2] / "behaviors"
 POND_NOTIFICATION_SECRET = "koipond/notifications"  # noqa: S105 - the secret's name, not its value
+# The pond's Schools are school-1, school-2, …; their one key is bound to that prefix.
+POND_SCHOOL_PREFIX = "school-"
 
 
 def _secret(prefix: str) -> str:
@@ -50,6 +55,8 @@ class PondConfig:
     notification_sink_url: str | None = None  # a webhook sink: the pond's notification secret routes to it
     notification_routes: str | None = None  # or the secret's JSON itself (`koipond up --notifications FILE`)
     behaviors_dir: Path = SHIPPED_BEHAVIORS
+    # The only key pair the embedded AWS accepts; every component gets it in its environment.
+    aws_key_pair: AwsKeyPair = field(default_factory=AwsKeyPair.generate)
 
 
 class LocalPond:
@@ -64,8 +71,16 @@ class LocalPond:
         self.prometheus_url = f"http://{host}:{config.prometheus_port or free_port(host)}"
         self.prometheus_dir = config.state_dir / "prometheus"
         self.logs = config.state_dir / "logs"
-        self.aws = self._process("aws", self.aws_url, "/moto-api/data.json", [])
-        self.keeper = self._process("keeper", self.keeper_url, "/healthz", [])
+        self.aws = self._process("aws", self.aws_url, READY_PATH, [])
+        self.keeper = PondProcess(
+            "keeper",
+            ["--host", host, "--port", _port(self.keeper_url)],
+            self._env(),
+            self.logs / "keeper.log",
+            f"{self.keeper_url}/healthz",
+            # `koipond keeper` without the CLI's imports: a restarted Keeper answers polls sooner.
+            program=[sys.executable, "-m", "koipond.pond.keeper_server"],
+        )
         self.target = self._process(
             "target",
             self.target_url,
@@ -101,11 +116,17 @@ class LocalPond:
             envvars.ADMIN_TOKEN: self.config.admin_token,
             # The token worker mints through the bundled target's admin endpoint.
             "KOIPOND_TOKEN_MINT_ADMIN_TOKEN": self.config.target_admin_token,
+            envvars.TOKEN_MINT_ORIGINS: self._mint_origins(),
             envvars.POLL_INTERVAL_SECONDS: str(self.config.poll_interval_seconds),
             **({envvars.NOTIFICATION_SECRET: POND_NOTIFICATION_SECRET} if self._routes_notifications else {}),
             "POWERTOOLS_SERVICE_NAME": "koipond",
+            **self.config.aws_key_pair.as_env(),
             **self.config.env,
         }
+
+    def _mint_origins(self) -> str:
+        """The bundled target, plus origins the shell allows already (a pond minting at a service of yours)."""
+        return ",".join(filter(None, (self.target_url, os.environ.get(envvars.TOKEN_MINT_ORIGINS, ""))))
 
     @property
     def _routes_notifications(self) -> bool:
@@ -130,9 +151,9 @@ class LocalPond:
             self._start_prometheus()
         if self.config.schools:
             with self.client() as keeper:
-                school_token = keeper.create_key("pond schools", "school")["token"]
+                school_token = keeper.create_key("pond schools", "school", school_prefix=POND_SCHOOL_PREFIX)["token"]
             for number in range(1, self.config.schools + 1):
-                self.start_school(f"school-{number}", school_token, self.config.school_env)
+                self.start_school(f"{POND_SCHOOL_PREFIX}{number}", school_token, self.config.school_env)
         for job in (self.guard, self.token_worker, self.tick):
             if job is not None:
                 job.start_unchecked()
@@ -238,7 +259,23 @@ class LocalPond:
         from koipond.settings import Settings
 
         routes.setdefault("console_url", f"{self.keeper_url}/ui/")
-        provision_notification_secret(Settings(aws_endpoint=self.aws_url), POND_NOTIFICATION_SECRET, routes)
+        settings = Settings(aws_endpoint=self.aws_url)
+        provision_notification_secret(settings, POND_NOTIFICATION_SECRET, routes, self.aws_client("secretsmanager"))
+
+    def aws_client(self, service: str) -> Any:
+        """A boto3 client for the embedded AWS, signed with this pond's key pair (whatever this process's)."""
+        import boto3
+
+        from koipond.settings import Settings
+
+        pair = self.config.aws_key_pair
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.aws_url,
+            region_name=Settings().aws_region,
+            aws_access_key_id=pair.access_key_id,
+            aws_secret_access_key=pair.secret_access_key,
+        )
 
     def component_env(self) -> dict[str, str]:
         """What a pond component (Keeper, guard) reads: the embedded AWS, Prometheus, the admin token."""

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from koipond.pond.aws_guard import AwsKeyPair
 from koipond.pond.pond import LocalPond, PondConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,6 +37,8 @@ def watched_pond(state_dir: Path, **overrides: Any) -> Iterator[LocalPond]:
         "with_prometheus": True,
         "scrape_seconds": 1.0,
     }
+    # Tests build Keepers and guards in this process too, signing with the suite's pair (tests/conftest.py).
+    settings["aws_key_pair"] = AwsKeyPair.from_env(os.environ)
     with LocalPond(PondConfig(state_dir=state_dir, **{**settings, **overrides})) as pond:
         with pond.client() as admin:
             admin.put_behavior("busy", BUSY)

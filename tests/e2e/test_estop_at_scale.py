@@ -64,7 +64,8 @@ def _bearer(token: str) -> dict[str, str]:
 def test_the_emergency_stop_reaches_every_school_with_100_running_tests(tmp_path: Path) -> None:
     with LocalPond(PondConfig(state_dir=tmp_path, poll_interval_seconds=INTERVAL)) as pond:
         with httpx.Client(base_url=pond.keeper_url, headers=_bearer(pond.config.admin_token), timeout=10) as admin:
-            token = admin.post("/v1/keys", json={"name": "simulated schools", "role": "school"}).json()["token"]
+            key = {"name": "simulated schools", "role": "school", "school_prefix": "school-"}
+            token = admin.post("/v1/keys", json=key).json()["token"]
             for n in range(TESTS):
                 body = {"name": f"t{n}", "target": pond.target_url, "behavior": "average_user", "workspace": "w"}
                 assert admin.post("/v1/tests", json={**body, "koi": 350}).status_code == 201

@@ -10,7 +10,8 @@ from tests.e2e.school_probe import wait_for
 
 def test_start_poll_scale_shed_estop_lift_over_http(pond: LocalPond) -> None:
     admin = httpx.Client(base_url=pond.keeper_url, headers={"authorization": f"Bearer {pond.config.admin_token}"})
-    school_token = admin.post("/v1/keys", json={"name": "e2e school", "role": "school"}).json()["token"]
+    key = {"name": "e2e school", "role": "school", "school_id": "flow-school"}
+    school_token = admin.post("/v1/keys", json=key).json()["token"]
     school = httpx.Client(base_url=pond.keeper_url, headers={"authorization": f"Bearer {school_token}"})
     body = {"name": "http flow", "target": "http://127.0.0.1:8800", "behavior": "average_user", "workspace": "pond"}
     test = admin.post("/v1/tests", json={**body, "koi": 2000}).json()

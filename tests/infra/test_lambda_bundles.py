@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from koipond import envvars
+from koipond.pond.aws_guard import AwsKeyPair
 from koipond.pond.lambda_http import build_event
 from koipond.pond.pond import LocalPond, PondConfig
 from koipond.pond.token_worker import lambda_sqs_record
@@ -46,6 +47,8 @@ ALLOCATOR = "lambdas.allocator.handler.lambda_handler"
 EXERCISED = {KEEPER, GUARD, WORKER, RENEWER, TICK, ALLOCATOR}
 # Synthesized as `-c koipond:prometheusUrl=...` would; the pond's Prometheus stands in for it.
 PROMETHEUS_PLACEHOLDER = "https://prometheus.example.invalid"
+# Likewise `-c koipond:tokenMintOrigins=...`; the pond's bundled target stands in for the service that mints.
+MINT_ORIGIN_PLACEHOLDER = "https://mint.example.invalid"
 SECRETS = {
     envvars.ADMIN_TOKEN_SECRET: "koipond/admin-token",
     envvars.TOKEN_MINT_ADMIN_TOKEN_SECRET: "koipond/token-mint-admin-token",
@@ -57,14 +60,20 @@ REGION = "us-east-1"
 @pytest.fixture(scope="module")
 def bundles() -> dict[str, BundledFunction]:
     outdir = CACHE / "cdk.out"
-    synthesize_with_bundling(outdir, cdk_json_context(**{"koipond:prometheusUrl": PROMETHEUS_PLACEHOLDER}))
+    context = {"koipond:prometheusUrl": PROMETHEUS_PLACEHOLDER, "koipond:tokenMintOrigins": MINT_ORIGIN_PLACEHOLDER}
+    synthesize_with_bundling(outdir, cdk_json_context(**context))
     return {function.handler: function for function in bundled_functions(outdir)}
 
 
 @pytest.fixture(scope="module")
 def pond(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPond]:
     config = PondConfig(
-        state_dir=tmp_path_factory.mktemp("bundle-pond"), with_target=True, with_prometheus=True, scrape_seconds=1.0
+        state_dir=tmp_path_factory.mktemp("bundle-pond"),
+        with_target=True,
+        with_prometheus=True,
+        scrape_seconds=1.0,
+        # The bundles and this test's own clients sign with the suite's pair (tests/conftest.py).
+        aws_key_pair=AwsKeyPair("testing", "testing"),
     )
     with LocalPond(config) as running:
         secrets = boto3.client("secretsmanager", region_name=REGION, endpoint_url=running.aws_url)
@@ -88,6 +97,7 @@ def _local_values(pond: LocalPond) -> dict[str, str]:
         envvars.TOKEN_QUEUE_NAME: names.token_queue_name,
         envvars.TOKEN_DLQ_NAME: names.token_dlq_name,
         envvars.PROMETHEUS_URL: pond.prometheus_url,
+        envvars.TOKEN_MINT_ORIGINS: pond.target_url,
         **SECRETS,
     }
 
@@ -184,7 +194,8 @@ def test_keeper_bundle_answers_health_keys_tests_and_a_school_poll(
         assert status == 401
         status, viewer = _http(keeper, "POST", "/v1/keys", admin, {"name": "bundle viewer", "role": "viewer"})
         assert status == 201, viewer
-        status, school = _http(keeper, "POST", "/v1/keys", admin, {"name": "bundle school", "role": "school"})
+        key = {"name": "bundle school", "role": "school", "school_id": "bundle-school"}
+        status, school = _http(keeper, "POST", "/v1/keys", admin, key)
         assert status == 201, school
         spec = {"name": "bundle", "target": pond.target_url, "behavior": "average_user", "workspace": "b", "koi": 300}
         status, test = _http(keeper, "POST", "/v1/tests", admin, spec)
@@ -253,12 +264,14 @@ def test_token_worker_bundle_mints_a_batch_into_a_kms_encrypted_shard(
     sqs = boto3.client("sqs", region_name=REGION, endpoint_url=pond.aws_url)
     queue_url = sqs.get_queue_url(QueueName=names.token_queue_name)["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    (message,) = sqs.receive_message(QueueUrl=queue_url, AttributeNames=["All"], WaitTimeSeconds=5)["Messages"]
     with _run(bundles, WORKER, pond) as worker:
-        answer = worker.invoke({"Records": [lambda_sqs_record(message, queue_arn, REGION)]})
+        # The Keeper queued the job's plan step; the worker queues the batch, then mints it.
+        for _ in ("plan step", "batch"):
+            (message,) = sqs.receive_message(QueueUrl=queue_url, AttributeNames=["All"], WaitTimeSeconds=5)["Messages"]
+            answer = worker.invoke({"Records": [lambda_sqs_record(message, queue_arn, REGION)]})
+            assert answer == {"batchItemFailures": []}
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
         _assert_only_bundle_and_stdlib(worker)
-    assert answer == {"batchItemFailures": []}
-    sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     s3 = boto3.client("s3", region_name=REGION, endpoint_url=pond.aws_url)
     (shard,) = s3.list_objects_v2(Bucket=names.token_bucket, Prefix="tokens/bundle/")["Contents"]
     head = s3.head_object(Bucket=names.token_bucket, Key=shard["Key"])
@@ -292,7 +305,8 @@ def test_allocator_bundle_takes_the_lease_and_hands_a_polling_school_its_koi(
     pond.keeper.stop()
     try:
         with _run(bundles, KEEPER, pond) as keeper, _run(bundles, ALLOCATOR, pond) as allocator:
-            status, key = _http(keeper, "POST", "/v1/keys", admin, {"name": "bundle allocator", "role": "school"})
+            body = {"name": "bundle allocator", "role": "school", "school_id": school}
+            status, key = _http(keeper, "POST", "/v1/keys", admin, body)
             assert status == 201, key
             poll = f"/v1/schools/{school}/poll"
             assert _http(keeper, "POST", poll, key["token"], {"capacity": 1000})[0] == 200  # its heartbeat
