@@ -167,6 +167,7 @@ async def _scale_worker(
     target_url: str, admin_token: str, n: int, spread: float, settle: float, window: float
 ) -> dict[str, object]:
     from koipond.behavior_files import load_behavior_file
+    from koipond.services.mint_origins import MintOrigins
     from school_container.koi import Koi, TestContext
     from school_container.memory import freeze_survivors, tune_collector
     from school_container.metrics import SchoolMetrics
@@ -177,7 +178,8 @@ async def _scale_worker(
     web_api = ReqwestWebApi(HTTP_POOL)  # websockets are not pooled: one connection per koi
     behavior = load_behavior_file(ROOT / "behaviors" / "average_user.yaml")
     ctx = TestContext("bench-scale", WORKSPACE, target_url, behavior, web_api, metrics, spread)
-    tokens = await MintingTokenSource(admin_token).tokens_for(target_url, WORKSPACE, range(n))
+    origins = MintOrigins.parse(target_url)
+    tokens = await MintingTokenSource(admin_token, origins).tokens_for(target_url, WORKSPACE, range(n))
     rss_before = rss_bytes()
     started = time.monotonic()
     tune_collector()  # as the School does (school_container/main.py)

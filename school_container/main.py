@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from koipond.aws_clients import boto3_client
+from koipond.services.mint_origins import MintOrigins
 from school_container.descriptors import koi_room, raise_open_file_limit
 from school_container.keeper_link import KeeperLink
 from school_container.memory import freeze_survivors, tune_collector
@@ -51,7 +52,8 @@ def token_source(settings: SchoolSettings) -> TokenSource:
     if settings.token_bucket:
         sources.append(("s3 shards", S3ShardTokenSource(settings.token_bucket, s3_client(settings))))
     if settings.target_admin_token:
-        sources.append(("minting", MintingTokenSource(settings.target_admin_token.get_secret_value())))
+        origins = MintOrigins.parse(settings.token_mint_origins)
+        sources.append(("minting", MintingTokenSource(settings.target_admin_token.get_secret_value(), origins)))
     return ChainedTokenSource(sources)
 
 

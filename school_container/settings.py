@@ -24,6 +24,11 @@ class SchoolSettings(BaseSettings):
     target_admin_token: SecretStr | None = Field(
         default=None, description="KOIPOND_TARGET_ADMIN_TOKEN: lets koi mint tokens from the bundled target."
     )
+    token_mint_origins: str = Field(
+        default="",
+        description="KOIPOND_TOKEN_MINT_ORIGINS: the only origins (scheme://host:port, comma-separated) the target"
+        " admin token is sent to; a test naming another target gets no minted tokens.",
+    )
     token_bucket: str | None = Field(
         default=None, description="KOIPOND_TOKEN_BUCKET: read users' tokens from the token pipeline's shards."
     )

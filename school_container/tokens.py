@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from koipond.errors import TokenMintError
 from koipond.models.tokens import SHARD_SIZE, ShardDocument, shard_key
+from koipond.services.mint_origins import MintOrigins
 from koipond.services.token_minting import HttpMintTokenProvider
 
 log = logging.getLogger("koipond.school.tokens")
@@ -33,11 +34,13 @@ class TokenSource(Protocol):
 class MintingTokenSource:
     """Asks the service under test to mint tokens, through the token worker's own HTTP provider.
 
-    Token values are never logged: errors name the host and how many, never a token.
+    A test's target is whatever an operator wrote, so the admin token goes only to ``origins`` (the
+    allow-list the token worker obeys too); a koi of a test aimed elsewhere gets no token and does not
+    start. Token values are never logged: errors name the host and how many, never a token.
     """
 
-    def __init__(self, admin_token: str, timeout: float = 30.0) -> None:
-        self._provider = HttpMintTokenProvider(SecretStr(admin_token), timeout_seconds=timeout)
+    def __init__(self, admin_token: str, origins: MintOrigins, timeout: float = 30.0) -> None:
+        self._provider = HttpMintTokenProvider(SecretStr(admin_token), timeout_seconds=timeout, origins=origins)
 
     async def tokens_for(self, target: str, workspace: str, indexes: Sequence[int]) -> dict[int, str]:
         wanted = sorted(set(indexes))

@@ -242,7 +242,8 @@ def school_command(
     """Run a School: poll the Keeper and run its share of koi until SIGTERM.
 
     Needs KOIPOND_KEEPER_URL and KOIPOND_TOKEN (a key with the school role); with the bundled target,
-    KOIPOND_TARGET_ADMIN_TOKEN lets koi mint their users' tokens.
+    KOIPOND_TARGET_ADMIN_TOKEN lets koi mint their users' tokens from the origins listed in
+    KOIPOND_TOKEN_MINT_ORIGINS (scheme://host:port, comma-separated; no other target ever receives it).
     """
     import importlib
 

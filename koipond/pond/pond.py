@@ -175,6 +175,7 @@ class LocalPond:
             envvars.KEEPER_URL: self.keeper_url,
             envvars.TOKEN: token,
             "KOIPOND_TARGET_ADMIN_TOKEN": self.config.target_admin_token,
+            envvars.TOKEN_MINT_ORIGINS: self._mint_origins(),  # the target admin token goes there only
             envvars.TOKEN_BUCKET: "koipond-tokens",
             "KOIPOND_STARTUP_SPREAD_SECONDS": str(self.config.koi_startup_spread_seconds),
             "KOIPOND_METRICS_HOST": self.config.host,

@@ -10,7 +10,7 @@ import httpx
 from pydantic import SecretStr
 
 from koipond.errors import KoipondError, TokenMintError
-from koipond.services.mint_origins import MintOrigins, origin_of
+from koipond.services.mint_origins import MintOrigins
 
 MINT_PATH = "/api/admin.tokens.mint"
 
@@ -32,14 +32,14 @@ class HttpMintTokenProvider:
     ``{"ok": true, "tokens": {"<index>": token}}`` or ``{"ok": false, "error": code}``.
     The admin token goes only to an origin on ``origins``: the job was checked when it was created,
     and is checked again here, on the very URL sent, because a job (or a forged message) queued
-    before the list changed must not carry the token anywhere else. ``origins=None`` checks nothing;
-    the token worker never passes it (the School's local minting fallback still does).
+    before the list changed must not carry the token anywhere else. The School's local minting fallback
+    goes through here too, under the same list.
     """
 
     def __init__(
         self,
         admin_token: SecretStr | None,
-        origins: MintOrigins | None = None,
+        origins: MintOrigins,
         timeout_seconds: float = 10.0,
         client: httpx.Client | None = None,
     ):
@@ -53,7 +53,7 @@ class HttpMintTokenProvider:
             raise TokenMintError("no mint admin token is configured (KOIPOND_TOKEN_MINT_ADMIN_TOKEN)")
         url = _mint_url(target)
         try:
-            where = self._origins.check(url) if self._origins is not None else origin_of(url)
+            where = self._origins.check(url)
         except (KoipondError, ValueError) as exc:
             raise TokenMintError(f"not minting: {exc.message if isinstance(exc, KoipondError) else exc}") from None
         try:
