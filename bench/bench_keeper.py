@@ -538,18 +538,40 @@ class ProcessUsage:
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = {**pids, "simulated Schools (this process)": os.getpid()}
-        self.cpu = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.cpu = {name: _tree_cpu(pid) for name, pid in self.pids.items()}
         self.machine = _machine_busy_seconds()
         self.began = time.monotonic()
 
     def rows(self) -> list[tuple[str, float, float | None]]:
+        """A Keeper's row counts its worker processes too (the local Keeper serves from a pool of them)."""
         rows: list[tuple[str, float, float | None]] = []
         for name, pid in self.pids.items():
             with contextlib.suppress(OSError):  # a process that is gone has no row
-                rows.append((name, cpu_seconds(pid) - self.cpu[name], rss_bytes(pid) / 2**20))
+                rss = sum(rss_bytes(p) for p in _tree(pid)) / 2**20
+                rows.append((name, _tree_cpu(pid) - self.cpu[name], rss))
         others = _machine_busy_seconds() - self.machine - sum(cpu for _, cpu, _ in rows)
         rows.append(("everything else on the machine", max(0.0, others), None))
         return rows
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, from /proc/<pid>/task/<tid>/children."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(child) for child in (task / "children").read_text().split())
+    return found
+
+
+def _tree_cpu(pid: int) -> float:
+    total = 0.0
+    for member in _tree(pid):
+        with contextlib.suppress(OSError):  # ended meanwhile
+            total += cpu_seconds(member)
+    return total
 
 
 def _machine_busy_seconds() -> float:
