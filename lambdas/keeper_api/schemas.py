@@ -9,14 +9,12 @@ from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field
 
 from koipond.durations import parse_duration
 from koipond.errors import BadRequestError
-from koipond.models.auth import ApiKey, Principal, Role
 from koipond.models.estop import EmergencyStop
 from koipond.models.guard import Evaluation, GuardQuery
 from koipond.models.history import HistoryEvent
 from koipond.models.schools import School
 from koipond.models.tests import LoadTest, LoadTestStatus, ResumePolicy
 from koipond.models.text import Reason, Tag
-from koipond.models.tokens import TokenJob, TokenJobStatus
 
 MAX_KOI = 10_000_000
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 ._:/-]{0,99}$"
@@ -229,45 +227,6 @@ class BehaviorListOut(BaseModel):
     behaviors: list[BehaviorOut]
 
 
-class CreateKeyRequest(Request):
-    name: str = Field(pattern=NAME_PATTERN, description="Who or what uses the key; recorded as the actor.")
-    role: Role
-
-
-class KeyOut(BaseModel):
-    id: str
-    name: str
-    role: Role
-    created_at: datetime
-    created_by: str
-    revoked_at: datetime | None
-    revoked_by: str | None
-
-    @classmethod
-    def of(cls, key: ApiKey) -> KeyOut:
-        return cls(**key.model_dump(exclude={"secret_hash"}))
-
-
-class WhoAmIOut(BaseModel):
-    key_id: str
-    name: str = Field(description="What history records as the actor of this key's changes.")
-    role: Role = Field(
-        description="viewer reads (and may pull the emergency stop); operator steers; admin also manages keys."
-    )
-
-    @classmethod
-    def of(cls, principal: Principal) -> WhoAmIOut:
-        return cls(key_id=principal.key_id, name=principal.name, role=principal.role)
-
-
-class IssuedKeyOut(KeyOut):
-    token: str = Field(description="Shown once; only its hash is stored.")
-
-
-class KeyListOut(BaseModel):
-    keys: list[KeyOut]
-
-
 class ErrorBody(BaseModel):
     code: str
     message: str
@@ -291,38 +250,3 @@ class GuardQueryOut(BaseModel):
 class GuardOut(BaseModel):
     clusters: list[str] = Field(description="Configured Prometheus endpoints queries may name.")
     queries: list[GuardQueryOut]
-
-
-class UserRange(Request):
-    start: int = Field(default=0, strict=True, ge=0, description="First user index.")
-    end: int = Field(strict=True, gt=0, le=MAX_KOI, description="One past the last user index.")
-
-
-class CreateTokenJobRequest(Request):
-    workspace: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-    target: AnyHttpUrl = Field(description="Service whose mint endpoint issues the tokens.")
-    users: UserRange
-
-
-class TokenJobOut(BaseModel):
-    id: str
-    workspace: str
-    target: str
-    start: int
-    end: int
-    status: TokenJobStatus
-    batches_total: int
-    batches_done: int
-    batches_failed: int
-    created_at: datetime
-    created_by: str
-    expires_at: datetime | None
-    last_error: str | None
-
-    @classmethod
-    def of(cls, job: TokenJob) -> TokenJobOut:
-        return cls(**job.model_dump(), status=job.status)
-
-
-class TokenJobListOut(BaseModel):
-    jobs: list[TokenJobOut]
