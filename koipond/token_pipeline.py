@@ -74,9 +74,6 @@ def build_token_worker(
     rng: random.Random | None = None,
 ) -> TokenWorker:
     """Wire the worker; tests pass their own provider, clock and (seeded) jitter."""
-    # Imported here: the Keeper builds the job service from this module and never needs these.
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
-
     aws = aws or AwsClients(settings)
     clock = clock or SystemClock()
     table = DynamoTable(dynamodb, settings.table_name)
@@ -95,31 +92,9 @@ def build_token_worker(
         settings.token_backoff_base_seconds,
         settings.token_backoff_cap_seconds,
     )
-    config = IdempotencyConfig(
-        event_key_jmespath="[job_id, shard]",
-        raise_on_no_idempotency_key=True,
-        expires_after_seconds=IDEMPOTENCY_SECONDS,
-    )
-    process_once = idempotent_function(
-        batches.process,
-        data_keyword_argument="batch",
-        persistence_store=_idempotency_layer(settings, dynamodb),
-        config=config,
-        key_prefix="token-batch",
-    )
+    config, process_once = _once(batches.process, "batch", "[job_id, shard]", "token-batch", settings, dynamodb)
     planner = TokenJobPlanner(DynamoTokenJobRepository(table), queue, origins, settings.token_plan_step_batches)
-    plan_config = IdempotencyConfig(
-        event_key_jmespath="[job_id, queued]",
-        raise_on_no_idempotency_key=True,
-        expires_after_seconds=IDEMPOTENCY_SECONDS,
-    )
-    plan_once = idempotent_function(
-        planner.process,
-        data_keyword_argument="plan",
-        persistence_store=_idempotency_layer(settings, dynamodb),
-        config=plan_config,
-        key_prefix="token-plan",
-    )
+    plan_config, plan_once = _once(planner.process, "plan", "[job_id, queued]", "token-plan", settings, dynamodb)
     return TokenWorker(
         settings=settings,
         jobs=build_token_job_service(settings, table, aws, clock),
@@ -130,6 +105,33 @@ def build_token_worker(
         plan_idempotency_config=plan_config,
         plan_once=plan_once,
     )
+
+
+def _once(
+    function: Callable[..., dict[str, Any]],
+    keyword: str,
+    key: str,
+    prefix: str,
+    settings: Settings,
+    dynamodb: DynamoDBClient,
+) -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
+    """``function`` behind Powertools idempotency on its ``keyword`` argument's ``key`` fields, each with
+    a persistence layer of its own (see :func:`_idempotency_layer`); the config goes with it, for the
+    handler to register its Lambda context."""
+    # Imported here: the Keeper builds the job service from this module and never needs these.
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
+
+    config = IdempotencyConfig(
+        event_key_jmespath=key, raise_on_no_idempotency_key=True, expires_after_seconds=IDEMPOTENCY_SECONDS
+    )
+    once = idempotent_function(
+        function,
+        data_keyword_argument=keyword,
+        persistence_store=_idempotency_layer(settings, dynamodb),
+        config=config,
+        key_prefix=prefix,
+    )
+    return config, once
 
 
 def _idempotency_layer(settings: Settings, dynamodb: DynamoDBClient) -> DynamoDBPersistenceLayer:
