@@ -24,7 +24,7 @@ from koipond.ports import Clock
 from koipond.services.allocation import is_live
 from koipond.store.assignments import DynamoAssignmentRepository
 from koipond.store.estop import DynamoEmergencyStopRepository
-from koipond.store.items import RUNNING_DIGEST, running_digest, school_from_item
+from koipond.store.items import school_from_item
 from koipond.store.loadtests import DynamoLoadTestRepository
 from koipond.store.pond_changes import DynamoPondChanges
 from koipond.store.schools import DynamoSchoolRepository
@@ -91,14 +91,14 @@ class PollService:
             The stamp of the School's assignment as the allocator last wrote it (None: none yet).
         """
         now = now or self._clock.now()
-        item = self._schools.heartbeat(school_id, capacity, running, now)
+        item, running_changed = self._schools.heartbeat(school_id, capacity, running, now)
         before = school_from_item(item)
         if before is None or before.capacity != capacity or not self._live(before, now):
             try:
                 self._changes.move()
             except StoreError as exc:  # the allocator's periodic full pass hears of it instead
                 log.warning("the allocator was not told of %s's news: %s", school_id, exc)
-        if item.get(RUNNING_DIGEST) != running_digest(running):
+        if running_changed:
             self._save_running(school_id, running, now)
         return before.assignment_version if before else None
 

@@ -38,7 +38,7 @@ class DynamoSchoolRepository:
         item = self._table.get(school_pk(school_id), META)
         return school_from_item(item) if item else None
 
-    def heartbeat(self, school_id: str, capacity: int, running: Mapping[str, int], at: datetime) -> Item:
+    def heartbeat(self, school_id: str, capacity: int, running: Mapping[str, int], at: datetime) -> tuple[Item, bool]:
         """Record a poll in one write, with no read before it; return the item as it was before.
 
         Last writer wins, which is right: a School's newest poll is the truth. ``first_seen_at`` is
@@ -46,9 +46,14 @@ class DynamoSchoolRepository:
         item as it was tells the poll, at no read cost, what the allocator last gave the School (the
         allocator writes the stamp of the School's assignment there) and whether this poll is news to
         the allocator (first poll, back from the dead, new capacity).
+
+        Returns:
+            The item as it was, and whether the School's koi per test differ from the ones it last
+            reported (by their digest), in which case they are for :meth:`save_running`.
         """
         update, values, names = heartbeat_update(school_id, capacity, running, at, HEARTBEAT_TTL_SECONDS)
-        return self._table.update(school_pk(school_id), META, update, values, names, returning="ALL_OLD")
+        before = self._table.update(school_pk(school_id), META, update, values, names, returning="ALL_OLD")
+        return before, before.get(RUNNING_DIGEST) != values[":digest"]
 
     def save_running(self, school_id: str, running: Mapping[str, int], at: datetime) -> None:
         """Store what the School runs per test (its poll found the digest changed); expires with the heartbeat."""
