@@ -468,7 +468,9 @@ class PondRun:
                 if event["kind"] != "test_reallocated" or at < since:
                     continue
                 for school_id in set(event["details"].get("lost", [])) & dead.keys():
-                    taken[school_id] = min(taken.get(school_id, at), at)
+                    # Koi it gave up while it still polled (the shed before the kill) are not its death.
+                    if at >= dead[school_id].last_sent_wall:
+                        taken[school_id] = min(taken.get(school_id, at), at)
         return [taken[s.id] - s.last_sent_wall if s.id in taken else None for s in doomed]
 
     async def _emergency_stop(self) -> None:

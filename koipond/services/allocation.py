@@ -91,7 +91,9 @@ def allocate_koi(
 
     Steps: keep what live Schools already hold of running tests, clipped to each demand (scaling
     down stops the highest indexes); trim Schools over capacity; move the excess of Schools far above
-    their fair share; hand the unheld indexes to the least loaded Schools (water-filling).
+    their fair share; hand the unheld indexes out: first to Schools far below their fair share, levelling
+    them (water-filling), then to as few Schools as possible, each up to the most it may hold within
+    tolerance (see :func:`_grants`).
 
     Args:
         previous: The stored allocation; overlapping claims in it are resolved, earliest start first.
@@ -113,7 +115,7 @@ def allocate_koi(
     _trim_to_capacity(holdings, loads, capacity)
     settled_total = min(sum(wanted.values()), sum(capacity.values()))
     _rebalance(holdings, loads, capacity, settled_total, tolerance)
-    _fill_gaps(holdings, loads, wanted, capacity)
+    _fill_gaps(holdings, loads, wanted, capacity, _Fairness(settled_total, sum(capacity.values()), tolerance))
     return _to_allocation(previous.version, holdings, known)
 
 
@@ -188,6 +190,33 @@ def _trim_to_capacity(holdings: Holdings, loads: dict[str, int], capacity: Mappi
             loads[school_id] -= excess
 
 
+@dataclass(frozen=True)
+class _Fairness:
+    """Each School's fair share of the settled load (in proportion to its capacity) and the tolerance
+    around it, compared exactly in integers: ``fair = settled_total * capacity / total_capacity``."""
+
+    settled_total: int
+    total_capacity: int
+    tolerance: RebalanceTolerance
+
+    def ceil_fair(self, capacity: int) -> int:
+        return -(-self.settled_total * capacity // self.total_capacity) if self.total_capacity else 0
+
+    def highest_within(self, capacity: int) -> int:
+        """The largest load that is not far above the fair share: ``floor(fair + max(ratio * fair, min_koi))``."""
+        ratio = Fraction(self.tolerance.ratio)
+        fair_scaled = self.settled_total * capacity
+        scale = self.total_capacity * ratio.denominator
+        slack = max(ratio.numerator * fair_scaled, self.tolerance.min_koi * scale)
+        return (fair_scaled * ratio.denominator + slack) // scale if scale else 0
+
+    def far_below(self, load: int, capacity: int) -> bool:
+        """``load < (1 - ratio) * fair``: a School that joined, was emptied, or the pond grew under it."""
+        ratio = Fraction(self.tolerance.ratio)
+        scaled_load = load * self.total_capacity * ratio.denominator
+        return scaled_load < self.settled_total * capacity * (ratio.denominator - ratio.numerator)
+
+
 def _rebalance(
     holdings: Holdings,
     loads: dict[str, int],
@@ -200,23 +229,13 @@ def _rebalance(
     ``settled_total`` is the load after gap filling, so fair shares are those of the final state.
     Small imbalances are left alone: moving a koi restarts its websocket and session.
     """
-    total_capacity = sum(capacity.values())
+    fairness = _Fairness(settled_total, sum(capacity.values()), tolerance)
     for school_id, tests in holdings.items():
-        # fair = settled_total * capacity / total_capacity, compared exactly in integers
-        fair_scaled = settled_total * capacity[school_id]
-        ceil_fair = -(-fair_scaled // total_capacity) if total_capacity else 0
-        excess = loads[school_id] - ceil_fair
-        if excess > 0 and _far_above(loads[school_id], fair_scaled, total_capacity, tolerance):
+        load = loads[school_id]
+        excess = load - fairness.ceil_fair(capacity[school_id])
+        if excess > 0 and load > fairness.highest_within(capacity[school_id]):
             _release_highest(tests, excess)
             loads[school_id] -= excess
-
-
-def _far_above(load: int, fair_scaled: int, total_capacity: int, tolerance: RebalanceTolerance) -> bool:
-    """``load > fair + max(ratio * fair, min_koi)`` with ``fair = fair_scaled / total_capacity``."""
-    ratio = Fraction(tolerance.ratio)
-    scale = total_capacity * ratio.denominator
-    slack = max(ratio.numerator * fair_scaled, tolerance.min_koi * scale)
-    return load * scale > fair_scaled * ratio.denominator + slack
 
 
 def _release_highest(tests: dict[str, list[Span]], amount: int) -> None:
@@ -234,9 +253,13 @@ def _release_highest(tests: dict[str, list[Span]], amount: int) -> None:
 
 
 def _fill_gaps(
-    holdings: Holdings, loads: Mapping[str, int], wanted: Mapping[str, int], capacity: Mapping[str, int]
+    holdings: Holdings,
+    loads: Mapping[str, int],
+    wanted: Mapping[str, int],
+    capacity: Mapping[str, int],
+    fairness: _Fairness,
 ) -> None:
-    """Hand unheld indexes, lowest first, to the Schools with the lowest load ratio."""
+    """Hand unheld indexes, lowest first, to the Schools :func:`_grants` chooses."""
     gaps = _gaps(holdings, wanted)
     free = sum(capacity[school_id] - loads[school_id] for school_id in capacity)
     missing = {test_id: count_koi(spans) for test_id, spans in gaps.items()}
@@ -246,8 +269,46 @@ def _fill_gaps(
     # When capacity is short, every test is covered to a similar fraction instead of by test id.
     quotas = water_fill({t: (wanted[t] - missing[t], wanted[t]) for t in wanted}, amount)
     stream = [(t, s, e) for t in sorted(quotas) for s, e in take_lowest(gaps[t], quotas[t])]
-    grants = water_fill({s: (loads[s], capacity[s]) for s in capacity}, amount)
-    _hand_out(holdings, stream, grants)
+    _hand_out(holdings, stream, _grants(loads, capacity, fairness, amount))
+
+
+def _grants(loads: Mapping[str, int], capacity: Mapping[str, int], fairness: _Fairness, amount: int) -> dict[str, int]:
+    """How many unheld koi each School receives; the grants sum to ``amount`` (at most the free room).
+
+    1. Schools far below their fair share (new, emptied, or the demand grew a lot) are levelled up to it
+       together (water-filling), so a new test on an empty pond is spread evenly.
+    2. The rest goes to as few Schools as possible: lowest share of capacity first, each filled up to
+       the most it may hold without being far above its fair share. Every School that receives koi
+       costs a write and a re-read of its assignment, and koi missing meanwhile are load the service
+       does not get: levelling a dead School's koi over the whole pond would hand one block to most
+       Schools, while this hands it to a few. The result is within tolerance, so nothing is rebalanced.
+    3. Only when every School is at that bound does the rest fill the remaining capacity evenly.
+    """
+    levels = dict(loads)
+    grants: dict[str, int] = {}
+
+    def give(shares: Mapping[str, int]) -> int:
+        for school_id, share in shares.items():
+            levels[school_id] += share
+            grants[school_id] = grants.get(school_id, 0) + share
+        return sum(shares.values())
+
+    below = {
+        school_id: (levels[school_id], min(cap, fairness.ceil_fair(cap)))
+        for school_id, cap in capacity.items()
+        if fairness.far_below(levels[school_id], cap)
+    }
+    room = sum(top - level for level, top in below.values() if top > level)
+    amount -= give(water_fill(below, min(amount, room)))
+    for school_id in sorted((s for s in capacity if capacity[s]), key=lambda s: (Fraction(levels[s], capacity[s]), s)):
+        if amount == 0:
+            break
+        take = min(amount, min(capacity[school_id], fairness.highest_within(capacity[school_id])) - levels[school_id])
+        if take > 0:
+            amount -= give({school_id: take})
+    if amount:
+        give(water_fill({s: (levels[s], capacity[s]) for s in capacity}, amount))
+    return grants
 
 
 def _gaps(holdings: Holdings, wanted: Mapping[str, int]) -> dict[str, list[Span]]:

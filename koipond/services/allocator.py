@@ -297,7 +297,7 @@ class AllocatorService:
         once every one of them went through.
 
         Within a phase any subset of the writes leaves the stored state disjoint, so their order does
-        not matter; a death in a balanced pond hands a block to most Schools, and one write after the
+        not matter; a new test or a School that joins touches many Schools, and one write after the
         other would take seconds at 1,000 Schools.
 
         Raises:

@@ -384,14 +384,35 @@ def test_scaling_down_far_moves_only_the_excess_of_the_school_left_far_above_its
     assert after.assignments == {"a": {"t": ranges((0, 750))}, "b": {"t": ranges((750, 1500))}}
 
 
-def test_scaling_up_fills_only_the_new_indexes() -> None:
+def test_scaling_up_a_little_fills_only_the_new_indexes_on_as_few_schools_as_tolerance_allows() -> None:
     schools = [SchoolView("a", 5000, True), SchoolView("b", 5000, True)]
     before = allocate_koi(Allocation(), [KoiDemand("t", 2000)], schools)
     after = allocate_koi(before, [KoiDemand("t", 2200)], schools)
+    # fair share 1,100 each, tolerance 110: one School takes all 200 new koi (one write, not two).
+    assert after.assignments == {"a": {"t": ranges((0, 1000), (2000, 2200))}, "b": {"t": ranges((1000, 2000))}}
+
+
+def test_scaling_up_a_lot_levels_the_schools_left_far_below_their_fair_share() -> None:
+    schools = [SchoolView("a", 5000, True), SchoolView("b", 5000, True)]
+    before = allocate_koi(Allocation(), [KoiDemand("t", 2000)], schools)
+    after = allocate_koi(before, [KoiDemand("t", 4000)], schools)
     assert after.assignments == {
-        "a": {"t": ranges((0, 1000), (2000, 2100))},
-        "b": {"t": ranges((1000, 2000), (2100, 2200))},
+        "a": {"t": ranges((0, 1000), (2000, 3000))},
+        "b": {"t": ranges((1000, 2000), (3000, 4000))},
     }
+
+
+def test_a_dead_schools_koi_go_to_a_few_schools_each_filled_to_the_tolerance() -> None:
+    schools = [SchoolView(f"s{i:02}", 1000, True) for i in range(20)]
+    before = allocate_koi(Allocation(), [KoiDemand("t", 10_000)], schools)
+    assert {before.load_of_school(s.school_id) for s in schools} == {500}
+    after_schools = [SchoolView("s00", 1000, False), *schools[1:]]
+    after = allocate_koi(before, [KoiDemand("t", 10_000)], after_schools)
+    assert_invariants(after, [KoiDemand("t", 10_000)], after_schools)
+    # Fair share 526.3 koi, tolerance 52.6: the 500 orphaned koi fill six Schools to 578 and a seventh
+    # takes the rest, where levelling them would have touched all 19 survivors.
+    loads = [after.load_of_school(s.school_id) for s in schools[1:]]
+    assert sorted(load - 500 for load in loads if load > 500) == [32, 78, 78, 78, 78, 78, 78]
 
 
 def test_stopped_and_zero_koi_tests_lose_all_their_koi() -> None:

@@ -1,10 +1,13 @@
 """The allocation's properties for ponds of 1 to 1,000 Schools, in the allocator's units (blocks of koi):
-disjoint, complete when capacity suffices, within capacity, and a School's death moves only its koi."""
+disjoint, complete when capacity suffices, within capacity, and a School's death moves only its koi, to few
+Schools."""
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
+from fractions import Fraction
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -83,3 +86,39 @@ def test_a_schools_death_moves_only_its_own_koi(pond: tuple[list[int], list[int]
             kept = sum(max(0, min(end, e) - max(start, s)) for (s, e), owner in owners.items() if owner == school)
             gained += (end - start) - kept
     assert gained <= settled.load_of_school(dead), "koi moved that the dead School did not hold"
+
+
+# Ponds with room to spare (a death is absorbed): 2 to 1,000 Schools filled to 30-90 %, in 1 to 40 tests.
+roomy_ponds = st.builds(
+    lambda caps, percent, tests: (caps, [max(1, sum(caps) * percent // 100 // tests)] * tests),
+    capacities.filter(lambda caps: len(caps) > 1 and sum(caps) > 0),
+    st.integers(30, 90),
+    st.integers(1, 40),
+)
+
+
+@SCALE
+@given(roomy_ponds, st.data())
+def test_a_schools_death_fills_few_schools_up_to_the_tolerance_instead_of_levelling_all(
+    pond: tuple[list[int], list[int]], data: st.DataObject
+) -> None:
+    """Each School that receives costs a write: of the survivors that were not far below their new fair
+    share, all but the last to receive end at the most they may hold (capacity, or fair share + 10 %, at
+    least one block). Levelling instead would hand one block to each of most of the pond."""
+    schools, demands = _pond(*pond)
+    settled = allocate_koi(Allocation(), demands, schools, tolerance=BLOCK_TOLERANCE)
+    dead = data.draw(st.sampled_from([s.school_id for s in schools]))
+    after_death = [SchoolView(s.school_id, s.capacity, s.school_id != dead) for s in schools]
+    moved = allocate_koi(settled, demands, after_death, tolerance=BLOCK_TOLERANCE)
+    live = [s for s in after_death if s.live]
+    total_capacity = sum(s.capacity for s in live)
+    settled_total = min(sum(d.koi for d in demands), total_capacity)
+    short_of_bound = 0
+    for school in live:
+        was, now = settled.load_of_school(school.school_id), moved.load_of_school(school.school_id)
+        fair = Fraction(settled_total * school.capacity, total_capacity) if total_capacity else Fraction(0)
+        if now <= was or was < fair * Fraction(9, 10):
+            continue  # received nothing, or was levelled with the Schools far below their share
+        bound = min(school.capacity, math.floor(fair + max(fair / 10, Fraction(1))))
+        short_of_bound += now < bound
+    assert short_of_bound <= 1
