@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import copy
 import inspect
 import json
 import math
@@ -327,39 +326,21 @@ def _label(key: RawItem) -> str:
 # --- the embedded AWS, fit for thousands of transactions -----------------------------------------------
 
 
-class _KeepTables:
-    """``copy`` for moto's DynamoDB models, except that a whole table is not deep-copied."""
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(copy, name)
-
-    @staticmethod
-    def deepcopy(value: Any, memo: Any = None) -> Any:
-        from moto.dynamodb.models.table import Table
-
-        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
-
-
-class _Discard(list[Any]):
-    def append(self, _: Any) -> None:
-        return None
-
-
 @contextlib.contextmanager
 def lean_moto() -> Iterator[None]:
-    """Inside the block, moto's TransactWriteItems backs up only the items it touches, moto keeps no
-    record of every model it ever made, and DynamoDB answers are written as JSON directly.
+    """moto with the pond's fixes (item-level transaction rollback, no instance tracking: see
+    ``koipond.pond.moto_fixes``; they stay applied) and, inside the block, DynamoDB answers written as
+    JSON directly.
 
-    moto 5 deep-copies the whole table once per action of every transaction (to roll back on failure),
-    and its instance tracker (for its dashboard) keeps each copy and every item ever written: each
-    transaction costs O(table) and memory grows by table x actions, past 20 GB for 100 Schools x 49 tests.
-    Neither is DynamoDB's behaviour, so neither belongs in a measurement.
+    Without the fixes moto 5 deep-copies the whole table once per action of every transaction and keeps
+    every model it ever made: each transaction costs O(table) and memory grows by table x actions, past
+    20 GB for 100 Schools x 49 tests. Neither is DynamoDB's behaviour, so neither belongs in a measurement.
     """
-    from moto.core.model_instances import model_data
-    from moto.dynamodb import models as ddb
     from moto.dynamodb import responses as ddb_responses
 
-    original = ddb.DynamoDBBackend.transact_write_items
+    from koipond.pond import moto_fixes
+
+    moto_fixes.apply()
     original_result = ddb_responses.DynamoResult.execute_result
 
     def execute_result(result: Any, _context: Any) -> tuple[int, dict[str, str], str]:
@@ -371,48 +352,11 @@ def lean_moto() -> Iterator[None]:
         except TypeError:
             return original_result(result, _context)  # type: ignore[no-any-return]
 
-    def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
-        backups = [_backup(backend, next(iter(action.values()))) for action in transact_items]
-        try:
-            original(backend, transact_items)
-        except Exception:
-            for table, hash_key, range_key, item in reversed(backups):
-                _restore(table, hash_key, range_key, item)
-            raise
-
-    tracked = {name: model.instances_tracked for name, model in model_data["dynamodb"].items()}  # type: ignore[attr-defined]
-    for model in model_data["dynamodb"].values():
-        model.instances_tracked = _Discard()  # type: ignore[attr-defined]
-    # The module's only deep copy of a table is the transaction's backup; item copies stay deep.
-    ddb.copy = _KeepTables()  # type: ignore[attr-defined]
-    ddb.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     ddb_responses.DynamoResult.execute_result = execute_result  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
-        ddb.DynamoDBBackend.transact_write_items = original  # type: ignore[method-assign]
         ddb_responses.DynamoResult.execute_result = original_result  # type: ignore[method-assign]
-        ddb.copy = copy  # type: ignore[attr-defined]
-        for name, instances in tracked.items():
-            model_data["dynamodb"][name].instances_tracked = instances  # type: ignore[attr-defined]
-
-
-def _backup(backend: Any, op: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
-    table = backend.get_table(op["TableName"])
-    key = op.get("Key") or {
-        name: op["Item"][name] for name in (table.hash_key_attr, table.range_key_attr) if name is not None
-    }
-    hash_key, range_key = backend.get_keys_value(table, key)
-    return table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))
-
-
-def _restore(table: Any, hash_key: Any, range_key: Any, item: Any) -> None:
-    if item is None:
-        table.delete_item(hash_key, range_key)
-    elif range_key is not None:
-        table.items[hash_key][range_key] = item
-    else:
-        table.items[hash_key] = item
 
 
 # --- one cell: N Schools polling a Keeper in process over the embedded AWS ----------------------------
