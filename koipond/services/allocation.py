@@ -80,6 +80,42 @@ def is_live(last_poll_at: datetime, now: datetime, poll_interval_seconds: float,
     return now - last_poll_at <= timedelta(seconds=missed_polls * poll_interval_seconds)
 
 
+# A pond where no School polled for one interval and this much more is quiet: the silence is the
+# Keeper's or its table's (every School polls once an interval), so it does not count against anyone.
+QUIET_SLACK_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class QuietWindow:
+    """A stretch of time (epoch seconds) in which no School was heard: the Keeper or its table was down."""
+
+    start: float
+    end: float
+
+
+def heard_until(newest_poll_at: float | None, now: float, poll_interval_seconds: float) -> float:
+    """Until when (epoch seconds) the pond was heard: ``now`` while some School polled within an interval
+    (and slack); otherwise the moment it went quiet, so a School's silence stops growing then.
+
+    Args:
+        newest_poll_at: The last poll of any School (None: no School is known).
+        now: The current time.
+        poll_interval_seconds: The interval Schools are told to poll at.
+    """
+    if newest_poll_at is None:
+        return now
+    return min(now, max(newest_poll_at + poll_interval_seconds + QUIET_SLACK_SECONDS, newest_poll_at))
+
+
+def silent_for(last_poll_at: float, until: float, quiet: QuietWindow | None = None) -> float:
+    """Seconds a School was silent while the pond was heard: from its last poll to ``until``, less the
+    part of that inside ``quiet``. A School is dead from its own silence, never from the Keeper's."""
+    silence = until - last_poll_at
+    if quiet is not None:
+        silence -= max(0.0, min(quiet.end, until) - max(quiet.start, last_poll_at))
+    return silence
+
+
 def allocate_koi(
     previous: Allocation,
     demands: Sequence[KoiDemand],

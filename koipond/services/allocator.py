@@ -29,7 +29,15 @@ from koipond.models.history import EventKind
 from koipond.models.schools import School, TestAssignment
 from koipond.models.tests import LoadTest, LoadTestStatus
 from koipond.ports import Clock
-from koipond.services.allocation import KoiDemand, RebalanceTolerance, SchoolView, allocate_koi, is_live
+from koipond.services.allocation import (
+    KoiDemand,
+    QuietWindow,
+    RebalanceTolerance,
+    SchoolView,
+    allocate_koi,
+    heard_until,
+    silent_for,
+)
 from koipond.services.emergency_stop import REQUEST_BUDGET_SECONDS, stop_running_tests
 from koipond.services.history import describe_reallocation, new_event, reallocation_details
 from koipond.services.koi_ranges import Span, intersect
@@ -116,6 +124,10 @@ class AllocatorService:
         self._seen: tuple[int, bool] | None = None  # (change counter, emergency stop active)
         self._pool = ThreadPoolExecutor(WRITE_CONCURRENCY, thread_name_prefix="allocator-write")
         self._changed_at = 0.0  # epoch seconds the counter was last seen to move
+        # When no School could be heard (the Keeper or its table was down), silence is not death: the
+        # last such window, and the start of one going on.
+        self._quiet: QuietWindow | None = None
+        self._quiet_since: float | None = None
         self._full_due_at = 0.0  # epoch seconds
 
     def run_pass(self) -> PassReport:
@@ -126,7 +138,11 @@ class AllocatorService:
         """
         started = time.perf_counter()
         now = self._clock.now()
-        lease = self._assignments.hold_lease(self._holder, now.timestamp(), self._timing.lease_seconds, self._lease)
+        try:
+            lease = self._assignments.hold_lease(self._holder, now.timestamp(), self._timing.lease_seconds, self._lease)
+        except StoreError:
+            self._blind(now.timestamp())
+            raise
         if lease is None:
             self._lease = None
             return PassReport(held=False, fence=None, seconds=time.perf_counter() - started)
@@ -138,9 +154,19 @@ class AllocatorService:
         self._lease = lease
         try:
             return self._allocate(lease, now, started)
-        except (LostLeaseError, StoreError):
+        except StoreError:
             self._lease = None  # reload everything on the next pass, whoever holds the lease then
+            self._blind(now.timestamp())
             raise
+        except LostLeaseError:
+            self._lease = None
+            raise
+
+    def _blind(self, now: float) -> None:
+        """The table failed: no School could be heard either (polls write to it), so the pond counts as
+        quiet from now until the first poll that gets through."""
+        if self._quiet_since is None:
+            self._quiet_since = now
 
     def run_for(self, seconds: float, stop: threading.Event | None = None) -> list[PassReport]:
         """Run a pass every ``period_seconds`` until ``seconds`` pass or ``stop`` is set; then let go.
@@ -232,7 +258,9 @@ class AllocatorService:
         allowed = self._timing.missed_polls * self._timing.poll_interval_seconds
         live = {v.school_id for v in views if v.live}
         due = [now + allowed]
-        due += [s.last_poll_at.timestamp() + allowed for s in heartbeats if s.id in live]
+        if self._quiet_since is None:  # while the pond is quiet nobody's silence grows: no death is due
+            silences = [silent_for(s.last_poll_at.timestamp(), now, self._quiet) for s in heartbeats if s.id in live]
+            due += [now + allowed - silence for silence in silences]
         due += [end.timestamp() for end in (t.ends_at for t in tests) if end is not None]
         return max(now, min(due))
 
@@ -258,19 +286,43 @@ class AllocatorService:
         return {t.id: t for t in running}
 
     def _views(self, heartbeats: list[School], now: datetime) -> list[SchoolView]:
-        """Every School as the decision sees it; one whose heartbeat expired altogether is dead."""
+        """Every School as the decision sees it; one whose heartbeat expired altogether is dead.
+
+        A School is dead once it was silent for ``missed_polls`` intervals while the pond was heard
+        (:func:`silent_for`): when no School polls at all, the Keeper or its table is down, and the
+        Schools that come back after it must not be judged by the time it was down.
+        """
         timing = self._timing
+        epoch = now.timestamp()
+        until = self._hear(heartbeats, epoch)
+        allowed = timing.missed_polls * timing.poll_interval_seconds
         views = {
             s.id: SchoolView(
                 s.id,
                 s.capacity // KOI_BLOCK,
-                is_live(s.last_poll_at, now, timing.poll_interval_seconds, timing.missed_polls),
+                silent_for(s.last_poll_at.timestamp(), until, self._quiet) <= allowed,
             )
             for s in heartbeats
         }
         for school_id in self._state:
             views.setdefault(school_id, SchoolView(school_id, 0, live=False))
         return list(views.values())
+
+    def _hear(self, heartbeats: list[School], now: float) -> float:
+        """Until when the pond was heard (see :func:`heard_until`); notes when it went quiet and came back."""
+        polls = [s.last_poll_at.timestamp() for s in heartbeats]
+        newest = max(polls, default=None)
+        until = heard_until(newest, now, self._timing.poll_interval_seconds)
+        if until < now:
+            if self._quiet_since is None:
+                self._quiet_since = newest
+        elif self._quiet_since is not None:
+            since = self._quiet_since
+            back = min((t for t in polls if t > since), default=now)
+            self._quiet = QuietWindow(since, back)
+            self._quiet_since = None
+            log.warning("no School was heard from %.1f to %.1f: that silence does not count against them", since, back)
+        return until
 
     def _write_changes(
         self, target: Mapping[str, tuple[TestAssignment, ...]], lease: AllocatorLease, now: float

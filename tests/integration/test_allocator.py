@@ -16,7 +16,7 @@ from koipond.services.loadtests import LoadTestChange, NewLoadTest
 from koipond.settings import Settings
 from koipond.store.assignments import DynamoAssignmentRepository, LostLeaseError
 from koipond.store.schools import DynamoSchoolRepository
-from koipond.store.table import DynamoTable
+from koipond.store.table import DynamoTable, StoreError
 from tests.conftest import MINIMAL_BEHAVIOR
 from tests.integration.dynamodb_faults import FailingDynamoDB
 
@@ -196,16 +196,22 @@ def test_a_pass_says_when_the_next_silent_school_turns_dead(
     """The loop wakes then, so a dead School's koi move at its death, not up to a period later."""
     a, _ = keepers
     start(a, 1000)
+    t0 = clock.now()
     a.polls.record_heartbeat("s1", 5000, {})
     clock.advance(4)
     a.polls.record_heartbeat("s2", 5000, {})
     clock.advance(2)
     allowed = settings.missed_polls * settings.poll_interval_seconds
     assert a.allocator.run_pass().next_due_in == pytest.approx(allowed - 6)  # s1, silent for 6 s
-    clock.advance(allowed - 6 + 0.01)
+    polled = 4.0
+    while polled + 5 < allowed:  # s2 polls on, every 5 s: the pond is heard, so s1's silence counts
+        clock.advance(polled + 5 - (clock.now() - t0).total_seconds())
+        a.polls.record_heartbeat("s2", 5000, {})
+        polled += 5
+    clock.advance(allowed + 0.01 - (clock.now() - t0).total_seconds())
     report = a.allocator.run_pass()
     assert (report.schools, report.moved_koi) == (1, 500)  # s1 died, its koi went to s2 in that pass
-    assert report.next_due_in == pytest.approx(4 - 0.01)  # s2 is next
+    assert report.next_due_in == pytest.approx(polled + allowed - (allowed + 0.01))  # s2 is next
 
 
 def test_a_quiet_pass_reads_three_items_whatever_the_pond(
@@ -276,3 +282,54 @@ def test_full_passes_go_on_while_the_indexes_may_lag_a_change(
         fulls.append(a.allocator.run_pass().full)
         clock.advance(0.75)
     assert fulls == [True, True, True, False]  # 0, 0.75 and 1.5 s after the change; quiet from 2.25 s
+
+
+def _poll_both_every_interval(keeper: Keeper, clock: FixedClock, seconds: float) -> None:
+    for _ in range(int(seconds // 5)):
+        clock.advance(5)
+        for school in ("s1", "s2"):
+            keeper.polls.record_heartbeat(school, 5000, {})
+        keeper.allocator.run_pass()
+
+
+@pytest.mark.parametrize("outage", ["the Keeper is down", "the table is down"])
+def test_schools_are_not_judged_by_the_time_nobody_could_be_heard(
+    keepers: tuple[Keeper, Keeper],
+    faulty: list[FailingDynamoDB],
+    clock: FixedClock,
+    stored: DynamoAssignmentRepository,
+    outage: str,
+) -> None:
+    """For 40 s no School can poll (the Keeper, or its table, is down) while the allocator keeps trying.
+    Afterwards s1 polls first and s2 a few seconds later, as Schools do: neither is dead and no koi move.
+    A School that stays silent once the pond is heard again dies one death threshold later."""
+    a, _ = keepers
+    test_id = start(a, 1000)
+    _poll_both_every_interval(a, clock, 10)
+    assert koi_by_school(stored, test_id) == {"s1": 500, "s2": 500}
+    for _ in range(40):
+        clock.advance(1)
+        if outage == "the table is down":
+            faulty[0].failing = {"update_item", "get_item", "query", "transact_write_items", "batch_get_item"}
+            with pytest.raises(StoreError):
+                a.allocator.run_pass()
+        else:
+            a.allocator.run_pass()
+            assert koi_by_school(stored, test_id) == {"s1": 500, "s2": 500}
+    faulty[0].failing = set()
+    a.polls.record_heartbeat("s1", 5000, {})
+    a.allocator.run_pass()
+    assert koi_by_school(stored, test_id) == {"s1": 500, "s2": 500}
+    clock.advance(3)
+    a.polls.record_heartbeat("s2", 5000, {})
+    a.allocator.run_pass()
+    assert koi_by_school(stored, test_id) == {"s1": 500, "s2": 500}
+    for step in (5, 5, 4):  # s1 polls on; s2 falls silent for good
+        clock.advance(step)
+        a.polls.record_heartbeat("s1", 5000, {})
+        a.allocator.run_pass()
+    assert koi_by_school(stored, test_id) == {"s1": 500, "s2": 500}  # 14 s of silence: not dead yet
+    clock.advance(2)
+    a.polls.record_heartbeat("s1", 5000, {})
+    a.allocator.run_pass()
+    assert koi_by_school(stored, test_id) == {"s1": 1000}

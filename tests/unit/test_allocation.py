@@ -14,11 +14,15 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from koipond.models.allocation import Allocation, KoiRange
 from koipond.services.allocation import (
+    QUIET_SLACK_SECONDS,
     KoiDemand,
+    QuietWindow,
     RebalanceTolerance,
     SchoolView,
     allocate_koi,
+    heard_until,
     is_live,
+    silent_for,
 )
 
 SCHOOL_IDS = [f"s{i}" for i in range(6)]
@@ -516,3 +520,44 @@ def test_is_live_until_three_poll_intervals_are_missed() -> None:
     assert not is_live(last, last + timedelta(seconds=15.001), poll_interval_seconds=5)
     assert is_live(last, last + timedelta(seconds=10), poll_interval_seconds=5, missed_polls=2)
     assert not is_live(last, last + timedelta(seconds=11), poll_interval_seconds=5, missed_polls=2)
+
+
+# --- liveness: silence counts only while the pond is heard -------------------------------------------
+
+seconds_st = st.floats(0, 10_000, allow_nan=False)
+
+
+@PROPERTY_SETTINGS
+@given(last=seconds_st, gap=seconds_st)
+def test_without_a_quiet_window_silence_is_the_time_since_the_last_poll(last: float, gap: float) -> None:
+    assert silent_for(last, last + gap) == pytest.approx(gap)
+
+
+@PROPERTY_SETTINGS
+@given(last=seconds_st, before=seconds_st, outage=seconds_st, after=seconds_st)
+def test_the_time_nobody_could_be_heard_never_counts_against_a_school(
+    last: float, before: float, outage: float, after: float
+) -> None:
+    """A School last heard ``before`` s before the pond went quiet, judged ``after`` s after it was heard again."""
+    quiet = QuietWindow(last + before, last + before + outage)
+    assert silent_for(last, quiet.end + after, quiet) == pytest.approx(before + after)
+
+
+@PROPERTY_SETTINGS
+@given(start=seconds_st, length=seconds_st, last=seconds_st, until=seconds_st)
+def test_silence_is_never_negative_nor_longer_than_the_time_since_the_last_poll(
+    start: float, length: float, last: float, until: float
+) -> None:
+    until = max(until, last)
+    silence = silent_for(last, until, QuietWindow(start, start + length))
+    assert -1e-9 <= silence <= until - last + 1e-9
+
+
+@PROPERTY_SETTINGS
+@given(newest=seconds_st, later=seconds_st, interval=st.floats(0.2, 300))
+def test_the_pond_is_heard_until_an_interval_and_slack_after_its_newest_poll(
+    newest: float, later: float, interval: float
+) -> None:
+    until = heard_until(newest, newest + later, interval)
+    assert until == pytest.approx(min(newest + later, newest + interval + QUIET_SLACK_SECONDS))
+    assert heard_until(None, newest + later, interval) == newest + later
