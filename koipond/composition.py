@@ -78,8 +78,11 @@ def allocator_holder_id() -> str:
 
 def dynamodb_client(settings: Settings) -> DynamoDBClient:
     """A DynamoDB client for real AWS, or for the embedded AWS when ``aws_endpoint`` is set."""
-    # Bounded timeouts and adaptive retries: a throttled table slows a poll, it does not hang it.
-    config = Config(connect_timeout=3, read_timeout=10, retries={"mode": "adaptive", "max_attempts": 5})
+    # Bounded timeouts and adaptive retries: a throttled table slows a poll, it does not hang it. A table
+    # that never answers fails a call in ~10 s (2 attempts of at most 2 + 4 s), so the Keeper answers 503
+    # inside a School's 10 s poll timeout and the CLI's 15 s, instead of 60 s later (botocore's
+    # "max_attempts: 5" meant 6 attempts of 10 s).
+    config = Config(connect_timeout=2, read_timeout=4, retries={"mode": "adaptive", "total_max_attempts": 2})
     client: DynamoDBClient = aws_client("dynamodb", settings, config)
     return client
 

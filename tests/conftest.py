@@ -17,6 +17,7 @@ from moto import mock_aws
 
 from koipond.composition import Keeper, build_keeper, get_keeper, injected_keeper
 from koipond.errors import StoreError
+from koipond.pond import moto_fixes
 from koipond.pond.lambda_http import LocalLambdaContext, build_event
 from koipond.ports import FixedClock
 from koipond.settings import Settings
@@ -50,7 +51,9 @@ def settings() -> Settings:
 
 @pytest.fixture(scope="module")
 def moto_dynamodb() -> Iterator[Any]:
-    """One in-process embedded DynamoDB per test module (creating boto3 clients is the slow part)."""
+    """One in-process embedded DynamoDB per test module (creating boto3 clients is the slow part), with
+    the embedded AWS's fixes (a failed transaction rolls back only its own items, as in the pond)."""
+    moto_fixes.apply()
     with mock_aws():
         yield boto3.client("dynamodb", region_name="us-east-1")
 

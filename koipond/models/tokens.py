@@ -27,7 +27,9 @@ class TokenJobStatus(StrEnum):
     PLANNING = "planning"  # the worker is still putting the job's batches on the queue (some may be done)
     RUNNING = "running"  # every batch is queued; some are still queued or retrying
     DONE = "done"  # every batch minted and stored
-    FAILED = "failed"  # some batches, or the plan step, are in the dead-letter queue (redrive them)
+    # Some batches, or the plan step, are in the dead-letter queue (redrive them); or queueing the plan
+    # failed when the job was made (its last_error says so; nothing was queued: make a new job).
+    FAILED = "failed"
 
 
 class TokenJob(BaseModel):

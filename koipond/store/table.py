@@ -58,6 +58,41 @@ def _raise_if_item_too_large(exc: Exception) -> None:
         ) from exc
 
 
+# DynamoDB's error codes (beside any 5xx) that mean "unavailable now, retry later": botocore has retried
+# them already, so the caller is told to come back (the Keeper answers 503 with Retry-After).
+_UNAVAILABLE_CODES = frozenset(
+    {
+        "ServiceUnavailable",
+        "InternalServerError",
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+    }
+)
+
+
+def store_error(what: str, exc: ClientError | BotoCoreError) -> StoreError:
+    """The StoreError for a failed DynamoDB call: says plainly when the table is unavailable, and why.
+
+    An unreachable, timed-out or 5xx-answering DynamoDB is an outage the caller should retry; any
+    other refusal (a malformed expression, a missing table) is named as DynamoDB gave it.
+    """
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        code = error.get("Code", "?")
+        if status < 500 and code not in _UNAVAILABLE_CODES:
+            return StoreError(f"DynamoDB refused {what}: {code}: {error.get('Message', '')}")
+        cause = f"{code}: {error.get('Message', '')}"
+    else:
+        cause = str(exc)  # "Could not connect to the endpoint URL …", "Read timeout on endpoint URL …"
+    return StoreError(
+        f"the Keeper's table (DynamoDB) is unavailable; retry later ({what} failed: {cause})",
+        {"dependency": "dynamodb"},
+    )
+
+
 class ConditionFailed(Exception):
     """A named condition of a write did not hold; ``failed`` lists the failing actions' indexes."""
 
@@ -105,7 +140,7 @@ class DynamoTable:
         try:
             raw = self.client.get_item(TableName=self.name, Key=serialize({PK: pk, SK: sk}), ConsistentRead=True)
         except (ClientError, BotoCoreError) as exc:
-            raise StoreError(f"reading {pk} failed: {exc}") from exc
+            raise store_error(f"reading {pk}", exc) from exc
         found = raw.get("Item")
         return deserialize(found) if found else None
 
@@ -124,7 +159,7 @@ class DynamoTable:
                 try:
                     answer = self.client.batch_get_item(RequestItems=request)
                 except (ClientError, BotoCoreError) as exc:
-                    raise StoreError(f"batch read failed: {exc}") from exc
+                    raise store_error("a batch read", exc) from exc
                 found.extend(deserialize(raw) for raw in answer["Responses"].get(self.name, []))
                 request = answer.get("UnprocessedKeys") or None
         return found
@@ -155,7 +190,7 @@ class DynamoTable:
             try:
                 page = self.client.query(**args)
             except (ClientError, BotoCoreError) as exc:
-                raise StoreError(f"query of {pk} failed: {exc}") from exc
+                raise store_error(f"the query of {pk}", exc) from exc
             for raw in page.get("Items", []):
                 yield deserialize(raw)
                 yielded += 1
@@ -181,7 +216,7 @@ class DynamoTable:
         try:
             page = self.client.query(**args)
         except (ClientError, BotoCoreError) as exc:
-            raise StoreError(f"query of {pk} failed: {exc}") from exc
+            raise store_error(f"the query of {pk}", exc) from exc
         last = page.get("LastEvaluatedKey")
         return [deserialize(raw) for raw in page.get("Items", [])], deserialize(last)[SK] if last else None
 
@@ -224,9 +259,9 @@ class DynamoTable:
                 ):
                     raise TransactionConflict(f"write conflicted: {error.get('Message', exc)}") from exc
             _raise_if_item_too_large(exc)
-            raise StoreError(f"write failed: {error.get('Message', exc)}") from exc
+            raise store_error("a transaction", exc) from exc
         except BotoCoreError as exc:
-            raise StoreError(f"write failed: {exc}") from exc
+            raise store_error("a transaction", exc) from exc
 
     def put_action(
         self, item: Mapping[str, Any], condition: str | None = None, values: Mapping[str, Any] | None = None
@@ -252,7 +287,7 @@ class DynamoTable:
             self.client.put_item(TableName=self.name, Item=serialize(item))
         except (ClientError, BotoCoreError) as exc:
             _raise_if_item_too_large(exc)
-            raise StoreError(f"writing {item.get(PK)} failed: {exc}") from exc
+            raise store_error(f"writing {item.get(PK)}", exc) from exc
 
     def update(
         self,
@@ -284,7 +319,7 @@ class DynamoTable:
             )
         except (ClientError, BotoCoreError) as exc:
             _raise_if_item_too_large(exc)
-            raise StoreError(f"updating {pk} failed: {exc}") from exc
+            raise store_error(f"updating {pk}", exc) from exc
         return deserialize(answer.get("Attributes", {}))
 
     def update_if(
@@ -311,9 +346,9 @@ class DynamoTable:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 raise ConditionFailed([0]) from exc
             _raise_if_item_too_large(exc)
-            raise StoreError(f"updating {pk} failed: {exc}") from exc
+            raise store_error(f"updating {pk}", exc) from exc
         except BotoCoreError as exc:
-            raise StoreError(f"updating {pk} failed: {exc}") from exc
+            raise store_error(f"updating {pk}", exc) from exc
         return deserialize(answer.get("Attributes", {}))
 
     def update_action(

@@ -44,9 +44,18 @@ _STATUS_BY_ERROR: list[tuple[type[KoipondError], int]] = [
 ]
 
 
+# An outage of DynamoDB or SQS is retried by the caller: a School polls again anyway, a person or a
+# deploy tool waits about one poll interval rather than hammering a Keeper whose store is down.
+RETRY_AFTER_SECONDS = 5
+
+
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response[str]:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
-    headers = {"WWW-Authenticate": 'Bearer realm="koipond"'} if status == 401 else None
+    headers: dict[str, str] | None = None
+    if status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="koipond"'}
+    elif status == 503:
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -68,7 +77,7 @@ ERROR_DESCRIPTIONS = {
     413: "The body is larger than this route accepts",
     415: "A body that is not application/json",
     422: "The request does not match its schema (details.problems: each a path and a problem)",
-    503: "The store is unavailable; retry",
+    503: "A dependency (DynamoDB, SQS, Prometheus) is unavailable; retry after Retry-After seconds",
 }
 # What any route behind a token may answer: the checks before routing, its role, validation, the store.
 TOKEN_ROUTE_ERRORS = (400, 401, 403, 413, 415, 422, 503)
