@@ -19,15 +19,15 @@ if TYPE_CHECKING:
 # Keeper call that queues a token job's plan fails within ~12 s (3 attempts of at most 4 s each), inside
 # the CLI's 15 s and API Gateway's 29 s: a Keeper cut off at 29 s could not mark the job failed, and a
 # black-holed SQS left it "planning" forever. SQS, S3 and KMS answer in milliseconds when they answer.
-_CONFIG = Config(connect_timeout=2, read_timeout=4, retries={"mode": "standard", "total_max_attempts": 3})
+DEFAULT_CONFIG = Config(connect_timeout=2, read_timeout=4, retries={"mode": "standard", "total_max_attempts": 3})
 
 
 # For probing whether an endpoint implements an action: an unimplemented one answers 500, which
 # the default retries would repeat with growing delays.
-_SINGLE_ATTEMPT = _CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1}))
+_SINGLE_ATTEMPT = DEFAULT_CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1}))
 
 
-def boto3_client(service: str, endpoint: str | None, region: str, config: Config = _CONFIG) -> Any:
+def boto3_client(service: str, endpoint: str | None, region: str, config: Config = DEFAULT_CONFIG) -> Any:
     """A client for real AWS, or for the embedded AWS at ``endpoint``; either way with the process's credentials.
 
     The embedded AWS accepts only the key pair its pond generated, which the pond passes to every
@@ -36,7 +36,7 @@ def boto3_client(service: str, endpoint: str | None, region: str, config: Config
     return boto3.client(service, endpoint_url=endpoint or None, region_name=region, config=config)  # type: ignore[call-overload]
 
 
-def aws_client(service: str, settings: Settings, config: Config = _CONFIG) -> Any:
+def aws_client(service: str, settings: Settings, config: Config = DEFAULT_CONFIG) -> Any:
     """A client for real AWS, or for the embedded AWS when ``aws_endpoint`` is set."""
     return boto3_client(service, settings.aws_endpoint, settings.aws_region, config)
 
@@ -54,7 +54,7 @@ class AwsClients:
         name = f"{service}/single" if single_attempt else service
         with self._lock:
             if name not in self._clients:
-                config = _SINGLE_ATTEMPT if single_attempt else _CONFIG
+                config = _SINGLE_ATTEMPT if single_attempt else DEFAULT_CONFIG
                 self._clients[name] = aws_client(service, self._settings, config)
             return self._clients[name]
 

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import click
+from botocore.config import Config
 
-from koipond.aws_clients import aws_client
+from koipond.aws_clients import DEFAULT_CONFIG, aws_client
 from koipond.pond.lambda_http import LocalLambdaContext, load_handler
 from koipond.settings import Settings, get_settings
 
@@ -123,7 +124,9 @@ def run_token_worker(
 ) -> None:
     """Poll the token queue and feed the worker handler until ``stop`` is set."""
     handler = handler or load_handler(WORKER_HANDLER)
-    sqs: SQSClient = aws_client("sqs", settings)
+    # A long poll holds the answer back for up to wait_seconds: the read timeout must outlast it.
+    long_poll = Config(read_timeout=wait_seconds + 5)
+    sqs: SQSClient = aws_client("sqs", settings, DEFAULT_CONFIG.merge(long_poll))
     queue_url = queue_arn = ""
     failures = 0
     while not stop.is_set():
