@@ -64,14 +64,13 @@ class KoipondStack(Stack):
         suppress_reviewed_findings(self, self.schools)
 
     def _let_notifiers_route(self) -> None:
-        """The Keeper and the guard put notifications in the outbox, one per route the secret names for it.
+        """The Keeper reads the notification routes (never delivers: the release tick does).
 
-        They read the routes (never deliver: the release tick does); the Keeper also reads Prometheus for
-        the console's charts and to check deploy SLI settings, with the guard's cluster settings.
+        The guard does not: its stops notify through their history events, which the release tick
+        expands into one outbox item per route. The Keeper also reads Prometheus for the console's
+        charts and to check deploy SLI settings, with the guard's cluster settings.
         """
-        notifications = self.secrets.notifications
-        for function in (self.keeper.function, self.guard.function):
-            PlatformSecrets.let_read(notifications, function, envvars.NOTIFICATION_SECRET)
+        PlatformSecrets.let_read(self.secrets.notifications, self.keeper.function, envvars.NOTIFICATION_SECRET)
         if self.config.prometheus_url:
             self.keeper.function.add_environment(envvars.PROMETHEUS_URL, self.config.prometheus_url)
 

@@ -63,7 +63,9 @@ class Keeper:
     behaviors: BehaviorService
     guard: GuardService
     tokens: TokenJobService
-    notifier: Notifier  # the outbox: rollout, deploy and guard notices go through it
+    # The outbox. Transitions notify through their history events (koipond.notifications.intents), which
+    # the release tick expands into outbox items; this writes outbox items directly (the token DLQ watcher).
+    notifier: Notifier
     notifications: NotificationService
     charts: ChartService
     rollouts: RolloutService
@@ -131,20 +133,19 @@ def build_keeper(
     notifications = build_notifications(settings, table, clock, lambda: tokens.dlq(sample=0))
     notifier = notifications.outbox
     guard_repo = DynamoGuardRepository(table, history)
-    guard = GuardService(guard_repo, tests, estop_repo, prometheus, notifier, clock)
+    guard = GuardService(guard_repo, tests, estop_repo, prometheus, clock)
     rollouts = RolloutService(
         DynamoRolloutRepository(table, history),
         tests,
         guard_repo,
         estop_repo,
-        notifier,
         clock,
         settings.max_koi_per_test,
     )
     return Keeper(
         settings=settings,
         tests=tests,
-        estop=EmergencyStopService(estop_repo, history, tests, clock, notifier),
+        estop=EmergencyStopService(estop_repo, history, tests, clock),
         polls=polls,
         allocator=allocator,
         auth=auth,
@@ -155,11 +156,10 @@ def build_keeper(
         notifications=notifications,
         charts=ChartService(prometheus, clock, clusters),
         rollouts=rollouts,
-        continuous=ContinuousTestService(tests, history, guard_repo, estop_repo, clock, notifier),
+        continuous=ContinuousTestService(tests, history, guard_repo, estop_repo, clock),
         deploys=DeployService(
             DynamoDeployRepository(table, history),
             prometheus,
-            notifier,
             clock,
             clusters,
             settings.deploy_settle_seconds,

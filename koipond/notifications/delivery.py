@@ -13,7 +13,9 @@ from typing import Any
 
 import httpx
 
+from koipond.errors import StoreError
 from koipond.notifications.config import ConfigSource, NotificationConfig, Route
+from koipond.notifications.expansion import IntentExpander
 from koipond.notifications.models import DeliveryOutcome, Notification, NotificationStatus
 from koipond.notifications.quiet_logs import quiet_library_logs
 from koipond.notifications.retry import Attempt, RetryPolicy, Verdict, decide
@@ -35,11 +37,16 @@ class PostResult:
     detail: str | None = None
 
 
-def post_webhook(http: httpx.Client, url: str, payload: dict[str, Any]) -> PostResult:
-    """POST ``payload`` as JSON; transport errors become their class name (their text may hold the URL)."""
+def post_webhook(http: httpx.Client, url: str, payload: dict[str, Any], key: str | None = None) -> PostResult:
+    """POST ``payload`` as JSON; transport errors become their class name (their text may hold the URL).
+
+    ``key`` (the notification's event key) goes in an ``Idempotency-Key`` header: Slack ignores it, but a
+    receiver that honours it (a proxy, the local webhook sink) can tell a repeat from a new message.
+    """
+    headers = {"Idempotency-Key": key} if key else None
     with quiet_library_logs():
         try:
-            response = http.post(url, json=payload)
+            response = http.post(url, json=payload, headers=headers)
         except httpx.HTTPError as exc:
             return PostResult(None, type(exc).__name__)
     detail = None
@@ -67,8 +74,10 @@ class NotificationDeliverer:
         http_factory: Callable[[], httpx.Client] | None = None,
         batch: int = 25,
         budget_seconds: float = 40.0,
+        intents: IntentExpander | None = None,
     ) -> None:
         self._repo = repo
+        self._intents = intents
         self._config = config
         self._clock = clock
         self._policy = policy or RetryPolicy()
@@ -79,13 +88,22 @@ class NotificationDeliverer:
         self._lease = timedelta(seconds=60)
 
     def deliver_due(self) -> dict[str, int]:
-        """Attempt every due notification once (at most ``batch``, within the time budget).
+        """Expand the waiting notification intents, then attempt every due notification once (at most
+        ``batch``, within the time budget).
 
         Returns:
-            The non-zero counts of: due, delivered, retrying, failed, skipped (taken by another deliverer
-            or lease lost); empty when nothing was due, so an idle tick logs nothing.
+            The non-zero counts of: expanded, raced (intents), due, delivered, retrying, failed, skipped
+            (taken by another deliverer or lease lost); empty when nothing was due, so an idle tick logs nothing.
         """
-        return self.deliver(self._repo.due(self._clock.now(), self._batch))
+        expanded: dict[str, int] = {}
+        if self._intents is not None:
+            try:
+                expanded = self._intents.expand_pending()
+            except StoreError as exc:
+                # The intents stay waiting for the next tick; what is due already can still go out now.
+                log.error("notification intents not expanded this tick: %s", type(exc).__name__)
+                expanded = {"intents_error": 1}
+        return {**expanded, **self.deliver(self._repo.due(self._clock.now(), self._batch))}
 
     def deliver(self, due: list[Notification]) -> dict[str, int]:
         """Attempt each of ``due`` (as read, perhaps stale: a claim fails where another deliverer won)."""
@@ -113,7 +131,7 @@ class NotificationDeliverer:
                 error="RouteRemoved", detail="the route is no longer configured", at=self._clock.now()
             )
             return "failed" if self._repo.finish(claimed, NotificationStatus.FAILED, outcome, None) else "skipped"
-        result = post_webhook(http, route.url.get_secret_value(), render(route, claimed, config))
+        result = post_webhook(http, route.url.get_secret_value(), render(route, claimed, config), claimed.key)
         now = self._clock.now()
         attempt = Attempt(claimed.attempts, result.http_status, result.error, result.retry_after)
         # Seeded per notification and attempt: jitter spreads retries, yet a rerun decides the same.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import datetime
 
 from koipond.notifications.config import ConfigSource, NotificationConfigError
 from koipond.notifications.models import NO_ROUTE, DeliveryOutcome, Notification, NotificationStatus
@@ -35,30 +36,32 @@ class OutboxNotifier:
             self._log.notify(kind, text, fields, key)
 
     def _record(self, kind: NotificationKind, text: str, fields: dict[str, str], key: str) -> bool:
-        now = self._clock.now()
-        base = Notification(
-            key=key,
-            route=NO_ROUTE,
-            kind=kind,
-            text=text,
-            fields=fields,
-            status=NotificationStatus.NO_ROUTE,
-            created_at=now,
-        )
-        try:
-            routes = [r.name for r in self._config.current().routes_for(kind)]
-        except NotificationConfigError as exc:
-            log.error("notification %s: %s", key, exc.message)
-            outcome = DeliveryOutcome(error=type(exc).__name__, detail=exc.message[:300], at=now)
-            return self._repo.add(
-                base.model_copy(update={"status": NotificationStatus.FAILED, "last_outcome": outcome})
-            )
-        if not routes:
-            return self._repo.add(base)
-        added = [
-            self._repo.add(
-                base.model_copy(update={"route": name, "status": NotificationStatus.PENDING, "next_attempt_at": now})
-            )
-            for name in routes
-        ]
+        added = [self._repo.add(n) for n in outbox_rows(kind, text, fields, key, self._config, self._clock.now())]
         return any(added)
+
+
+def outbox_rows(
+    kind: NotificationKind, text: str, fields: Mapping[str, str], key: str, config: ConfigSource, now: datetime
+) -> list[Notification]:
+    """The outbox items of one event: one pending per subscribed route, else one ``no_route`` (or ``failed``)."""
+    base = Notification(
+        key=key,
+        route=NO_ROUTE,
+        kind=kind,
+        text=text,
+        fields=dict(fields),
+        status=NotificationStatus.NO_ROUTE,
+        created_at=now,
+    )
+    try:
+        routes = [r.name for r in config.current().routes_for(kind)]
+    except NotificationConfigError as exc:
+        log.error("notification %s: %s", key, exc.message)
+        outcome = DeliveryOutcome(error=type(exc).__name__, detail=exc.message[:300], at=now)
+        return [base.model_copy(update={"status": NotificationStatus.FAILED, "last_outcome": outcome})]
+    if not routes:
+        return [base]
+    return [
+        base.model_copy(update={"route": name, "status": NotificationStatus.PENDING, "next_attempt_at": now})
+        for name in routes
+    ]

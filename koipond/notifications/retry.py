@@ -21,7 +21,9 @@ class RetryPolicy:
 
     base_seconds: float = 2.0
     cap_seconds: float = 600.0
-    max_attempts: int = 8
+    # Enough to outlast a long Slack outage: 60 attempts span 4.3 to 8.6 hours (the waits reach the 10-minute
+    # cap by the 10th), so a notification raised while Slack is down still goes out once it is back.
+    max_attempts: int = 60
 
     def __post_init__(self) -> None:
         if not (0 < self.base_seconds <= self.cap_seconds) or self.max_attempts < 1:

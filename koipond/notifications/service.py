@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from koipond.aws_clients import aws_client
 from koipond.models.tokens import DlqSummary
 from koipond.notifications.config import ConfigSource, NoRoutes, SecretsManagerConfig
 from koipond.notifications.delivery import NotificationDeliverer
+from koipond.notifications.expansion import IntentExpander
+from koipond.notifications.intents import TestFacts
 from koipond.notifications.models import Notification, NotificationStatus
 from koipond.notifications.outbox import OutboxNotifier
 from koipond.notifications.token_dlq import TokenDlqWatcher
 from koipond.notify import NotificationKind
 from koipond.ports import Clock
 from koipond.settings import Settings
+from koipond.store.items import loadtest_from_item, loadtest_pk
 from koipond.store.notifications import DynamoNotificationRepository
+from koipond.store.schema import META
 from koipond.store.table import DynamoTable
 
 MAX_PAGE = 200
@@ -24,6 +28,7 @@ MAX_PAGE = 200
 @dataclass(frozen=True)
 class NotificationService:
     outbox: OutboxNotifier
+    intents: IntentExpander
     deliverer: NotificationDeliverer
     token_dlq: TokenDlqWatcher
     repo: DynamoNotificationRepository
@@ -33,6 +38,11 @@ class NotificationService:
     ) -> list[Notification]:
         """Newest first, at most ``limit`` (capped at 200)."""
         return self.repo.list_notifications(kind, status, max(1, min(limit, MAX_PAGE)))
+
+
+def _test_facts(table: DynamoTable, test_ids: Sequence[str]) -> dict[str, TestFacts]:
+    tests = [loadtest_from_item(item) for item in table.batch_get([(loadtest_pk(i), META) for i in set(test_ids)])]
+    return {t.id: TestFacts(name=t.name, koi=t.koi) for t in tests}
 
 
 def config_source(settings: Settings) -> ConfigSource:
@@ -50,9 +60,11 @@ def build_notifications(
     repo = DynamoNotificationRepository(table)
     config = config_source(settings)
     outbox = OutboxNotifier(repo, config, clock)
+    intents = IntentExpander(repo, config, clock, lambda ids: _test_facts(table, ids))
     return NotificationService(
         outbox=outbox,
-        deliverer=NotificationDeliverer(repo, config, clock),
+        intents=intents,
+        deliverer=NotificationDeliverer(repo, config, clock, intents=intents),
         token_dlq=TokenDlqWatcher(dlq, repo, outbox, clock),
         repo=repo,
     )

@@ -2,7 +2,10 @@
 
 ``POST`` (or any method) to any path outside ``/_sink`` is recorded and answered: by default ``200 ok``;
 ``POST /_sink/script`` with ``{"path": "/hooks/a", "answers": [{"status": 429, "headers": {"Retry-After": "1"}},
-{"status": 200}]}`` queues answers for a path, used in order. ``GET /_sink/requests`` lists what came in;
+{"status": 200}]}`` queues answers for a path, used in order. ``PUT /_sink/outage`` with ``{"status": 503}``
+makes every path answer that (Slack down) until ``DELETE /_sink/outage``; :meth:`WebhookSink.stop_listening`
+makes it unreachable. ``GET /_sink/requests`` lists what came in; ``GET /_sink/receipts`` counts the
+successful receipts per path and notification key (the ``Idempotency-Key`` header the deliverer sends);
 ``DELETE /_sink/requests`` forgets it.
 """
 
@@ -12,11 +15,14 @@ import asyncio
 import json
 import threading
 import time
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+# The deliverer names each notification in this header, so a receiver (this sink, a proxy) can count repeats.
+KEY_HEADER = "Idempotency-Key"
 
 
 @dataclass(frozen=True)
@@ -43,13 +49,21 @@ class SinkState:
         self._lock = threading.Lock()
         self._received: list[ReceivedRequest] = []
         self._scripts: dict[str, deque[Answer]] = defaultdict(deque)
+        self._outage: Answer | None = None
 
     def script(self, path: str, answers: list[Answer]) -> None:
         with self._lock:
             self._scripts[path].extend(answers)
 
+    def outage(self, answer: Answer | None) -> None:
+        """Answer every path with ``answer`` (e.g. a 503: Slack down) until called with None; scripts wait."""
+        with self._lock:
+            self._outage = answer
+
     def next_answer(self, path: str) -> Answer:
         with self._lock:
+            if self._outage is not None:
+                return self._outage
             queue = self._scripts.get(path)
             return queue.popleft() if queue else Answer()
 
@@ -61,10 +75,19 @@ class SinkState:
         with self._lock:
             return [r for r in self._received if path is None or r.path == path]
 
+    def receipts(self, path: str | None = None) -> Counter[str]:
+        """How many times each notification key was received and answered 2xx (what Slack would have posted)."""
+        return Counter(_header(r, KEY_HEADER) for r in self.received(path) if 200 <= r.answered < 300)
+
     def clear(self) -> None:
         with self._lock:
             self._received.clear()
             self._scripts.clear()
+            self._outage = None
+
+
+def _header(request: ReceivedRequest, name: str) -> str:
+    return next((value for key, value in request.headers.items() if key.lower() == name.lower()), "")
 
 
 def build_app(state: SinkState) -> web.Application:
@@ -103,10 +126,29 @@ def build_app(state: SinkState) -> web.Application:
         state.script(path, answers)
         return web.json_response({"scripted": len(answers), "path": path})
 
+    async def start_outage(request: web.Request) -> web.Response:
+        try:
+            status = int((await request.json())["status"])
+        except (ValueError, KeyError, TypeError) as exc:
+            return web.json_response({"error": f"expected {{status}}: {exc}"}, status=400)
+        state.outage(Answer(status, body="upstream unavailable"))
+        return web.json_response({"outage": status})
+
+    async def end_outage(_: web.Request) -> web.Response:
+        state.outage(None)
+        return web.json_response({"outage": None})
+
+    async def receipts(request: web.Request) -> web.Response:
+        paths = sorted({r.path for r in state.received(request.query.get("path"))})
+        return web.json_response({path: dict(state.receipts(path)) for path in paths})
+
     app = web.Application()
     app.router.add_get("/_sink/requests", list_requests)
     app.router.add_delete("/_sink/requests", clear_requests)
     app.router.add_post("/_sink/script", script)
+    app.router.add_put("/_sink/outage", start_outage)
+    app.router.add_delete("/_sink/outage", end_outage)
+    app.router.add_get("/_sink/receipts", receipts)
     app.router.add_get("/healthz", _ok)
     app.router.add_route("*", "/{tail:(?!_sink/).*}", hook)
     return app
@@ -130,20 +172,29 @@ class WebhookSink:
 
     def start(self) -> WebhookSink:
         self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+        self.listen()
         return self
+
+    def listen(self) -> None:
+        """Accept connections (again) on the same address: after :meth:`stop_listening`, Slack is back."""
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
+
+    def stop_listening(self) -> None:
+        """Close the port, so posts fail to connect (Slack unreachable); what was received is kept."""
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+            self._runner = None
 
     async def _start(self) -> None:
         self._runner = web.AppRunner(build_app(self.state), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://{self._host}:{port}"
+        self._port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://{self._host}:{self._port}"
 
     def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(timeout=10)
+        self.stop_listening()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
 

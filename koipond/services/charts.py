@@ -31,6 +31,8 @@ MIN_RATE_WINDOW_SECONDS = 30
 # Steps people read easily on an axis; a derived step is rounded up to the next one.
 NICE_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
 TEST_LABEL_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+UNREACHABLE = "unreachable"  # MetricsUnavailableError details["reason"] when Prometheus did not answer at all
+NOT_CONFIGURED = "not_configured"
 
 
 class MetricsUnavailableError(StoreError):
@@ -200,11 +202,18 @@ class ChartService:
         if not self._configured:
             raise MetricsUnavailableError(
                 f"no Prometheus is configured for charts: set {envvars.PROMETHEUS_URL} (or name a {self._cluster!r} "
-                f"cluster in {envvars.GUARD_CLUSTERS})"
+                f"cluster in {envvars.GUARD_CLUSTERS})",
+                {"cluster": self._cluster, "reason": NOT_CONFIGURED},
             )
         end = self._clock.now()
         start = end - timedelta(seconds=request.window.range_seconds)
         result = self._prometheus.range_query(self._cluster, request.promql, start, end, request.window.step_seconds)
+        if result.unreachable:
+            # Said apart from a refused query: the console shows "Prometheus unreachable", not an empty chart.
+            raise MetricsUnavailableError(
+                f"{result.error}; no chart can be drawn until it answers",
+                {"cluster": self._cluster, "reason": UNREACHABLE},
+            )
         if result.error is not None:
             raise MetricsUnavailableError(f"metrics are unavailable: {result.error}", {"cluster": self._cluster})
         points = chart_points([(s.at, s.value) for s in result.samples])

@@ -27,7 +27,7 @@ from koipond.errors import ConflictError, TooManyRunningTestsError
 from koipond.models.estop import EmergencyStop
 from koipond.models.history import EventKind, HistoryEvent
 from koipond.models.tests import LoadTest, LoadTestStatus
-from koipond.notify import NotificationKind, Notifier
+from koipond.notifications.intents import AUTO_RESUME_ACTOR
 from koipond.ports import Clock
 from koipond.services.loadtests import LoadTestService
 from koipond.services.rollout_steps import GUARD_ACTOR, GuardView, guard_view
@@ -36,7 +36,6 @@ from koipond.store.guard import DynamoGuardRepository
 from koipond.store.history import DynamoHistoryRepository
 from koipond.store.table import TransactionConflict
 
-AUTO_RESUME_ACTOR = "auto-resume"
 _RECENT_EVENTS = 20  # a stopped test gathers few events; its latest stop is among the newest
 
 
@@ -86,14 +85,12 @@ class ContinuousTestService:
         guard: DynamoGuardRepository,
         estop: DynamoEmergencyStopRepository,
         clock: Clock,
-        notifier: Notifier,
     ) -> None:
         self._tests = tests
         self._history = history
         self._guard = guard
         self._estop = estop
         self._clock = clock
-        self._notifier = notifier
 
     def tick(self) -> dict[str, Any]:
         """Resume the stopped continuous tests whose policy and the guard allow it."""
@@ -123,15 +120,8 @@ class ContinuousTestService:
             except (ConflictError, TransactionConflict):
                 counts["raced"] += 1  # a person (or another tick) changed the test first
                 continue
-            counts["resumed"] += 1
-            self._notify_resumed(test, decision.why)
+            counts["resumed"] += 1  # the resume's event is its notification intent
         return {"auto": len(candidates), **counts}
-
-    def _notify_resumed(self, test: LoadTest, why: str) -> None:
-        text = f"Load is back: continuous test {test.name} ({test.id}, {test.koi:,} koi) resumed by itself. {why}."
-        fields = {"test_id": test.id, "test_name": test.name, "koi": str(test.koi), "reason": why}
-        # One resume per stopped version: the version read is the event's identity.
-        self._notifier.notify(NotificationKind.AUTOMATIC_RESUME, text, fields, f"auto-resume#{test.id}#{test.version}")
 
     def _last_stop(self, test_id: str) -> HistoryEvent | None:
         recent = self._history.list_events(test_id, newest_first=True, limit=_RECENT_EVENTS)

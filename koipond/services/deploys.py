@@ -22,7 +22,6 @@ from koipond.models.deploys import (
     VerdictOutcome,
 )
 from koipond.models.history import EventKind, HistoryEvent
-from koipond.notify import NotificationKind, Notifier
 from koipond.ports import Clock
 from koipond.services.deploy_verdict import compare
 from koipond.services.history import new_event
@@ -73,7 +72,6 @@ class DeployService:
         self,
         repo: DynamoDeployRepository,
         prometheus: VectorReader,
-        notifier: Notifier,
         clock: Clock,
         clusters: Collection[str],
         settle_seconds: float,
@@ -81,7 +79,6 @@ class DeployService:
     ) -> None:
         self._repo = repo
         self._prometheus = prometheus
-        self._notifier = notifier
         self._clock = clock
         self._clusters = frozenset(clusters)
         self._settle = timedelta(seconds=settle_seconds)
@@ -225,26 +222,16 @@ class DeployService:
                 "version": deploy.version + 1,
             }
         )
-        details = {"outcome": verdict.outcome.value, "service": deploy.service, "build": deploy.build}
-        event = self._event(deploy, EventKind.DEPLOY_JUDGED, TICK_ACTOR, verdict.reason, details)
-        if not self._repo.save_verdict(judged, event):
-            return False  # another tick judged it first, and notifies
-        self._notify(judged, verdict)
-        return True
-
-    def _notify(self, deploy: Deploy, verdict: Verdict) -> None:
-        # After the conditional write, so only the tick that judged notifies; the key makes a redelivery of
-        # the same verdict (e.g. an outbox retry) one notification.
-        text = f"Deploy {deploy.build} of {deploy.service}: {verdict.outcome.value.upper()}. {verdict.reason}"
-        fields = {
-            "deploy_id": deploy.id,
+        # ``at`` is for the verdict's notification, which is rendered from this event (its intent).
+        details = {
+            "outcome": verdict.outcome.value,
             "service": deploy.service,
             "build": deploy.build,
-            "outcome": verdict.outcome.value,
-            "reason": verdict.reason,
             "at": deploy.at.isoformat(),
         }
-        self._notifier.notify(NotificationKind.DEPLOY_VERDICT, text, fields, f"deploy#{deploy.id}#{verdict.outcome}")
+        event = self._event(deploy, EventKind.DEPLOY_JUDGED, TICK_ACTOR, verdict.reason, details)
+        # False: another tick judged it first (and its event notifies).
+        return self._repo.save_verdict(judged, event)
 
     def _event(
         self, deploy: Deploy, kind: EventKind, actor: str, reason: str | None, details: dict[str, Any]

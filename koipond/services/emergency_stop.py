@@ -9,7 +9,6 @@ from koipond.errors import StaleVersionError
 from koipond.models.estop import EmergencyStop
 from koipond.models.history import ESTOP_SUBJECT, EventKind, HistoryEvent
 from koipond.models.tests import LoadTestStatus
-from koipond.notify import LogNotifier, NotificationKind, Notifier
 from koipond.ports import Clock
 from koipond.services.history import new_event
 from koipond.services.loadtests import LoadTestService
@@ -52,13 +51,11 @@ class EmergencyStopService:
         history: DynamoHistoryRepository,
         tests: LoadTestService,
         clock: Clock,
-        notifier: Notifier | None = None,
     ) -> None:
         self._estop = estop
         self._history = history
         self._tests = tests
         self._clock = clock
-        self._notifier = notifier or LogNotifier()
 
     def status(self, history_limit: int = 50) -> EmergencyStopStatus:
         return EmergencyStopStatus(state=self._estop.get(), history=self._recent(history_limit))
@@ -78,8 +75,8 @@ class EmergencyStopService:
             now = self._clock.now()
             state = EmergencyStop(active=True, reason=reason, activated_by=actor, activated_at=now)
             event = new_event(self._clock, ESTOP_SUBJECT, EventKind.ESTOP_ACTIVATED, actor, reason)
-            if self._save(state, current.version, event):
-                self._notify_activated(event)
+            # The event is its notification intent, written with the switch: the release tick sends it.
+            self._save(state, current.version, event)
             changed = True
         stored = self._estop.get()
         stop_running_tests(self._tests, stored, REQUEST_BUDGET_SECONDS)
@@ -99,35 +96,17 @@ class EmergencyStopService:
             }
         )
         event = new_event(self._clock, ESTOP_SUBJECT, EventKind.ESTOP_LIFTED, actor, reason)
-        if self._save(lifted, current.version, event):
-            self._notify_lifted(event)
+        self._save(lifted, current.version, event)  # its event notifies, as the pull's does
         return EmergencyStopStatus(self._estop.get(), self._recent(), changed=True)
 
-    def _save(self, state: EmergencyStop, expected_version: int, event: HistoryEvent) -> bool:
-        """Store the flip; False when someone else made the same flip first (they notify, not us)."""
+    def _save(self, state: EmergencyStop, expected_version: int, event: HistoryEvent) -> None:
+        """Store the flip with its event (its notification intent); someone else's identical flip is as good."""
         try:
             self._estop.save(state, expected_version, event)
         except StaleVersionError:
-            # Someone flipped it at the same moment; their flip is in history, ours would repeat it.
+            # Someone flipped it at the same moment; their flip is in history (and notifies), ours would repeat it.
             if self._estop.get().active != state.active:
                 raise
-            return False
-        return True
-
-    def _notify_activated(self, event: HistoryEvent) -> None:
-        # Sent after the switch is stored: the stop never waits on (or fails with) a notification.
-        text = (
-            f"Emergency stop pulled by {event.actor}: {event.reason}. Every test is stopping and no new load "
-            "starts until it is lifted (`koipond estop off --reason ...`)."
-        )
-        fields = {"actor": event.actor, "reason": event.reason or "", "at": event.at.isoformat()}
-        self._notifier.notify(NotificationKind.EMERGENCY_STOP_ON, text, fields, f"estop#on#{event.id}")
-
-    def _notify_lifted(self, event: HistoryEvent) -> None:
-        why = f": {event.reason}" if event.reason else ""
-        text = f"Emergency stop lifted by {event.actor}{why}. Tests stay stopped until someone resumes them."
-        fields = {"actor": event.actor, "reason": event.reason or "", "at": event.at.isoformat()}
-        self._notifier.notify(NotificationKind.EMERGENCY_STOP_OFF, text, fields, f"estop#off#{event.id}")
 
     def _recent(self, limit: int = 50) -> list[HistoryEvent]:
         return self._history.list_events(ESTOP_SUBJECT, newest_first=True, limit=limit)

@@ -7,14 +7,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from koipond.errors import ConflictError
-from koipond.models.guard import Evaluation, GuardQuery
+from koipond.models.guard import Evaluation, GuardQuery, Outcome
 from koipond.models.history import EventKind
 from koipond.models.tests import LoadTestStatus
-from koipond.notify import NotificationKind, Notifier
 from koipond.ports import Clock
-from koipond.prometheus import PrometheusReader
+from koipond.prometheus import PrometheusReader, truncate_to_millis
 from koipond.services.guard_defaults import DEFAULT_QUERIES
-from koipond.services.guard_evaluation import evaluate, should_act
+from koipond.services.guard_evaluation import error_policy_note, evaluate, should_act
 from koipond.services.history import new_event
 from koipond.services.loadtests import LoadTestChange, LoadTestService
 from koipond.store.estop import DynamoEmergencyStopRepository
@@ -37,14 +36,12 @@ class GuardService:
         tests: LoadTestService,
         estop: DynamoEmergencyStopRepository,
         prometheus: PrometheusReader,
-        notifier: Notifier,
         clock: Clock,
     ) -> None:
         self._guard = guard
         self._tests = tests
         self._estop = estop
         self._prometheus = prometheus
-        self._notifier = notifier
         self._clock = clock
 
     def status(self) -> GuardStatus:
@@ -75,6 +72,8 @@ class GuardService:
         results = []
         for query in sorted(queries, key=lambda q: q.label):
             evaluation = self._evaluate(query, previous.get(query.label))
+            if evaluation.outcome is Outcome.ERROR:
+                log.warning("guard %s cannot read Prometheus: %s", query.label, error_policy_note(query, evaluation))
             if should_act(query, evaluation):
                 evaluation = evaluation.model_copy(update={"acted": self._act(query, evaluation)})
             self._guard.save_evaluation(evaluation)
@@ -82,7 +81,9 @@ class GuardService:
         return results
 
     def _evaluate(self, query: GuardQuery, previous: Evaluation | None) -> Evaluation:
-        now = self._clock.now()
+        # On a whole millisecond, Prometheus' resolution, the window's start is a timestamp Prometheus can
+        # evaluate at, so the sample that opens the window comes back exactly on its start.
+        now = truncate_to_millis(self._clock.now())
         start = now - timedelta(seconds=query.time_range_seconds)
         result = self._prometheus.range_query(query.cluster, query.query, start, now, query.step_seconds)
         return evaluate(query, result, now, previous)
@@ -109,8 +110,6 @@ class GuardService:
         if acted_on:
             verb = "stopped" if query.action.kind == "stop" else f"shed {query.action.percent:g}% of"
             text = f"Automatic shutdown: {verb} {len(acted_on)} test(s). {reason}"
-            fields = {"label": query.label, "tests": ",".join(acted_on), "reason": reason}
-            key = f"guard#{query.label}#{self._clock.now().isoformat()}"
-            self._notifier.notify(NotificationKind.AUTOMATIC_SHUTDOWN, text, fields, key)
+            # No notify here: each stop's history event is its notification intent (koipond.notifications.intents).
             log.warning(text)
         return bool(acted_on)

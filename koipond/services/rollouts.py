@@ -1,4 +1,4 @@
-"""Rollouts driver: create, steer by hand, and move forward on the release tick; notifies every transition once."""
+"""Rollouts driver: create, steer by hand, and move forward on the release tick; every transition notifies once."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from koipond.durations import format_duration
 from koipond.errors import ConflictError, EmergencyStopActiveError, NotFoundError, StaleVersionError
 from koipond.models.history import EventKind, HistoryEvent
 from koipond.models.rollouts import Rollout, RolloutStatus, Transition, TransitionKind
 from koipond.models.tests import LoadTest, LoadTestStatus
-from koipond.notify import NotificationKind, Notifier
 from koipond.ports import Clock
 from koipond.services import rollout_steps as steps
 from koipond.services.history import new_event
@@ -31,16 +29,6 @@ _EVENT_KINDS = {
     TransitionKind.RESUMED: EventKind.ROLLOUT_RESUMED,
     TransitionKind.ABORTED: EventKind.ROLLOUT_ABORTED,
 }
-# A resumed stage starts over, and an abort stops the ramp where it is: people watch for these as they would
-# for a stage start and a pause.
-_NOTIFICATION_KINDS = {
-    TransitionKind.STARTED: NotificationKind.ROLLOUT_STAGE_STARTED,
-    TransitionKind.RESUMED: NotificationKind.ROLLOUT_STAGE_STARTED,
-    TransitionKind.ADVANCED: NotificationKind.ROLLOUT_ADVANCED,
-    TransitionKind.COMPLETED: NotificationKind.ROLLOUT_STAGE_HELD,
-    TransitionKind.PAUSED: NotificationKind.ROLLOUT_PAUSED,
-    TransitionKind.ABORTED: NotificationKind.ROLLOUT_PAUSED,
-}
 
 
 def new_rollout_id() -> str:
@@ -54,7 +42,6 @@ class RolloutService:
         tests: LoadTestService,
         guard: DynamoGuardRepository,
         estop: DynamoEmergencyStopRepository,
-        notifier: Notifier,
         clock: Clock,
         max_koi_per_test: int,
     ) -> None:
@@ -62,7 +49,6 @@ class RolloutService:
         self._tests = tests
         self._guard = guard
         self._estop = estop
-        self._notifier = notifier
         self._clock = clock
         self._max_koi = max_koi_per_test
 
@@ -116,7 +102,6 @@ class RolloutService:
             if existing is not None:
                 raise conflict_for_existing(test_id, existing) from None
             raise
-        self._notify(rollout, started, event)
         return rollout
 
     def advance(self, rollout_id: str, actor: str, reason: str) -> Rollout:
@@ -163,13 +148,11 @@ class RolloutService:
         return self._commit(rollout, decide(rollout, test), test)
 
     def _commit(self, rollout: Rollout, transition: Transition, test: LoadTest | None) -> Rollout:
-        """Persist ``transition`` (and the test's scaling) in one transaction, then notify it once."""
+        """Persist ``transition`` (and the test's scaling) in one transaction; its event is its notification intent."""
         after = steps.apply(rollout, transition)
         event = self._event(after, transition)
         self._write(rollout, transition, self._rollouts.save_actions(after, rollout.version, event), test)
-        stored = after.model_copy(update={"version": rollout.version + 1})
-        self._notify(stored, transition, event)
-        return stored
+        return after.model_copy(update={"version": rollout.version + 1})
 
     def _write(self, rollout: Rollout, transition: Transition, actions: list[Any], test: LoadTest | None) -> None:
         if transition.koi is not None and test is not None:
@@ -200,33 +183,6 @@ class RolloutService:
         }
         kind = _EVENT_KINDS[transition.kind]
         return new_event(self._clock, rollout.id, kind, transition.actor, transition.reason, details)
-
-    def _notify(self, rollout: Rollout, transition: Transition, event: HistoryEvent) -> None:
-        stage = rollout.stages[transition.to_stage]
-        label = rollout.stage_label(transition.to_stage)
-        hold = format_duration(stage.hold_seconds)
-        head = f"Rollout {rollout.id} of test {rollout.test_id}"
-        texts = {
-            TransitionKind.STARTED: f"{head} started stage {label}: {stage.koi:,} koi, hold {hold}.",
-            TransitionKind.ADVANCED: f"{head} advanced to stage {label}: {stage.koi:,} koi, hold {hold}.",
-            TransitionKind.COMPLETED: f"{head} held its last stage {label} ({stage.koi:,} koi): complete.",
-            TransitionKind.PAUSED: f"{head} paused at stage {label} ({stage.koi:,} koi); resume it by hand.",
-            TransitionKind.RESUMED: f"{head} resumed stage {label}: {stage.koi:,} koi, hold {hold} starts over.",
-            TransitionKind.ABORTED: f"{head} aborted at stage {label}; the test keeps running as it is.",
-        }
-        fields = {
-            "rollout": rollout.id,
-            "test": rollout.test_id,
-            "transition": event.id,
-            "event": transition.kind.value,
-            "stage": label,
-            "koi": str(stage.koi),
-            "hold": hold,
-            "reason": transition.reason,
-            "actor": transition.actor,
-        }
-        text = f"{texts[transition.kind]} Reason: {transition.reason}"
-        self._notifier.notify(_NOTIFICATION_KINDS[transition.kind], text, fields, f"rollout#{event.id}")
 
     def _estop_reason(self) -> str | None:
         estop = self._estop.get()

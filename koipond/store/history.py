@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from koipond.errors import BadRequestError
 from koipond.models.history import DEFAULT_RETENTION_DAYS, HistoryEvent, expires_at
 from koipond.store.items import Item, event_from_item, event_to_item, history_pk
+from koipond.store.notifications import intent_index_keys
 from koipond.store.schema import TTL_ATTRIBUTE
 from koipond.store.table import NEW_ITEM, DynamoTable
 
@@ -80,6 +81,9 @@ class DynamoHistoryRepository:
     def append_action(self, event: HistoryEvent) -> TransactWriteItemTypeDef:
         expiry = expires_at(event, self._retention)
         item = event_to_item(event, int(expiry.timestamp()) if expiry else None)
+        # An event that should notify is its own notification intent, written by the transition's own
+        # transaction: no crash between the change and the outbox can lose the notification.
+        item.update(intent_index_keys(event))
         # Append-only: an event id is never written twice, so no event is ever overwritten.
         return self._table.put_action(item, NEW_ITEM)
 

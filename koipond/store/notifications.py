@@ -6,6 +6,13 @@ Items:
 |--------------|---------------------------|------------------|----------------------------|--------------------------|
 | notification | ``NOTIFY#<event key>``    | ``ROUTE#<name>`` | ``NOTIFICATIONS#<status>`` | ``<time>#<key>#<route>`` |
 | DLQ episode  | ``NOTIFY-EPISODE#<name>`` | ``META``         |                            |                          |
+| intent       | (a history event's)       |                  | ``NOTIFY-INTENTS``         | ``<event id>``           |
+
+An *intent* is not an item of its own: a history event that should notify (see
+:mod:`koipond.notifications.intents`) is written with the two index attributes above, in the transition's
+own transaction, which makes it a member of a sparse "events to notify" partition of the index. The release
+tick expands each into its outbox items and removes the two attributes in one transaction (the event itself
+is never rewritten), so an intent is fulfilled exactly once whichever process dies when.
 
 ``<time>`` is the next attempt while pending, the creation time otherwise.
 A notification item holds ``kind``, ``text``, ``fields`` (map of strings), ``route`` (its name, never
@@ -20,21 +27,28 @@ mid-send leaves it due again once the lease runs out.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from koipond.errors import StoreError
+from koipond.models.history import HistoryEvent
+from koipond.notifications.intents import notification_kind
 from koipond.notifications.models import DeliveryOutcome, Notification, NotificationStatus
 from koipond.notify import NotificationKind
+from koipond.store.items import event_from_item, history_pk
 from koipond.store.schema import GSI1, GSI1_PK, GSI1_SK, META, PK, SK, TTL_ATTRIBUTE
 from koipond.store.table import NEW_ITEM, ConditionFailed, DynamoTable, deserialize, serialize
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 Item = dict[str, Any]
 
 RETENTION = timedelta(days=30)
+INTENTS_INDEX = "NOTIFY-INTENTS"
 # Partition keys stay far below DynamoDB's 2048 bytes; longer event keys are hashed.
 _MAX_KEY = 512
 _NAMES = {
@@ -55,6 +69,8 @@ UNCLAIMED = "#status = :pending AND #next = :seen"
 STILL_OURS = "#status = :pending AND #owner = :owner AND #attempts = :attempts"
 # Prevents: two ticks both opening a DLQ episode (and both notifying).
 NO_EPISODE = "attribute_not_exists(#pk)"
+# Prevents: two ticks expanding the same intent (the second's whole transaction, outbox items included, fails).
+INTENT_WAITING = "attribute_exists(#gpk)"
 
 
 def stamp(at: datetime) -> str:
@@ -66,6 +82,13 @@ def notification_pk(key: str) -> str:
     if len(key) > _MAX_KEY:
         key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
     return f"NOTIFY#{key}"
+
+
+def intent_index_keys(event: HistoryEvent) -> Item:
+    """The attributes that make ``event``'s history item a notification intent; empty when it notifies nobody."""
+    if notification_kind(event) is None:
+        return {}
+    return {GSI1_PK: INTENTS_INDEX, GSI1_SK: event.id}
 
 
 def status_index(status: NotificationStatus) -> str:
@@ -148,6 +171,38 @@ class DynamoNotificationRepository:
         except ConditionFailed:
             return False
         return True
+
+    def intents(self, limit: int) -> list[HistoryEvent]:
+        """History events still waiting to notify, oldest first (an index read: a new one may lag a little)."""
+        items = self._index_pages(INTENTS_INDEX, ascending=True)
+        return [event_from_item(i) for i, _ in zip(items, range(limit), strict=False)]
+
+    def fulfil(self, notifications: Sequence[Notification], events: Sequence[HistoryEvent]) -> bool:
+        """Store ``notifications`` and mark ``events`` notified, all or nothing.
+
+        Returns:
+            True when this call fulfilled the intents; False when they were fulfilled already (by another
+            tick, or before a crash), in which case nothing new was stored.
+        """
+        puts = [self._table.put_action(notification_to_item(n), NEW_ITEM) for n in notifications]
+        done = [self._fulfil_action(e) for e in events]
+        try:
+            self._table.transact([*puts, *done])
+        except ConditionFailed:
+            # Either another tick fulfilled an intent (then this fails too, and rightly) or the outbox holds
+            # these keys already (a Keeper of an older release notified directly): then only mark them.
+            try:
+                self._table.transact(done)
+            except ConditionFailed:
+                return False
+            return False
+        return True
+
+    def _fulfil_action(self, event: HistoryEvent) -> TransactWriteItemTypeDef:
+        # Removes only the index attributes: the event's own content stays as it was appended.
+        return self._table.update_action(
+            history_pk(event.subject), event.id, "REMOVE #gpk, #gsk", INTENT_WAITING, None, _NAMES
+        )
 
     def get(self, key: str, route: str) -> Notification | None:
         item = self._table.get(notification_pk(key), f"ROUTE#{route}")

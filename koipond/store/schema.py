@@ -5,7 +5,7 @@ Items (``pk`` / ``sk``; ``gsi1pk`` / ``gsi1sk`` where listed):
 | item          | pk                 | sk                  | gsi1pk           | gsi1sk               |
 |---------------|--------------------|---------------------|------------------|----------------------|
 | load test     | ``TEST#<id>``      | ``META``            | ``TESTS#<status>``| ``<created_at>#<id>``|
-| history event | ``HIST#<subject>`` | ``<at>#<event id>`` |                  |                      |
+| history event | ``HIST#<subject>`` | ``<at>#<event id>`` | ``NOTIFY-INTENTS`` while it waits to notify | ``<event id>`` |
 | School        | ``SCHOOL#<id>``    | ``META``            | ``SCHOOLS``      | ``<id>``             |
 | assignment    | ``ASSIGNMENTS``    | ``SCHOOL#<id>``     |                  |                      |
 | allocator lease | ``ALLOCATOR``    | ``META``            |                  |                      |

@@ -203,6 +203,9 @@ def test_notifications_list_the_rollouts_notifications(page: Page, pond: LocalPo
     with pond.client() as admin:
         rollout = admin.start_rollout(test_id, [{"koi": 11, "hold": "1h"}])
         admin.rollout_action(rollout["id"], "pause", "notification check")
+    # The transitions' history events are their notification intents: one release tick puts them in the outbox.
+    env = {**os.environ, **pond.component_env()}
+    subprocess.run([str(Path(sys.executable).parent / "koipond"), "tick", "--once"], env=env, check=True, timeout=120)
     sign_in(page, pond)
     open_page(page, pond, "Notifications")
     rows = page.locator("#notifications-list tbody tr")

@@ -97,6 +97,12 @@ def test_a_neutral_deploy_passes_and_added_latency_fails_verify(gated_pond: Loca
     row = next(r for r in deploy["verdict"]["rows"] if (r["kind"], r["method"]) == ("latency_p50", "profile"))
     assert row["delta"] > ADDED_LATENCY_MS / 1000 / 2, row
     with gated_pond.client() as admin:
-        notices = admin.notifications(kind="deploy_verdict")
+        # The verdict's event is its notification intent: the tick that judged it expands it a moment later.
+        notices = wait_for(
+            "both verdicts in the outbox",
+            lambda: admin.notifications(kind="deploy_verdict"),
+            lambda found: len(found) >= 2,
+            timeout=20,
+        )
     verdicts = sorted((n["fields"]["build"], n["fields"]["outcome"]) for n in notices)
     assert verdicts == [("neutral", "pass"), ("slow", "fail")]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
+from datetime import datetime
 
 import pytest
 
@@ -12,6 +14,8 @@ from koipond.models.guard import Comparator, ErrorPolicy, GuardQuery, NoDataPoli
 from koipond.models.tests import LoadTestStatus
 from koipond.pond.pond import LocalPond
 from koipond.pond.processes import free_port
+from koipond.prometheus import PrometheusReader
+from koipond.services.guard_evaluation import QueryResult
 from koipond.settings import Settings
 from tests.e2e.conftest import run_cli, watched_pond
 from tests.e2e.school_probe import wait_for
@@ -92,6 +96,54 @@ def test_injected_errors_stop_the_test_within_the_window_plus_one_period(
     assert stopped.reason is not None
     assert stopped.reason.startswith("guard e2e-success-rate: ")
     assert "< 0.95" in stopped.reason
+
+
+class RecordingReader:
+    """The guard's own Prometheus reader, keeping what each run asked and got (to judge the acting run)."""
+
+    def __init__(self, inner: PrometheusReader) -> None:
+        self.inner = inner
+        self.runs: list[tuple[datetime, datetime, QueryResult]] = []
+
+    def range_query(self, cluster: str, query: str, start: datetime, end: datetime, step_seconds: int) -> QueryResult:
+        result = self.inner.range_query(cluster, query, start, end, step_seconds)
+        self.runs.append((start, end, result))
+        return result
+
+
+def test_the_guard_stops_only_after_the_breach_lasted_the_whole_window(guarded_pond: LocalPond, guard: Keeper) -> None:
+    """Issue 15's drill: errors injected, the guard run at sub-second offsets; the run that acts must have
+    seen its window open on a breaching sample, a whole time_range before it (not 27 s into 30 s)."""
+    query = GuardQuery(
+        label="e2e-window",
+        query=(
+            "1 - (sum(rate(koi_pond_school_web_api_call_failures_total[3s])) or vector(0))"
+            " / sum(rate(koi_pond_school_web_api_calls_total[3s]))"
+        ),
+        time_range="10s",
+        step="2s",
+        threshold=0.95,
+        comparator=Comparator.LESS_THAN,
+    )
+    guard.guard.put_query(query, "e2e")
+    recorder = RecordingReader(guard.guard._prometheus)
+    guard.guard._prometheus = recorder  # the same reader underneath; only remembered
+    # An earlier test's failing calls must have left the window, or they would be this breach's start.
+    quiet = {Outcome.NO_DATA, Outcome.HEALTHY}
+    wait_for("a window without failures", lambda: guard.guard.run_once()[0].outcome, lambda o: o in quiet, 60)
+    test_id = start(guarded_pond)
+    wait_for("a healthy evaluation", lambda: guard.guard.run_once()[0].outcome, lambda o: o is Outcome.HEALTHY, 60)
+    guarded_pond.target_faults("PUT", {"route": "*", "error_rate": 1.0, "status": 500})
+    deadline = time.monotonic() + 60
+    while not (acting := guard.guard.run_once()[0]).acted:
+        assert time.monotonic() < deadline, "the guard never stopped the test"
+        time.sleep(0.37)  # an odd period: runs land on every sub-second offset
+    assert status_of(guard, test_id) is LoadTestStatus.STOPPED
+    window_start, now, result = recorder.runs[-1]
+    assert result.samples[0].at == window_start.timestamp()  # Prometheus answered exactly at the window start
+    breaching = [s.at for s in result.samples if not math.isnan(s.value) and s.value < query.threshold]
+    assert breaching[0] <= window_start.timestamp(), acting.detail
+    assert now.timestamp() - breaching[0] >= query.time_range_seconds
 
 
 def test_a_single_healthy_sample_in_the_window_prevents_a_stop(guarded_pond: LocalPond, guard: Keeper) -> None:

@@ -60,6 +60,8 @@ def last_outcome(pond: LocalPond) -> str | None:
 
 
 def rollout_notifications(keeper: Keeper) -> list[Any]:
+    # The pond's tick may not have expanded the last transition's intent yet; expanding here too is safe (once each).
+    keeper.notifications.intents.expand_pending()
     kinds = [k for k in NotificationKind if k.value.startswith("rollout_")]
     return [n for kind in kinds for n in keeper.notifications.list_notifications(kind=kind, limit=200)]
 

@@ -19,6 +19,7 @@ import pytest
 
 from koipond.models.deploys import DeployStatus, VerdictOutcome
 from koipond.models.history import EventKind
+from koipond.notifications.intents import plan_notifications
 from koipond.notify import NotificationKind
 from koipond.ports import FixedClock
 from koipond.prometheus import ApiClientPrometheusReader
@@ -26,6 +27,7 @@ from koipond.services.deploys import DeployService, NewDeploy
 from koipond.settings import Settings, guard_clusters
 from koipond.store.deploys import DynamoDeployRepository
 from koipond.store.history import DynamoHistoryRepository
+from koipond.store.notifications import DynamoNotificationRepository
 from koipond.store.table import DynamoTable
 from tests.conftest import START
 
@@ -107,19 +109,26 @@ def prometheus() -> Iterator[tuple[FakePrometheus, str]]:
     server.server_close()
 
 
-class RecordingNotifier:
-    def __init__(self) -> None:
-        self.sent: list[tuple[NotificationKind, str, dict[str, str], str]] = []
+class WaitingNotices:
+    """The notifications the deploys' history events ask for (their intents), as the release tick would plan them."""
+
+    def __init__(self, table: DynamoTable) -> None:
+        self._repo = DynamoNotificationRepository(table)
 
     def notify(self, kind: NotificationKind, text: str, fields: Mapping[str, str], key: str) -> None:
-        self.sent.append((kind, text, dict(fields), key))
+        raise AssertionError("the deploy service notifies through its history events, never directly")
+
+    @property
+    def sent(self) -> list[tuple[NotificationKind, str, dict[str, str], str]]:
+        planned = plan_notifications(self._repo.intents(100))
+        return [(p.kind, p.text, p.fields, p.key) for p in planned]
 
 
 @dataclass
 class Gate:
     service: DeployService
     repo: DynamoDeployRepository
-    notifier: RecordingNotifier
+    notifier: WaitingNotices
     fake: FakePrometheus
 
 
@@ -129,9 +138,9 @@ def gate(dynamodb: Any, settings: Settings, clock: FixedClock, prometheus: tuple
     table = DynamoTable(dynamodb, settings.table_name)
     repo = DynamoDeployRepository(table, DynamoHistoryRepository(table))
     clusters = guard_clusters(Settings(prometheus_url=url))
-    notifier = RecordingNotifier()
+    notifier = WaitingNotices(table)
     reader = ApiClientPrometheusReader(clusters, timeout_seconds=2)
-    service = DeployService(repo, reader, notifier, clock, clusters, SETTLE_SECONDS, DEADLINE_SECONDS)
+    service = DeployService(repo, reader, clock, clusters, SETTLE_SECONDS, DEADLINE_SECONDS)
     return Gate(service, repo, notifier, fake)
 
 

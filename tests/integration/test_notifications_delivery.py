@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 
 from koipond.composition import Keeper, build_keeper, injected_keeper
+from koipond.notifications.delivery import NotificationDeliverer
 from koipond.notifications.models import NotificationStatus
+from koipond.notifications.retry import RetryPolicy
+from koipond.notifications.service import config_source
 from koipond.notify import NotificationKind
 from koipond.pond.aws import provision_notification_secret
 from koipond.pond.webhook_sink import Answer, WebhookSink
@@ -49,7 +52,9 @@ def routed(settings: Settings, dynamodb: Any, clock: FixedClock, sink: WebhookSi
 
 
 def pull(keeper: Keeper) -> None:
+    """Pull the stop and expand its event (the notification intent) into the outbox, as a tick starts by doing."""
     keeper.estop.activate("alice", "checkout latency doubled")
+    assert keeper.notifications.intents.expand_pending() == {"expanded": 1}
 
 
 def status_of(keeper: Keeper, route: str) -> Any:
@@ -99,9 +104,13 @@ def test_429_then_200_is_retried_no_earlier_than_retry_after(
 def test_server_errors_back_off_then_give_up(routed: Keeper, sink: WebhookSink, clock: FixedClock) -> None:
     sink.state.script(WORKFLOW, [Answer(500, body="boom")] * 8)
     pull(routed)
+    # Eight attempts, so the waits stay under the cap (the default policy tries for hours: see the unit tests).
+    deliverer = NotificationDeliverer(
+        routed.notifications.repo, config_source(routed.settings), clock, RetryPolicy(max_attempts=8)
+    )
     waits = []
     for _ in range(8):
-        routed.notifications.deliverer.deliver_due()
+        deliverer.deliver_due()
         n = status_of(routed, "release")
         if n.status is not NotificationStatus.PENDING:
             break

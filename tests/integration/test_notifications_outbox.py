@@ -100,6 +100,8 @@ def test_pulling_and_lifting_the_stop_each_notify_once(routed: Keeper) -> None:
         assert api.post("/v1/emergency-stop", {"reason": "pulled twice"}).status == 200  # already on: no news
         assert api.delete("/v1/emergency-stop", {"reason": "fixed"}).status == 200
         assert api.delete("/v1/emergency-stop").status == 200
+    assert routed.notifications.list_notifications() == []  # the events are the intents until a tick expands them
+    assert routed.notifications.intents.expand_pending() == {"expanded": 2}
     stored = routed.notifications.list_notifications()
     assert sorted((n.kind.value, n.route) for n in stored) == [
         ("emergency_stop_off", NO_ROUTE),

@@ -41,6 +41,7 @@ def show(api: Api, rollout_id: str) -> dict[str, Any]:
 
 
 def rollout_notifications(keeper: Keeper) -> list[Any]:
+    keeper.notifications.intents.expand_pending()  # the release tick's intake: transitions' events to the outbox
     kinds = [k for k in NotificationKind if k.value.startswith("rollout_")]
     return [n for kind in kinds for n in keeper.notifications.list_notifications(kind=kind, limit=200)]
 

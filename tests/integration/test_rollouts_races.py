@@ -50,7 +50,6 @@ def rival_service(
         keeper.tests,
         DynamoGuardRepository(table, history),
         DynamoEmergencyStopRepository(table, history),
-        keeper.notifier,
         clock,
         settings.max_koi_per_test,
     )
@@ -71,6 +70,7 @@ def test_a_tick_that_loses_the_race_neither_advances_nor_notifies(
     assert kinds == ["rollout_started", "rollout_advanced"]
     scaled = [e.details["koi"] for e in keeper.tests.events(test_id) if e.kind == "test_scaled"]
     assert scaled == [[20, 50], [50, 100]]
+    keeper.notifications.intents.expand_pending()  # the release tick's intake: transitions' events to the outbox
     advanced = keeper.notifications.list_notifications(kind=NotificationKind.ROLLOUT_ADVANCED)
     assert len(advanced) == 1
 

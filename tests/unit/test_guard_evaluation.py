@@ -15,6 +15,7 @@ from koipond.services.guard_evaluation import QueryResult, Sample, evaluate, sho
 
 PROPERTY_SETTINGS = settings(max_examples=100, deadline=None)
 BASE = datetime(2025, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIRROR = {
     Comparator.LESS_THAN: Comparator.GREATER_THAN,
     Comparator.LESS_THAN_OR_EQUAL: Comparator.GREATER_THAN_OR_EQUAL,
@@ -48,20 +49,45 @@ def make_query(
     )
 
 
+def window_us(query: GuardQuery, now: datetime) -> tuple[int, int]:
+    end = (now - EPOCH) // timedelta(microseconds=1)
+    return end - query.time_range_seconds * 1_000_000, end
+
+
 def window(query: GuardQuery, now: datetime) -> tuple[float, float]:
-    end = now.timestamp()
-    return end - query.time_range_seconds, end
+    """The window in Unix seconds, as the floats of its whole microseconds (so comparisons are exact)."""
+    start, end = window_us(query, now)
+    return start / 1e6, end / 1e6
 
 
-def grid(query: GuardQuery, now: datetime, phase: float = 0.0) -> list[float]:
-    """Timestamps one step apart from ``start + phase`` up to ``now``, as a Prometheus range query returns."""
-    start, end = window(query, now)
-    count = math.floor((end - start - phase) / query.step_seconds) + 1
-    return [t for k in range(count) if (t := start + phase + k * query.step_seconds) <= end]
+def grid(query: GuardQuery, now: datetime, phase_us: int = 0) -> list[float]:
+    """Timestamps one step apart up to ``now``, as a Prometheus range query returns.
+
+    From the window start itself (``phase_us`` 0: the guard's own query), or aligned down (Trickster,
+    query frontends): from ``step - phase`` before the start, the point the window opens with.
+    """
+    start, end = window_us(query, now)
+    step = query.step_seconds * 1_000_000
+    first = start + phase_us - step if phase_us else start
+    return [t / 1e6 for t in range(first, end + 1, step)]
+
+
+def whole_micros(times: st.SearchStrategy[float]) -> st.SearchStrategy[float]:
+    """Times on whole microseconds, the resolution evaluate() compares at (Prometheus: milliseconds)."""
+    return times.map(lambda t: round(t * 1e6) / 1e6)
 
 
 def run(query: GuardQuery, samples: list[Sample], now: datetime, previous: Evaluation | None = None) -> Evaluation:
     return evaluate(query, QueryResult(samples=tuple(samples)), now, previous)
+
+
+def counted(query: GuardQuery, samples: list[Sample], now: datetime) -> int:
+    """What ``samples`` of an evaluation should be: the window's samples plus known ones at an earlier opener."""
+    start, end = window(query, now)
+    known_up_to_start = [s.at for s in samples if s.at <= start and not math.isnan(s.value)]
+    opener = max(known_up_to_start, default=None)
+    before = known_up_to_start.count(opener) if opener is not None and opener < start else 0
+    return sum(start <= s.at <= end for s in samples) + before
 
 
 @dataclass(frozen=True)
@@ -113,8 +139,8 @@ def scenarios(draw: st.DrawFn, min_points: int = 1) -> Scenario:
         step=f"{step}s",
     )
     now = BASE + timedelta(microseconds=draw(st.integers(min_value=0, max_value=10**12)))
-    # Any phase: Prometheus starts at `start`, Trickster aligns to multiples of step, either covers.
-    phase = draw(st.floats(min_value=0, max_value=step, exclude_max=True))
+    # Any phase: Prometheus starts at `start`, Trickster aligns down to multiples of step, either covers.
+    phase = draw(st.integers(min_value=0, max_value=step * 1_000_000 - 1))
     times = grid(query, now, phase)
     assert len(times) >= min_points
     return Scenario(query, now, times)
@@ -133,14 +159,14 @@ def subsets(samples: list[Sample]) -> st.SearchStrategy[list[Sample]]:
 
 def in_window_times(scenario: Scenario) -> st.SearchStrategy[float]:
     start, end = window(scenario.query, scenario.now)
-    return st.floats(min_value=start, max_value=end)
+    return whole_micros(st.floats(min_value=start, max_value=end))
 
 
 def outside_window_times(scenario: Scenario) -> st.SearchStrategy[float]:
     start, end = window(scenario.query, scenario.now)
     before = st.floats(min_value=start - 86_400, max_value=start, exclude_max=True)
     after = st.floats(min_value=end, max_value=end + 86_400, exclude_min=True)
-    return st.one_of(before, after)
+    return whole_micros(st.one_of(before, after))
 
 
 # --- sustained breach and coverage -----------------------------------------------------------------
@@ -199,21 +225,21 @@ def test_one_missing_interior_sample_is_tolerated(data: st.DataObject) -> None:
     ("edge", "slack", "outcome"),
     [
         ("earliest", 0.0, Outcome.BREACH),
-        ("earliest", 0.01, Outcome.BREACHING),
+        ("earliest", 0.001, Outcome.BREACHING),
         ("latest", 0.0, Outcome.BREACH),
         ("latest", 0.01, Outcome.BREACHING),
         ("gap", 0.0, Outcome.BREACH),
         ("gap", 0.01, Outcome.BREACHING),
     ],
 )
-def test_coverage_bounds_allow_one_step_plus_tolerance_at_edges_and_two_steps_plus_tolerance_between(
+def test_coverage_needs_a_sample_at_the_start_and_allows_one_step_plus_tolerance_at_the_end_two_between(
     step: str, edge: str, slack: float, outcome: Outcome
 ) -> None:
     query = make_query(time_range="10m", step=step)
     start, end = window(query, BASE)
     size, tolerance = query.step_seconds, tolerance_seconds(query.step_seconds)
     if edge == "earliest":
-        times = [start + size + tolerance + slack, end]
+        times = [start + slack, end]  # a millisecond late is late: the window would be shorter than asked
     elif edge == "latest":
         times = [start, end - size - tolerance - slack]
     else:
@@ -254,12 +280,25 @@ def test_millisecond_rounded_timestamps_just_before_the_window_still_give_breach
 
 @PROPERTY_SETTINGS
 @given(st.data())
-def test_samples_outside_window_never_change_the_evaluation(data: st.DataObject) -> None:
+def test_samples_after_now_never_change_the_evaluation(data: st.DataObject) -> None:
     scenario = data.draw(scenarios())
     inside = data.draw(subsets(data.draw(samples_at(scenario.times, any_value(scenario.query)))))
-    outside = data.draw(
-        st.lists(st.builds(Sample, at=outside_window_times(scenario), value=any_value(scenario.query)), max_size=10)
-    )
+    _, end = window(scenario.query, scenario.now)
+    later = whole_micros(st.floats(min_value=end + 1e-6, max_value=end + 86_400))
+    outside = data.draw(st.lists(st.builds(Sample, at=later, value=any_value(scenario.query)), max_size=10))
+
+    with_outside = run(scenario.query, inside + outside, scenario.now)
+
+    assert with_outside == run(scenario.query, inside, scenario.now)
+
+
+@PROPERTY_SETTINGS
+@given(st.data())
+def test_samples_older_than_the_windows_opener_never_change_the_evaluation(data: st.DataObject) -> None:
+    scenario = data.draw(scenarios())
+    inside = data.draw(samples_at(scenario.times, st.one_of(breaching(scenario.query), healthy(scenario.query))))
+    older = whole_micros(st.floats(min_value=inside[0].at - 86_400, max_value=inside[0].at - 1e-6))
+    outside = data.draw(st.lists(st.builds(Sample, at=older, value=any_value(scenario.query)), max_size=10))
 
     with_outside = run(scenario.query, inside + outside, scenario.now)
 
@@ -357,7 +396,8 @@ def test_nan_in_place_of_two_adjacent_breaching_samples_is_a_gap(data: st.DataOb
 
     evaluation = run(scenario.query, samples, scenario.now)
 
-    assert (evaluation.outcome, evaluation.samples) == (Outcome.BREACHING, len(samples))
+    assert evaluation.outcome == Outcome.BREACHING
+    assert evaluation.samples == counted(scenario.query, samples, scenario.now)
 
 
 @PROPERTY_SETTINGS
@@ -393,7 +433,7 @@ def test_value_is_the_latest_known_sample_in_the_window(data: st.DataObject) -> 
     evaluation = run(scenario.query, samples, scenario.now)
 
     assert evaluation.value == (max(known, key=lambda s: (s.at, s.value)).value if known else None)
-    assert evaluation.samples == sum(start <= s.at <= end for s in samples)
+    assert evaluation.samples == counted(scenario.query, samples, scenario.now)
 
 
 # --- errors ----------------------------------------------------------------------------------------

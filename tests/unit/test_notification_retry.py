@@ -94,3 +94,10 @@ def test_a_retry_after_date_in_the_past_means_now() -> None:
 def test_a_policy_with_a_base_above_its_cap_is_refused() -> None:
     with pytest.raises(ValueError, match="base_seconds"):
         RetryPolicy(base_seconds=10, cap_seconds=1)
+
+
+def test_the_default_policy_keeps_trying_through_a_four_hour_slack_outage() -> None:
+    policy = RetryPolicy()
+    shortest = sum(backoff_seconds(n, policy, random.Random(0)) for n in range(1, policy.max_attempts))
+    floors = sum(min(policy.cap_seconds, policy.base_seconds * 2 ** (n - 1)) / 2 for n in range(1, policy.max_attempts))
+    assert shortest >= floors >= 4 * 3600

@@ -84,6 +84,20 @@ export function drawChart(data, color) {
   );
 }
 
+export function prometheusUnreachable(failure) {
+  return Boolean(failure && failure.code === "metrics_unavailable" && failure.details && failure.details.reason === "unreachable");
+}
+
+function prometheusDownNotice(failure) {
+  return el(
+    "div",
+    { class: "notice notice-error", role: "alert" },
+    el("strong", {}, "Prometheus is unreachable. "),
+    "No chart can be drawn, and the shutdown guard cannot see either: each guard query follows its on_error policy (see the Guard page). ",
+    el("span", { class: "small" }, failure.message),
+  );
+}
+
 function card(spec) {
   const value = el("span", { class: "chart-value" }, "–");
   const body = el("div", { class: "chart-body" }, el("p", { class: "muted" }, "Loading…"));
@@ -96,7 +110,8 @@ export function mount(main) {
   const test = el("select", { id: "chart-test" }, el("option", { value: "" }, "All tests"));
   const controls = el("div", { class: "inline-form" }, el("label", { for: "chart-range" }, "Range"), range, el("label", { for: "chart-test" }, "Koi of"), test);
   const cards = SERIES.map((spec) => ({ spec, ...card(spec) }));
-  main.append(pageHeader("Charts", "What the koi see, from the Schools' metrics in Prometheus.", controls), el("div", { class: "chart-grid" }, cards.map((c) => c.node)));
+  const status = el("div", { id: "chart-status" });
+  main.append(pageHeader("Charts", "What the koi see, from the Schools' metrics in Prometheus.", controls), status, el("div", { class: "chart-grid" }, cards.map((c) => c.node)));
   range.addEventListener("change", () => refresh());
   test.addEventListener("change", () => refresh());
 
@@ -122,14 +137,23 @@ export function mount(main) {
       const known = data.points.filter(([, v]) => v !== null);
       c.value.textContent = known.length ? formatValue(data.unit, known[known.length - 1][1]) : "";
       c.body.replaceChildren(drawChart(data, c.spec.color));
+      return null;
     } catch (failure) {
-      c.value.textContent = "unavailable";
-      c.body.replaceChildren(el("p", { class: "notice notice-error", role: "alert" }, failure.message));
+      // Never an empty chart for a Prometheus that did not answer: "no data" would read as "no traffic".
+      const down = prometheusUnreachable(failure);
+      c.value.textContent = down ? "Prometheus unreachable" : "unavailable";
+      c.body.replaceChildren(
+        down ? el("p", { class: "muted" }, "Not drawn: Prometheus did not answer.") : el("p", { class: "notice notice-error", role: "alert" }, failure.message),
+      );
+      return failure;
     }
   }
 
   async function refresh() {
-    await Promise.all([refreshTests(), ...cards.map(refreshCard)]);
+    const [, ...failures] = await Promise.all([refreshTests(), ...cards.map(refreshCard)]);
+    const down = failures.find(prometheusUnreachable);
+    // One alert for the page rather than five: the cause is the same for every chart.
+    status.replaceChildren(...(down ? [prometheusDownNotice(down)] : []));
   }
   return { refresh };
 }
