@@ -16,10 +16,13 @@ import click
 from koipond import envvars
 from koipond.cli.context import console, err_console
 from koipond.pond.lambda_runtime import DEFAULT_WORKERS
-from koipond.pond.pond import LocalPond, PondConfig
+from koipond.pond.pond import ADMIN_TOKEN_FILE, LocalPond, PondConfig, stored_admin_token
 from koipond.pond.processes import free_port
 from koipond.pond.token_worker import token_worker_command
 from koipond.settings import get_settings
+
+STATE_DIR_HELP = "Where the pond keeps its state (the embedded AWS's, in aws/), logs and Prometheus data."
+EPHEMERAL_HELP = "Keep the embedded AWS's state in memory only: a restart starts from an empty pond."
 
 
 @click.command("aws")
@@ -30,17 +33,37 @@ from koipond.settings import get_settings
     is_flag=True,
     help="Listen on a --host other machines can reach. Unsafe: it holds every key and test.",
 )
-def aws_command(host: str, port: int, allow_non_loopback: bool) -> None:
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".pond"),
+    show_default=True,
+    help="Keep the state in STATE_DIR/aws/ (a snapshot and a journal) and restore it on start.",
+)
+@click.option("--ephemeral", is_flag=True, help=EPHEMERAL_HELP)
+@click.option(
+    "--snapshot-every",
+    type=click.FloatRange(0.5, 86_400),
+    default=2.0,
+    show_default=True,
+    help="Seconds between snapshots while things change (longer for a big state); the journal covers the rest.",
+)
+def aws_command(
+    host: str, port: int, allow_non_loopback: bool, state_dir: Path, ephemeral: bool, snapshot_every: float
+) -> None:
     """Run the embedded AWS (moto server) and provision the table, token queues, KMS key and bucket.
 
     Only requests signed with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are served (a new pair is made
-    and printed when they are unset); requests from web pages are refused. State lives in this
-    process only: other pond processes may restart freely, this one may not.
+    and printed when they are unset); requests from web pages are refused. The state (tests, keys,
+    behaviors, history, queues, token shards) is kept in STATE_DIR/aws/ and restored on start: nothing is
+    lost on a clean stop, and after a kill -9 nothing acknowledged but SQS receives and deletes of the
+    last few seconds (a message may be delivered again). With --ephemeral it lives in this process only.
     """
     import os
 
     from koipond.pond.aws import ProvisionedResources, serve
     from koipond.pond.aws_guard import AwsKeyPair, is_loopback
+    from koipond.pond.aws_state import RestoreReport
 
     if not is_loopback(host):
         if not allow_non_loopback:
@@ -56,14 +79,34 @@ def aws_command(host: str, port: int, allow_non_loopback: bool) -> None:
         os.environ.update(key_pair.as_env())  # this process's own clients (provisioning) sign with it too
         console.print("AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY were unset; components must sign with this new pair:")
         console.print(f"  export {' '.join(f'{name}={value}' for name, value in key_pair.as_env().items())}")
+    aws_dir = None if ephemeral else state_dir / "aws"
 
-    def ready(resources: ProvisionedResources) -> None:
+    def restored(report: RestoreReport) -> None:
         console.print(
-            f"embedded AWS ready at http://{host}:{port} for access key {key_pair.access_key_id}: "
-            f"table {resources.table}, queue {resources.queue_url}, bucket {resources.bucket}"
+            f"state restored from {aws_dir} in {report.seconds:.2f}s: snapshot of {report.snapshot_bytes:,} bytes, "
+            f"{report.replayed} journaled requests replayed ({report.failed} refused, {report.torn} torn skipped)"
         )
 
-    serve(get_settings(), host, port, key_pair, ready)
+    def ready(resources: ProvisionedResources) -> None:
+        kept = "in memory only" if aws_dir is None else f"state kept in {aws_dir}"
+        console.print(
+            f"embedded AWS ready at http://{host}:{port} for access key {key_pair.access_key_id}: "
+            f"table {resources.table}, queue {resources.queue_url}, bucket {resources.bucket}; {kept}"
+        )
+
+    try:
+        serve(
+            get_settings(),
+            host,
+            port,
+            key_pair,
+            ready,
+            state_dir=aws_dir,
+            on_restored=restored,
+            snapshot_seconds=snapshot_every,
+        )
+    except RuntimeError as exc:  # e.g. another embedded AWS holds the state dir
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.command("keeper")
@@ -104,8 +147,9 @@ def keeper_command(host: str, port: int, workers: int) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     default=Path(".pond"),
     show_default=True,
-    help="Where logs go.",
+    help=STATE_DIR_HELP,
 )
+@click.option("--ephemeral", is_flag=True, help=EPHEMERAL_HELP)
 @click.option(
     "--poll-interval", type=click.FloatRange(0.2, 300), default=5.0, show_default=True, help="School poll interval, s."
 )
@@ -133,6 +177,7 @@ def up_command(
     schools: int,
     capacity: int,
     state_dir: Path,
+    ephemeral: bool,
     poll_interval: float,
     prometheus_port: int,
     guard_every: float,
@@ -143,7 +188,12 @@ def up_command(
 
     Runs the embedded AWS, the Keeper, the bundled Slack-like target, Prometheus (scraping the target
     and every School), N Schools, the shutdown guard and the release tick, each as its own process. Prints the URLs and
-    an admin token (KOIPOND_ADMIN_TOKEN if set, else a new random one).
+    an admin token: KOIPOND_ADMIN_TOKEN if set, else the one kept in STATE_DIR/admin-token (made on first start).
+
+    The embedded AWS keeps its state in STATE_DIR/aws/, so a pond started again with the same --state-dir has
+    every test, key, behavior and history event: none lost after Ctrl-C, and after a kill -9 nothing
+    acknowledged but SQS receives and deletes of the last few seconds. --ephemeral: memory only, a new
+    random admin token each start.
     """
     settings = get_settings()
     config = PondConfig(
@@ -154,6 +204,7 @@ def up_command(
         school_capacity=capacity,
         with_target=True,
         state_dir=state_dir,
+        persistent=not ephemeral,
         poll_interval_seconds=poll_interval,
         with_prometheus=True,
         prometheus_port=prometheus_port or free_port(),
@@ -164,6 +215,9 @@ def up_command(
     )
     if settings.admin_token:
         config.admin_token = settings.admin_token.get_secret_value()
+    elif not ephemeral:
+        # The Keeper knows only the bootstrap token it is given: the same one must let the user back in.
+        config.admin_token = stored_admin_token(state_dir)
     pond = LocalPond(config)
     with console.status("starting the embedded AWS, the Keeper, the target and the Schools..."):
         try:
@@ -198,6 +252,12 @@ def _print_pond(pond: LocalPond) -> None:
     for school, metrics in zip(pond.schools, pond.school_metrics_urls, strict=True):
         console.print(f"  {school.name:<13} {metrics}")
     console.print(f"  logs          {pond.logs}")
+    if pond.config.persistent:
+        console.print(
+            f"  state         {pond.aws_state_dir}   (admin token in {pond.config.state_dir / ADMIN_TOKEN_FILE})"
+        )
+    else:
+        console.print("  state         in memory only (--ephemeral): gone when the pond stops")
     console.print("use it from another shell:")
     for name, value in pond.client_env().items():
         console.print(f"  export {name}={value}")

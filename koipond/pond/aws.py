@@ -6,12 +6,17 @@ import json
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from koipond.aws_clients import aws_client
 from koipond.models.tokens import DEFAULT_MAX_RECEIVE_COUNT
+from koipond.pond import moto_fixes
 from koipond.pond.aws_guard import AwsKeyPair, EmbeddedAwsGuard
+from koipond.pond.aws_state import SNAPSHOT_SECONDS, PersistentAwsApp, RestoreReport
+from koipond.pond.moto_fixes import SerialDynamoDB
 from koipond.settings import Settings
 from koipond.store.schema import create_table
 
@@ -169,28 +174,55 @@ def token_bucket_policy(bucket: str, partition: str = "aws") -> dict[str, Any]:
     }
 
 
-def serve(settings: Settings, host: str, port: int, key_pair: AwsKeyPair, on_ready: Any = None) -> None:
+def serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    key_pair: AwsKeyPair,
+    on_ready: Callable[[ProvisionedResources], None] | None = None,
+    state_dir: Path | None = None,
+    on_restored: Callable[[RestoreReport], None] | None = None,
+    snapshot_seconds: float = SNAPSHOT_SECONDS,
+) -> None:
     """Run moto's server behind :class:`EmbeddedAwsGuard` until SIGTERM/SIGINT, provisioned before ``on_ready``.
 
     This process's own clients sign with ``key_pair``: the caller puts it in the environment boto3 reads.
+    With ``state_dir``, the state is restored from it first and kept there (:mod:`koipond.pond.aws_state`);
+    without, it lives in this process's memory only.
     """
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    guard = EmbeddedAwsGuard(DomainDispatcherApplication(create_backend_app), key_pair)
+    moto_fixes.apply()
+    moto_app = SerialDynamoDB(DomainDispatcherApplication(create_backend_app))
+    persistent = PersistentAwsApp(moto_app, state_dir, snapshot_seconds) if state_dir is not None else None
+    if persistent is not None:
+        report = persistent.restore()
+        if on_restored:
+            on_restored(report)
+    # Inside the guard: only requests it let through are journaled, and replays skip it (see PersistentAwsApp).
+    guard = EmbeddedAwsGuard(persistent or moto_app, key_pair)
     server = make_server(host, port, guard, threaded=True, request_handler=MotoRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, name="embedded-aws", daemon=True)
-    thread.start()
+    threads = [threading.Thread(target=server.serve_forever, name="embedded-aws", daemon=True)]
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    threads[0].start()
     try:
         resources = provision(settings.model_copy(update={"aws_endpoint": f"http://{host}:{port}"}))
+        if persistent is not None:
+            persistent.snapshot()  # the provisioned key and queues on disk before anyone relies on them
+            threads.append(threading.Thread(target=persistent.run_snapshots, args=(stop,), name="aws-snapshots"))
+            threads[-1].start()
         guard.provisioned.set()
         if on_ready:
             on_ready(resources)
         stop.wait()
     finally:
+        stop.set()
         server.shutdown()
-        thread.join()
+        for thread in threads:
+            thread.join()
+        if persistent is not None:
+            persistent.close()

@@ -23,10 +23,35 @@ SHIPPED_BEHAVIORS = Path(__file__).resolve().parents[2] / "behaviors"
 POND_NOTIFICATION_SECRET = "koipond/notifications"  # noqa: S105 - the secret's name, not its value
 # The pond's Schools are school-1, school-2, …; their one key is bound to that prefix.
 POND_SCHOOL_PREFIX = "school-"
+# In a persistent pond's state dir: the admin token, so that a restarted pond lets its user back in.
+ADMIN_TOKEN_FILE = "admin-token"  # noqa: S105 - a file name
+SCHOOL_TOKEN_FILE = "school-token"  # noqa: S105 - a file name
 
 
 def _secret(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(16)}"
+
+
+def stored_admin_token(state_dir: Path) -> str:
+    """The admin token kept in ``state_dir/admin-token`` (mode 0600), made and stored on first use."""
+    path = state_dir / ADMIN_TOKEN_FILE
+    try:
+        token = path.read_text().strip()
+    except FileNotFoundError:
+        token = ""
+    if token:
+        return token
+    token = _secret("pond-admin")
+    _write_private(path, token)
+    return token
+
+
+def _write_private(path: Path, token: str) -> None:
+    """Write a token to a file only its owner can read (created so: never readable by others, even briefly)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(token + "\n")
 
 
 @dataclass
@@ -38,6 +63,10 @@ class PondConfig:
     schools: int = 0
     school_capacity: int = 5000
     state_dir: Path = Path(".pond")
+    # Keep the embedded AWS's state in state_dir/aws and restore it on start (`koipond up`). Off by
+    # default: tests and the demo start from an empty pond and never write a state dir of their own.
+    persistent: bool = False
+    aws_snapshot_seconds: float = 2.0  # seconds between the embedded AWS's snapshots while things change
     admin_token: str = field(default_factory=lambda: _secret("pond-admin"))
     target_admin_token: str = field(default_factory=lambda: _secret("target-admin"))
     target_secret: str = field(default_factory=lambda: _secret("target-secret"))
@@ -57,6 +86,10 @@ class PondConfig:
     behaviors_dir: Path = SHIPPED_BEHAVIORS
     # The only key pair the embedded AWS accepts; every component gets it in its environment.
     aws_key_pair: AwsKeyPair = field(default_factory=AwsKeyPair.generate)
+    # What components use as their AWS endpoint instead of the embedded AWS's own URL: a fault proxy in
+    # front of it (koipond.pond.fault_proxy), so tests can take DynamoDB or SQS away from the Keeper.
+    # The pond itself (readiness, provisioning, aws_client) still talks to the embedded AWS directly.
+    aws_via: str | None = None
 
 
 class LocalPond:
@@ -71,7 +104,10 @@ class LocalPond:
         self.prometheus_url = f"http://{host}:{config.prometheus_port or free_port(host)}"
         self.prometheus_dir = config.state_dir / "prometheus"
         self.logs = config.state_dir / "logs"
-        self.aws = self._process("aws", self.aws_url, READY_PATH, [])
+        self.aws_state_dir = config.state_dir / "aws"
+        state = ["--state-dir", str(config.state_dir)] if config.persistent else ["--ephemeral"]
+        state += ["--snapshot-every", f"{config.aws_snapshot_seconds:g}"]
+        self.aws = self._process("aws", self.aws_url, READY_PATH, state)
         self.keeper = PondProcess(
             "keeper",
             ["--host", host, "--port", _port(self.keeper_url)],
@@ -112,7 +148,7 @@ class LocalPond:
         prometheus = {envvars.PROMETHEUS_URL: self.prometheus_url} if self.config.with_prometheus else {}
         return {
             **prometheus,
-            envvars.AWS_ENDPOINT: self.aws_url,
+            envvars.AWS_ENDPOINT: self.config.aws_via or self.aws_url,
             envvars.ADMIN_TOKEN: self.config.admin_token,
             # The token worker mints through the bundled target's admin endpoint.
             "KOIPOND_TOKEN_MINT_ADMIN_TOKEN": self.config.target_admin_token,
@@ -150,13 +186,29 @@ class LocalPond:
         if self.config.with_prometheus:
             self._start_prometheus()
         if self.config.schools:
-            with self.client() as keeper:
-                school_token = keeper.create_key("pond schools", "school", school_prefix=POND_SCHOOL_PREFIX)["token"]
+            school_token = self._school_token()
             for number in range(1, self.config.schools + 1):
                 self.start_school(f"{POND_SCHOOL_PREFIX}{number}", school_token, self.config.school_env)
         for job in (self.guard, self.token_worker, self.tick):
             if job is not None:
                 job.start_unchecked()
+
+    def _school_token(self) -> str:
+        """The Schools' one key: a persistent pond reuses the one it stored, so restarts add no keys."""
+        path = self.config.state_dir / SCHOOL_TOKEN_FILE
+        if self.config.persistent and path.exists():
+            token = path.read_text().strip()
+            try:
+                with self.client(token) as school:
+                    if school.whoami()["role"] == "school":
+                        return token
+            except KeeperApiError:
+                pass  # revoked, or of another pond: make a new one
+        with self.client() as keeper:
+            token = str(keeper.create_key("pond schools", "school", school_prefix=POND_SCHOOL_PREFIX)["token"])
+        if self.config.persistent:
+            _write_private(path, token)
+        return token
 
     def _start_prometheus(self) -> None:
         config = write_config(self.prometheus_dir, self.config.scrape_seconds, self.target_url)
@@ -224,6 +276,19 @@ class LocalPond:
         else:
             self.keeper.stop()
         self.keeper.start(timeout=60)
+
+    def restart_aws(self, *, crash: bool = False) -> None:
+        """Stop (SIGTERM: a last snapshot) or kill -9 the embedded AWS and start it again on the same port.
+
+        A persistent pond's embedded AWS restores its state (see :mod:`koipond.pond.aws_state`); an
+        ephemeral one comes back empty but provisioned. The other processes reach it over HTTP and
+        reconnect on their next call; until it answers again their calls fail (the Keeper answers 503).
+        """
+        if crash:
+            self.aws.kill()
+        else:
+            self.aws.stop()
+        self.aws.start(timeout=60)
 
     def target_faults(self, method: str, fault: dict[str, Any] | None = None) -> httpx.Response:
         """Put (``PUT``), list (``GET``) or clear (``DELETE``) the bundled target's injected faults.

@@ -1,11 +1,11 @@
-"""The single-table layout: key names, the index and TTL, and how to create the table.
+r"""The single-table layout: key names, the index and TTL, and how to create the table.
 
 Items (``pk`` / ``sk``; ``gsi1pk`` / ``gsi1sk`` where listed):
 
 | item          | pk                 | sk                  | gsi1pk           | gsi1sk               |
 |---------------|--------------------|---------------------|------------------|----------------------|
 | load test     | ``TEST#<id>``      | ``META``            | ``TESTS#<status>``| ``<created_at>#<id>``|
-| history event | ``HIST#<subject>`` | ``<at>#<event id>`` | ``NOTIFY-INTENTS`` while it waits to notify | ``<event id>`` |
+| history event | ``HIST#<subject>`` | ``<at>#<event id>`` | ``NOTIFY-INTENTS`` * | ``<event id>`` *     |
 | School        | ``SCHOOL#<id>``    | ``META``            | ``SCHOOLS``      | ``<id>``             |
 | assignment    | ``ASSIGNMENTS``    | ``SCHOOL#<id>``     |                  |                      |
 | allocator lease | ``ALLOCATOR``    | ``META``            |                  |                      |
@@ -23,6 +23,8 @@ Items (``pk`` / ``sk``; ``gsi1pk`` / ``gsi1sk`` where listed):
 | DLQ episode   | ``NOTIFY-EPISODE#<name>`` | ``META``       |                  |                      |
 | rollout       | ``ROLLOUT#<id>``   | ``META``            | ``ROLLOUTS#<status>`` | ``<created_at>#<id>`` |
 | test's rollout| ``TEST#<test id>`` | ``ROLLOUT``         |                  |                      |
+
+\* only while the event waits to notify: the release tick expands it into outbox items, then removes both.
 
 The index's partition key carries the test status, so listing running tests is one Query rather
 than a Scan. School heartbeats carry ``expires_at`` (TTL) so dead Schools disappear by themselves;
