@@ -394,9 +394,13 @@ def _run_scheduled(
         signal.signal(signum, lambda *_: stop.set())
     while not stop.is_set():
         started = time.monotonic()
-        show(handler(scheduled_event(name), LocalLambdaContext(name)))
         if once:
+            show(handler(scheduled_event(name), LocalLambdaContext(name)))
             return
+        try:
+            show(handler(scheduled_event(name), LocalLambdaContext(name)))
+        except Exception as exc:  # a failed run must not end the schedule: EventBridge invokes again too
+            err_console.print(f"[red]{name} run failed[/] ({type(exc).__name__}): {exc}; next run in {period:g} s")
         stop.wait(max(0.0, period - (time.monotonic() - started)))
 
 
