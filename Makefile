@@ -13,7 +13,7 @@ export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 # Debian packages the pond and the suite run for real: `command -v` name -> package.
 SYSTEM_TOOLS := prometheus:prometheus chromium:chromium
 
-.PHONY: env system-deps demo up test test-fast lint format bench bench-keeper cdk-cli synth clean help
+.PHONY: env system-deps demo up test test-fast lint format bench bench-keeper cdk-cli synth clean help soak
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -89,6 +89,10 @@ test: env system-deps ## the whole suite: unit, integration, e2e (a real local p
 
 test-fast: env ## unit tests only
 	$(BIN)/pytest tests/unit -q
+
+soak: env system-deps ## chaos soak of a local pond, invariants checked (SOAK_MINUTES=10, SOAK_SEED=n; docs/soak.md)
+	$(BIN)/python -m koipond.drills.soak --minutes $(or $(SOAK_MINUTES),10) $(if $(SOAK_SEED),--seed $(SOAK_SEED)) \
+	  --report .cache/soak-report.json
 
 lint: env ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .
