@@ -14,6 +14,7 @@ import pytest
 
 from koipond.pond.aws_guard import AwsKeyPair
 from koipond.pond.pond import LocalPond, PondConfig
+from koipond.pond.webhook_sink import WebhookSink
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,6 +22,16 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def pond(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPond]:
     config = PondConfig(state_dir=tmp_path_factory.mktemp("pond"), poll_interval_seconds=1.0)
+    with LocalPond(config) as running:
+        yield running
+
+
+@contextmanager
+def notifying_pond(state_dir: Path, sink: WebhookSink) -> Iterator[LocalPond]:
+    """A pond whose release tick runs every second and routes every notification to ``sink``."""
+    config = PondConfig(
+        state_dir=state_dir, poll_interval_seconds=1.0, tick_every_seconds=1.0, notification_sink_url=sink.url
+    )
     with LocalPond(config) as running:
         yield running
 

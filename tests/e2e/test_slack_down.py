@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from koipond.pond.pond import LocalPond, PondConfig
+from koipond.pond.pond import LocalPond
 from koipond.pond.webhook_sink import Answer, WebhookSink
-from tests.e2e.conftest import run_cli
+from tests.e2e.conftest import notifying_pond, run_cli
 from tests.e2e.school_probe import wait_for
 
 WORKFLOW = "/triggers/pond"
@@ -28,13 +28,7 @@ def sink() -> Iterator[WebhookSink]:
 
 @pytest.fixture(scope="module")
 def pond(tmp_path_factory: pytest.TempPathFactory, sink: WebhookSink) -> Iterator[LocalPond]:
-    config = PondConfig(
-        state_dir=tmp_path_factory.mktemp("slack-down-pond"),
-        poll_interval_seconds=1.0,
-        tick_every_seconds=1.0,
-        notification_sink_url=sink.url,
-    )
-    with LocalPond(config) as running:
+    with notifying_pond(tmp_path_factory.mktemp("slack-down-pond"), sink) as running:
         yield running
 
 
