@@ -14,28 +14,22 @@ from pathlib import Path
 import pytest
 
 from koipond.composition import Keeper
-from koipond.pond.processes import PondProcess, free_port
-from koipond.pond.prometheus import prometheus_process, write_config
+from koipond.pond.processes import PondProcess
 from koipond.services.charts import ChartSeries, MetricsUnavailableError, chart_request
 from koipond.settings import Settings
 from tests.conftest import ADMIN_TOKEN, Api
+from tests.integration.idle_prometheus import idle_prometheus, url_of
 
 
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[PondProcess]:
-    port = free_port("127.0.0.1")
-    config = write_config(tmp_path, 1, f"http://127.0.0.1:{free_port('127.0.0.1')}")
-    process = prometheus_process(tmp_path, "127.0.0.1", port, config, tmp_path / "prometheus.log")
-    process.start(timeout=60)
-    try:
+    with idle_prometheus(tmp_path) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture
 def settings(prometheus: PondProcess) -> Settings:
-    url = prometheus.health_url.removesuffix("/-/ready")
+    url = url_of(prometheus)
     return Settings(admin_token=ADMIN_TOKEN, table_name="koipond-test", prometheus_url=url, guard_timeout_seconds=2)
 
 

@@ -17,9 +17,9 @@ from koipond.composition import Keeper
 from koipond.models.guard import Comparator, ErrorPolicy, GuardQuery, Outcome, PrometheusCluster
 from koipond.models.tests import LoadTestStatus
 from koipond.pond.processes import PondProcess, free_port
-from koipond.pond.prometheus import prometheus_process, write_config
 from koipond.settings import Settings
 from tests.conftest import ADMIN_TOKEN, Api, new_test_body
+from tests.integration.idle_prometheus import idle_prometheus, url_of
 
 UNREACHABLE = "Prometheus pond is unreachable: [Errno 111] Connection refused"
 
@@ -27,14 +27,8 @@ UNREACHABLE = "Prometheus pond is unreachable: [Errno 111] Connection refused"
 @pytest.fixture
 def prometheus(tmp_path: Path) -> Iterator[PondProcess]:
     """A real Prometheus for one test, which the test may stop; nothing to scrape (``vector()`` needs no data)."""
-    port = free_port("127.0.0.1")
-    config = write_config(tmp_path, 1, f"http://127.0.0.1:{free_port('127.0.0.1')}")
-    process = prometheus_process(tmp_path, "127.0.0.1", port, config, tmp_path / "prometheus.log")
-    process.start(timeout=60)
-    try:
+    with idle_prometheus(tmp_path) as process:
         yield process
-    finally:
-        process.stop()
 
 
 @pytest.fixture
@@ -43,7 +37,7 @@ def settings(prometheus: PondProcess) -> Settings:
     return Settings(
         admin_token=ADMIN_TOKEN,
         table_name="koipond-test",
-        prometheus_url=prometheus.health_url.removesuffix("/-/ready"),
+        prometheus_url=url_of(prometheus),
         guard_clusters={"never-up": closed},
         guard_timeout_seconds=2,
     )

@@ -8,20 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from koipond.composition import Keeper
 from koipond.models.guard import Comparator, GuardQuery, Outcome, PrometheusCluster
 from koipond.models.tests import LoadTestStatus
-from koipond.pond.processes import PondProcess, free_port
-from koipond.pond.prometheus import prometheus_process, write_config
 from koipond.ports import FixedClock
 from koipond.prometheus import ApiClientPrometheusReader
 from koipond.services.guard_evaluation import micros
 from koipond.settings import Settings
 from tests.conftest import ADMIN_TOKEN, Api, new_test_body
+from tests.integration.idle_prometheus import idle_prometheus, url_of
 
 # The issue's numbers, moved to a recent whole second: a breach from T0, the guard at T0 + 25.4 s and 30 s.
 T0 = datetime(2026, 12, 1, 12, 0, 5, tzinfo=UTC)
@@ -30,19 +28,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def prometheus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from running_prometheus(tmp_path_factory.mktemp("prometheus"))
-
-
-def running_prometheus(directory: Path) -> Iterator[str]:
-    """A real Prometheus with nothing to scrape (``time()`` and ``vector()`` need no data); yields its URL."""
-    port = free_port("127.0.0.1")
-    config = write_config(directory, 1, f"http://127.0.0.1:{free_port('127.0.0.1')}")
-    process: PondProcess = prometheus_process(directory, "127.0.0.1", port, config, directory / "prometheus.log")
-    process.start(timeout=60)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.stop()
+    with idle_prometheus(tmp_path_factory.mktemp("prometheus")) as process:
+        yield url_of(process)
 
 
 @pytest.fixture
