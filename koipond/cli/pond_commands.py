@@ -15,6 +15,7 @@ import click
 
 from koipond import envvars
 from koipond.cli.context import console, err_console
+from koipond.pond.aws_state import SNAPSHOT_SECONDS
 from koipond.pond.lambda_runtime import DEFAULT_WORKERS
 from koipond.pond.pond import ADMIN_TOKEN_FILE, LocalPond, PondConfig, stored_admin_token
 from koipond.pond.processes import free_port
@@ -44,7 +45,7 @@ EPHEMERAL_HELP = "Keep the embedded AWS's state in memory only: a restart starts
 @click.option(
     "--snapshot-every",
     type=click.FloatRange(0.5, 86_400),
-    default=2.0,
+    default=SNAPSHOT_SECONDS,
     show_default=True,
     help="Seconds between snapshots while things change (longer for a big state); the journal covers the rest.",
 )

@@ -37,11 +37,11 @@ from pathlib import Path
 from typing import Any
 
 from koipond.pond.aws_backends import SNAPSHOT_FORMAT, install_backends, pickle_backends
+from koipond.pond.aws_guard import WsgiApp
 from koipond.pond.aws_requests import RequestKind, classify, service_and_action
 
 log = logging.getLogger(__name__)
 
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 SNAPSHOT_FILE = "snapshot.pickle"
 JOURNAL_FILE = "journal"

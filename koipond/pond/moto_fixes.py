@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+from koipond.pond.aws_guard import WsgiApp
 
 _applied = False
 _apply_lock = threading.Lock()

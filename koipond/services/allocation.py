@@ -104,7 +104,7 @@ def heard_until(newest_poll_at: float | None, now: float, poll_interval_seconds:
     """
     if newest_poll_at is None:
         return now
-    return min(now, max(newest_poll_at + poll_interval_seconds + QUIET_SLACK_SECONDS, newest_poll_at))
+    return min(now, newest_poll_at + poll_interval_seconds + QUIET_SLACK_SECONDS)
 
 
 def silent_for(last_poll_at: float, until: float, quiet: QuietWindow | None = None) -> float:
