@@ -91,7 +91,7 @@ test-fast: env ## unit tests only
 	$(BIN)/pytest tests/unit -q
 
 soak: env system-deps ## chaos soak of a local pond, invariants checked (SOAK_MINUTES=10, SOAK_SEED=n; docs/soak.md)
-	$(BIN)/python -m koipond.drills.soak --minutes $(or $(SOAK_MINUTES),10) $(if $(SOAK_SEED),--seed $(SOAK_SEED)) \
+	$(BIN)/python -m local_pond.drills.soak --minutes $(or $(SOAK_MINUTES),10) $(if $(SOAK_SEED),--seed $(SOAK_SEED)) \
 	  --report .cache/soak-report.json
 
 lint: env ## ruff (lint + format check) and mypy --strict

@@ -4,7 +4,7 @@ The bundled target (``koipond target``) runs on core 1; each client on core 0. B
 the same way: RSS with one connection held, then with N held; ``(RSS(N) - RSS(1)) / (N - 1)`` is the
 cost of one more connected client.
 
-* School: real ``Koi`` objects (``TestContext``, ``ReqwestWebApi``, ``SchoolMetrics``) of a generated
+* School: real ``Koi`` objects (``LoadTestContext``, ``ReqwestWebApi``, ``SchoolMetrics``) of a generated
   behavior whose only action has rate 0: each koi joins its channel, then holds its websocket idle.
   Each websocket is its own connection (the School's client, not pooled); HTTP calls share 64.
 * k6: N VUs, each holding one ``k6/ws`` websocket with a token minted by the target's admin endpoint.
@@ -57,10 +57,10 @@ def connect_spread(n: int) -> float:
 
 async def _idle_koi_worker(target_url: str, secret: str, n: int) -> dict[str, object]:
     from koipond.models.behavior import BehaviorDocument
-    from koipond.target.tokens import TokenAuthority
-    from school_container.koi import Koi, TestContext
+    from school_container.koi import Koi, LoadTestContext
     from school_container.metrics import SchoolMetrics
     from school_container.web_api import ReqwestWebApi
+    from slacklike_target.tokens import TokenAuthority
 
     behavior = BehaviorDocument.model_validate(
         {
@@ -72,7 +72,7 @@ async def _idle_koi_worker(target_url: str, secret: str, n: int) -> dict[str, ob
     metrics = SchoolMetrics()
     web_api = ReqwestWebApi(64)
     authority = TokenAuthority(secret)
-    ctx = TestContext("bench-idle", WORKSPACE, target_url, behavior, web_api, metrics, connect_spread(n))
+    ctx = LoadTestContext("bench-idle", WORKSPACE, target_url, behavior, web_api, metrics, connect_spread(n))
 
     def connected() -> int:
         return int(metrics.registry.get_sample_value("koi_pond_school_websocket_connections") or 0)
@@ -86,7 +86,7 @@ async def _idle_koi_worker(target_url: str, secret: str, n: int) -> dict[str, ob
         gc.collect()
         return connected()
 
-    at_once = TestContext("bench-idle", WORKSPACE, target_url, behavior, web_api, metrics, 0.0)
+    at_once = LoadTestContext("bench-idle", WORKSPACE, target_url, behavior, web_api, metrics, 0.0)
     tasks = [asyncio.create_task(Koi(at_once, 0, authority.mint(WORKSPACE, 0)).swim())]
     one = await wait_connected(1, 30)
     rss_one = rss_bytes()

@@ -495,8 +495,8 @@ class PondRun:
 
 def pond_part(plan: PondPlan) -> PondResults:
     """Start a pond with two Keepers, start the tests, run the phases; print and judge them."""
-    from koipond.pond.pond import LocalPond, PondConfig
-    from koipond.pond.processes import PondProcess, free_port
+    from local_pond.pond import LocalPond, PondConfig
+    from local_pond.processes import PondProcess, free_port
 
     cap = running_cap()
     tests = min(plan.tests, cap) if cap is not None else plan.tests

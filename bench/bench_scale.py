@@ -167,8 +167,8 @@ async def _scale_worker(
     target_url: str, admin_token: str, n: int, spread: float, settle: float, window: float
 ) -> dict[str, object]:
     from koipond.behavior_files import load_behavior_file
-    from koipond.services.mint_origins import MintOrigins
-    from school_container.koi import Koi, TestContext
+    from koipond.tokens.mint_origins import MintOrigins
+    from school_container.koi import Koi, LoadTestContext
     from school_container.memory import freeze_survivors, tune_collector
     from school_container.metrics import SchoolMetrics
     from school_container.tokens import MintingTokenSource
@@ -177,7 +177,7 @@ async def _scale_worker(
     metrics = SchoolMetrics()
     web_api = ReqwestWebApi(HTTP_POOL)  # websockets are not pooled: one connection per koi
     behavior = load_behavior_file(ROOT / "behaviors" / "average_user.yaml")
-    ctx = TestContext("bench-scale", WORKSPACE, target_url, behavior, web_api, metrics, spread)
+    ctx = LoadTestContext("bench-scale", WORKSPACE, target_url, behavior, web_api, metrics, spread)
     origins = MintOrigins.parse(target_url)
     tokens = await MintingTokenSource(admin_token, origins).tokens_for(target_url, WORKSPACE, range(n))
     rss_before = rss_bytes()

@@ -3,7 +3,7 @@
 Every client runs pinned to core 0 (``taskset -c 0``) with 64 keep-alive connections; nginx answers
 ``{"ok":true}`` on core 1, so the client is the bottleneck. The School is measured twice:
 
-* ``School koi``: real ``Koi`` objects (``TestContext``, ``ReqwestWebApi``, ``SchoolMetrics``) with a
+* ``School koi``: real ``Koi`` objects (``LoadTestContext``, ``ReqwestWebApi``, ``SchoolMetrics``) with a
   generated behavior whose one GET action runs at the per-koi maximum (10/s); 2,000 koi offer ~20,000
   calls/s, more than one core can make, so the Poisson schedule falls behind and the koi call back to
   back: the figure is the koi machinery's saturated throughput (scheduling, templates, metrics, client).
@@ -78,7 +78,7 @@ def _bench_behavior() -> object:
 
 async def _koi_worker(base_url: str, koi: int, warmup: float, duration: float) -> dict[str, object]:
     from koipond.models.behavior import BehaviorDocument
-    from school_container.koi import Koi, TestContext
+    from school_container.koi import Koi, LoadTestContext
     from school_container.metrics import SchoolMetrics
     from school_container.web_api import ReqwestWebApi
 
@@ -86,7 +86,7 @@ async def _koi_worker(base_url: str, koi: int, warmup: float, duration: float) -
     assert isinstance(behavior, BehaviorDocument)
     metrics = SchoolMetrics()
     web_api = ReqwestWebApi(CONNECTIONS)
-    context = TestContext(
+    context = LoadTestContext(
         test_id="bench",
         workspace="bench",
         target=base_url,

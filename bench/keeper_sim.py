@@ -329,7 +329,7 @@ def _label(key: RawItem) -> str:
 @contextlib.contextmanager
 def lean_moto() -> Iterator[None]:
     """moto with the pond's fixes (item-level transaction rollback, no instance tracking: see
-    ``koipond.pond.moto_fixes``; they stay applied) and, inside the block, DynamoDB answers written as
+    ``local_pond.moto_fixes``; they stay applied) and, inside the block, DynamoDB answers written as
     JSON directly.
 
     Without the fixes moto 5 deep-copies the whole table once per action of every transaction and keeps
@@ -338,7 +338,7 @@ def lean_moto() -> Iterator[None]:
     """
     from moto.dynamodb import responses as ddb_responses
 
-    from koipond.pond import moto_fixes
+    from local_pond import moto_fixes
 
     moto_fixes.apply()
     original_result = ddb_responses.DynamoResult.execute_result
@@ -435,8 +435,8 @@ def run_cell(cell: Cell) -> CellResult:
     import boto3
     from moto import mock_aws
 
+    from koipond.clock import FixedClock
     from koipond.composition import build_keeper
-    from koipond.ports import FixedClock
     from koipond.settings import Settings
     from koipond.store.schema import create_table
 
@@ -567,7 +567,7 @@ class _InProcessPond:
 if __name__ == "__main__":
     # ``keeper_sim.py --lean-aws aws --host H --port P``: ``koipond aws`` with lean transactions (bench_keeper.py).
     if sys.argv[1:2] == ["--lean-aws"]:
-        from koipond.cli.main import cli
+        from koipond_cli.main import cli
 
         with lean_moto():
             cli.main(args=sys.argv[2:], prog_name="koipond")

@@ -8,9 +8,9 @@ from typing import Any
 from constructs import Node
 
 from koipond import envvars
-from koipond.models.tokens import DEFAULT_MAX_RECEIVE_COUNT
-from koipond.services.mint_origins import MintOrigins
 from koipond.settings import Settings
+from koipond.tokens.mint_origins import MintOrigins
+from koipond.tokens.models import DEFAULT_MAX_RECEIVE_COUNT
 from school_container.settings import SchoolSettings
 
 

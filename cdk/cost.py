@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from koipond.models.tokens import SHARD_SIZE
 from koipond.settings import Settings
+from koipond.tokens.models import SHARD_SIZE
 from school_container.settings import SchoolSettings
 
 MISSED_POLLS: int = Settings.model_fields["missed_polls"].default

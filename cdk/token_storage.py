@@ -54,7 +54,7 @@ class TokenStorage(Construct):
         self._deny_uploads_not_encrypted_with_kms()
 
     def _deny_uploads_not_encrypted_with_kms(self) -> None:
-        """Mirror of ``koipond.pond.aws.token_bucket_policy`` (TLS-only comes from ``enforce_ssl``)."""
+        """Mirror of ``local_pond.aws.token_bucket_policy`` (TLS-only comes from ``enforce_ssl``)."""
         objects = self.bucket.arn_for_objects("*")
         conditions = {
             "DenyUploadsNotEncryptedWithKms": {"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},

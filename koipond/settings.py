@@ -14,7 +14,7 @@ from koipond import envvars
 from koipond.errors import ConfigurationError
 from koipond.models.guard import DEFAULT_CLUSTER, PrometheusCluster
 from koipond.models.history import DEFAULT_RETENTION_DAYS
-from koipond.models.tokens import MAX_USER_INDEX, MAX_USERS_PER_JOB
+from koipond.tokens.models import MAX_USER_INDEX, MAX_USERS_PER_JOB
 
 
 class Settings(BaseSettings):

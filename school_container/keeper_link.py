@@ -7,13 +7,13 @@ import random
 import httpx
 from pydantic import ValidationError
 
-from koipond.contracts.poll import (
+from koipond.api.poll import (
     MAX_SPECS_PER_REQUEST,
+    LoadTestSpec,
+    LoadTestSpecsRequest,
+    LoadTestSpecsResponse,
     PollRequest,
     PollResponse,
-    TestSpec,
-    TestSpecsRequest,
-    TestSpecsResponse,
     describe_problems,
 )
 from koipond.models.behavior import BehaviorDocument
@@ -42,7 +42,7 @@ class KeeperLink:
             transport=transport,
         )
         self._behaviors: dict[tuple[str, int | None], BehaviorDocument] = {}
-        self._specs: dict[str, TestSpec] = {}
+        self._specs: dict[str, LoadTestSpec] = {}
         self.failures = 0
 
     async def poll(self, capacity: int, running: dict[str, int], known_version: int | None) -> PollResponse:
@@ -81,11 +81,11 @@ class KeeperLink:
         wanted = sorted(set(test_ids) - set(self._specs))
         missing: list[str] = []
         for offset in range(0, len(wanted), MAX_SPECS_PER_REQUEST):
-            request = TestSpecsRequest(test_ids=wanted[offset : offset + MAX_SPECS_PER_REQUEST])
+            request = LoadTestSpecsRequest(test_ids=wanted[offset : offset + MAX_SPECS_PER_REQUEST])
             try:
                 response = await self._http.post(f"/v1/schools/{self.school_id}/test-specs", json=request.model_dump())
                 response.raise_for_status()
-                answer = TestSpecsResponse.model_validate_json(response.content)
+                answer = LoadTestSpecsResponse.model_validate_json(response.content)
             except ValidationError as exc:
                 raise KeeperUnreachableError(f"test specs: invalid {exc.title}: {describe_problems(exc)}") from exc
             except (httpx.HTTPError, ValueError) as exc:
@@ -94,7 +94,7 @@ class KeeperLink:
             missing.extend(answer.missing)
         return missing
 
-    def known_specs(self, test_ids: list[str]) -> dict[str, TestSpec]:
+    def known_specs(self, test_ids: list[str]) -> dict[str, LoadTestSpec]:
         """The specs fetched so far of the given tests."""
         return {i: self._specs[i] for i in test_ids if i in self._specs}
 

@@ -17,8 +17,15 @@ from typing import Any
 
 from koipond import workspace
 from koipond.models.behavior import BehaviorDocument
-from koipond.scheduling import ScheduledAction, SteadySchedule, formation_plan, koi_rng, next_firing, startup_delay
-from koipond.templates import TemplateError
+from koipond.models.templates import TemplateError
+from koipond.services.scheduling import (
+    ScheduledAction,
+    SteadySchedule,
+    formation_plan,
+    koi_rng,
+    next_firing,
+    startup_delay,
+)
 from school_container.metrics import SchoolMetrics
 from school_container.prepared import KoiFacts, PreparedAction, prepare_actions, variable_values
 from school_container.timers import KoiClock, Timer
@@ -28,10 +35,9 @@ from school_container.websocket_frames import WebsocketError
 
 
 @dataclass
-class TestContext:
+class LoadTestContext:
     """What every koi of one test on this School shares (built once per assignment)."""
 
-    __test__ = False
     test_id: str
     workspace: str
     target: str
@@ -83,7 +89,7 @@ class Koi:
         "index",
     )
 
-    def __init__(self, ctx: TestContext, index: int, token: str) -> None:
+    def __init__(self, ctx: LoadTestContext, index: int, token: str) -> None:
         self._ctx = ctx
         self.index = index
         self._token = token

@@ -11,7 +11,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from koipond.aws_clients import boto3_client
-from koipond.services.mint_origins import MintOrigins
+from koipond.tokens.mint_origins import MintOrigins
 from school_container.descriptors import koi_room, raise_open_file_limit
 from school_container.keeper_link import KeeperLink
 from school_container.memory import freeze_survivors, tune_collector

@@ -17,7 +17,7 @@ from pydantic import JsonValue
 
 from koipond import workspace
 from koipond.models.behavior import Action, BehaviorDocument
-from koipond.templates import render_json, render_template
+from koipond.models.templates import render_json, render_template
 
 _WORDS = (
     "pond", "koi", "swim", "ripple", "lotus", "carp", "splash", "reed", "stone", "bridge", "lantern", "moss",

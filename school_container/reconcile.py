@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from koipond.contracts.poll import PollRange
+from koipond.api.poll import PollRange
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from koipond.contracts.poll import PollAssignment, TestSpec
+from koipond.api.poll import LoadTestSpec, PollAssignment
 from school_container.keeper_link import KeeperLink, KeeperUnreachableError
-from school_container.koi import Koi, TestContext
+from school_container.koi import Koi, LoadTestContext
 from school_container.metrics import SchoolMetrics
 from school_container.reconcile import Desired, indexes_of, plan_changes
 from school_container.timers import KoiClock
@@ -27,9 +27,8 @@ STOP_TIMEOUT_SECONDS = 10.0
 
 @dataclass
 class RunningTest:
-    __test__ = False
     identity: tuple[str, ...]
-    context: TestContext
+    context: LoadTestContext
     koi: dict[int, asyncio.Task[None]] = field(default_factory=dict)
 
 
@@ -119,7 +118,7 @@ class School:
             await self._start_koi(specs[test_id], desired[test_id], indexes)
         self._link.forget_specs({a.test_id for a in assignments} | set(self._tests))
 
-    async def _specs_of(self, test_ids: list[str]) -> dict[str, TestSpec]:
+    async def _specs_of(self, test_ids: list[str]) -> dict[str, LoadTestSpec]:
         try:
             missing = await self._link.fetch_specs(test_ids)
         except KeeperUnreachableError as exc:
@@ -129,7 +128,7 @@ class School:
             log.error("the Keeper assigned koi of tests it does not know: %s", ", ".join(missing))
         return self._link.known_specs(test_ids)
 
-    async def _start_koi(self, spec: TestSpec, want: Desired, indexes: frozenset[int]) -> None:
+    async def _start_koi(self, spec: LoadTestSpec, want: Desired, indexes: frozenset[int]) -> None:
         test_id = spec.test_id
         try:
             running = self._tests.get(test_id) or await self._new_test(spec, want)
@@ -157,9 +156,9 @@ class School:
         self._metrics.koi_crashes.inc()
         log.error("koi %d of %s ended unexpectedly: %r", index, test_id, error)
 
-    async def _new_test(self, spec: TestSpec, want: Desired) -> RunningTest:
+    async def _new_test(self, spec: LoadTestSpec, want: Desired) -> RunningTest:
         document = await self._link.behavior(spec.behavior.name, spec.behavior.version)
-        context = TestContext(
+        context = LoadTestContext(
             test_id=spec.test_id,
             workspace=spec.workspace,
             target=spec.target.rstrip("/"),
@@ -202,7 +201,7 @@ class School:
             await self._stop_koi(test_id, frozenset(self._tests[test_id].koi))
 
 
-def _desired(assignment: PollAssignment, spec: TestSpec) -> Desired:
+def _desired(assignment: PollAssignment, spec: LoadTestSpec) -> Desired:
     behavior = spec.behavior
     identity = (behavior.name, str(behavior.version), spec.target, spec.workspace)
     return Desired(test_id=assignment.test_id, indexes=indexes_of(assignment.ranges), identity=identity)

@@ -11,9 +11,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import SecretStr
 
 from koipond.errors import TokenMintError
-from koipond.models.tokens import SHARD_SIZE, ShardDocument, shard_key
-from koipond.services.mint_origins import MintOrigins
-from koipond.services.token_minting import HttpMintTokenProvider
+from koipond.tokens.mint_origins import MintOrigins
+from koipond.tokens.minting import HttpMintTokenProvider
+from koipond.tokens.models import SHARD_SIZE, ShardDocument, shard_key
 
 log = logging.getLogger("koipond.school.tokens")
 

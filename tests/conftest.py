@@ -15,14 +15,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from koipond.clock import FixedClock
 from koipond.composition import Keeper, build_keeper, get_keeper, injected_keeper
 from koipond.errors import StoreError
-from koipond.pond import moto_fixes
-from koipond.pond.lambda_http import LocalLambdaContext, build_event
-from koipond.ports import FixedClock
 from koipond.settings import Settings
 from koipond.store.assignments import LostLeaseError
 from koipond.store.schema import create_table
+from local_pond import moto_fixes
+from local_pond.lambda_http import LocalLambdaContext, build_event
 
 ADMIN_TOKEN = "test-admin-token"
 _POLL = re.compile(r"/v1/schools/[^/]+/poll")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from koipond.models.allocation import KoiRange, count_koi
-from koipond.models.schools import TestAssignment
+from koipond.models.schools import LoadTestAssignment
 
 # Koi are handed out in blocks of this many indexes: block b of a test is [b * KOI_BLOCK, (b + 1) * KOI_BLOCK),
 # its last block cut at the test's demand. A School holds at most capacity / KOI_BLOCK blocks, so however
@@ -30,7 +30,7 @@ class SchoolAssignment(BaseModel):
 
     school_id: str
     version: int = Field(default=0, ge=0, description="the write's stamp; 0: never written")
-    tests: tuple[TestAssignment, ...] = ()
+    tests: tuple[LoadTestAssignment, ...] = ()
 
     def ranges(self) -> dict[str, tuple[KoiRange, ...]]:
         """koi ranges per test id."""

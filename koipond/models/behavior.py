@@ -20,8 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from koipond.models.templates import json_strings, template_problems, template_variables
 from koipond.models.text import MultiLine, SingleLine, single_line
-from koipond.templates import json_strings, template_problems, template_variables
 
 BEHAVIOR_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 """Names of stored behaviors (and of files in ``behaviors/``): URL- and DynamoDB-key-safe."""

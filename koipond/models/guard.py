@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from koipond.durations import parse_duration
+from koipond.models.durations import parse_duration
 
 LABEL_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 DEFAULT_CLUSTER = "pond"

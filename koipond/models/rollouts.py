@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from koipond.durations import format_duration
+from koipond.models.durations import format_duration
 
 MAX_STAGES = 20
 MIN_HOLD_SECONDS = 1

@@ -29,11 +29,10 @@ class School(BaseModel):
     assignment_version: int | None = Field(default=None, description="stamp of that assignment; None: none yet")
 
 
-class TestAssignment(BaseModel):
+class LoadTestAssignment(BaseModel):
     """Which koi of one test a School runs. What the test is (behavior, target, workspace) never changes
-    after it starts, so a School fetches it once per test (``TestSpec``) and the assignment stays small."""
+    after it starts, so a School fetches it once per test (``LoadTestSpec``) and the assignment stays small."""
 
-    __test__ = False  # not a pytest class, despite its name
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     test_id: str
@@ -55,4 +54,4 @@ class PollAnswer(BaseModel):
     stop_reason: str | None = None
     poll_interval_seconds: float
     allocation_version: int
-    assignments: tuple[TestAssignment, ...] | None
+    assignments: tuple[LoadTestAssignment, ...] | None

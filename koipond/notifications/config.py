@@ -18,8 +18,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from koipond.errors import ConfigurationError
+from koipond.notifications.kinds import NotificationKind
 from koipond.notifications.quiet_logs import quiet_library_logs
-from koipond.notify import NotificationKind
 
 
 class NotificationConfigError(ConfigurationError):

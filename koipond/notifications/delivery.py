@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from koipond.clock import Clock
 from koipond.errors import StoreError
 from koipond.notifications.config import ConfigSource, NotificationConfig, Route
 from koipond.notifications.expansion import IntentExpander
@@ -20,8 +21,7 @@ from koipond.notifications.models import DeliveryOutcome, Notification, Notifica
 from koipond.notifications.quiet_logs import quiet_library_logs
 from koipond.notifications.retry import Attempt, RetryPolicy, Verdict, decide
 from koipond.notifications.slack import incoming_payload, workflow_payload
-from koipond.ports import Clock
-from koipond.store.notifications import DynamoNotificationRepository
+from koipond.notifications.store import DynamoNotificationRepository
 
 log = logging.getLogger("koipond.notifications")
 

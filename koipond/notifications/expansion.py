@@ -6,18 +6,18 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
+from koipond.clock import Clock
 from koipond.notifications.config import ConfigSource
-from koipond.notifications.intents import TestFacts, notification_kind, plan_notifications
+from koipond.notifications.intents import LoadTestFacts, notification_kind, plan_notifications
+from koipond.notifications.kinds import LogNotifier, NotificationKind
 from koipond.notifications.outbox import outbox_rows
-from koipond.notify import LogNotifier, NotificationKind
-from koipond.ports import Clock
-from koipond.store.notifications import DynamoNotificationRepository
+from koipond.notifications.store import DynamoNotificationRepository
 from koipond.store.table import TransactionConflict
 
 log = logging.getLogger("koipond.notifications")
 
 # Reads the tests that automatic-resume notices name (id -> name and koi); unknown ids are left out.
-TestLookup = Callable[[Sequence[str]], Mapping[str, TestFacts]]
+LoadTestLookup = Callable[[Sequence[str]], Mapping[str, LoadTestFacts]]
 
 
 class IntentExpander:
@@ -28,7 +28,7 @@ class IntentExpander:
         repo: DynamoNotificationRepository,
         config: ConfigSource,
         clock: Clock,
-        tests: TestLookup,
+        tests: LoadTestLookup,
         batch: int = 200,
     ) -> None:
         self._repo = repo

@@ -2,7 +2,7 @@
 
 A transition's history event is its own notification intent: the event is written in the transition's
 transaction, so no process can die between the state change and the promise to tell people about it.
-The release tick reads the events still waiting (see :mod:`koipond.store.notifications`) and turns each
+The release tick reads the events still waiting (see :mod:`koipond.notifications.store`) and turns each
 into one outbox notification per route with :func:`plan_notifications`.
 
 | history event                      | by               | notification             | key                          |
@@ -25,9 +25,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from koipond.durations import format_duration
+from koipond.models.durations import format_duration
 from koipond.models.history import EventKind, HistoryEvent
-from koipond.notify import NotificationKind
+from koipond.notifications.kinds import NotificationKind
 from koipond.services.rollout_steps import GUARD_ACTOR
 
 # The actor automatic resume records (koipond.services.continuous uses this constant).
@@ -51,10 +51,9 @@ _ROLLOUT_KINDS = {
 
 
 @dataclass(frozen=True)
-class TestFacts:
+class LoadTestFacts:
     """What a notification about a test names beyond its event: read when the intent is expanded."""
 
-    __test__ = False
     name: str
     koi: int
 
@@ -88,7 +87,7 @@ def notification_kind(event: HistoryEvent) -> NotificationKind | None:
 
 
 def plan_notifications(
-    events: Sequence[HistoryEvent], tests: Mapping[str, TestFacts] | None = None
+    events: Sequence[HistoryEvent], tests: Mapping[str, LoadTestFacts] | None = None
 ) -> list[PlannedNotification]:
     """The notifications that fulfil ``events`` (each event in exactly one), oldest first.
 
@@ -122,7 +121,7 @@ def plan_notifications(
     return list(planned.values())
 
 
-def _render(events: list[HistoryEvent], tests: Mapping[str, TestFacts]) -> PlannedNotification:
+def _render(events: list[HistoryEvent], tests: Mapping[str, LoadTestFacts]) -> PlannedNotification:
     first = events[0]
     kind = notification_kind(first)
     assert kind is not None
@@ -136,7 +135,7 @@ def _render(events: list[HistoryEvent], tests: Mapping[str, TestFacts]) -> Plann
 Rendered = tuple[str, dict[str, str], str]
 
 
-def _estop_on(event: HistoryEvent, _: Mapping[str, TestFacts]) -> Rendered:
+def _estop_on(event: HistoryEvent, _: Mapping[str, LoadTestFacts]) -> Rendered:
     text = (
         f"Emergency stop pulled by {event.actor}: {event.reason}. Every test is stopping and no new load "
         "starts until it is lifted (`koipond estop off --reason ...`)."
@@ -144,7 +143,7 @@ def _estop_on(event: HistoryEvent, _: Mapping[str, TestFacts]) -> Rendered:
     return text, _estop_fields(event), f"estop#on#{event.id}"
 
 
-def _estop_off(event: HistoryEvent, _: Mapping[str, TestFacts]) -> Rendered:
+def _estop_off(event: HistoryEvent, _: Mapping[str, LoadTestFacts]) -> Rendered:
     why = f": {event.reason}" if event.reason else ""
     text = f"Emergency stop lifted by {event.actor}{why}. Tests stay stopped until someone resumes them."
     return text, _estop_fields(event), f"estop#off#{event.id}"
@@ -154,7 +153,7 @@ def _estop_fields(event: HistoryEvent) -> dict[str, str]:
     return {"actor": event.actor, "reason": event.reason or "", "at": event.at.isoformat()}
 
 
-def _rollout(event: HistoryEvent, _: Mapping[str, TestFacts]) -> Rendered:
+def _rollout(event: HistoryEvent, _: Mapping[str, LoadTestFacts]) -> Rendered:
     details = event.details
     label = f"{details.get('to_stage')}/{details.get('stages')}"
     koi = int(details.get("koi") or 0)
@@ -184,7 +183,7 @@ def _rollout(event: HistoryEvent, _: Mapping[str, TestFacts]) -> Rendered:
     return f"{texts[event.kind]} Reason: {reason}", fields, f"rollout#{event.id}"
 
 
-def _deploy_verdict(event: HistoryEvent, _: Mapping[str, TestFacts]) -> Rendered:
+def _deploy_verdict(event: HistoryEvent, _: Mapping[str, LoadTestFacts]) -> Rendered:
     details = event.details
     deploy_id = event.subject.removeprefix("deploy:")
     outcome = str(details.get("outcome", ""))
@@ -202,7 +201,7 @@ def _deploy_verdict(event: HistoryEvent, _: Mapping[str, TestFacts]) -> Rendered
     return text, fields, f"deploy#{deploy_id}#{outcome}"
 
 
-def _automatic_resume(event: HistoryEvent, tests: Mapping[str, TestFacts]) -> Rendered:
+def _automatic_resume(event: HistoryEvent, tests: Mapping[str, LoadTestFacts]) -> Rendered:
     facts = tests.get(event.subject)
     name = facts.name if facts else event.subject
     koi = f", {facts.koi:,} koi" if facts else ""
@@ -231,7 +230,7 @@ def _shed_to(event: HistoryEvent) -> float:
     return float(shed[-1]) if isinstance(shed, list) and shed else 0.0
 
 
-_RENDERERS: dict[NotificationKind, Callable[[HistoryEvent, Mapping[str, TestFacts]], Rendered]] = {
+_RENDERERS: dict[NotificationKind, Callable[[HistoryEvent, Mapping[str, LoadTestFacts]], Rendered]] = {
     NotificationKind.EMERGENCY_STOP_ON: _estop_on,
     NotificationKind.EMERGENCY_STOP_OFF: _estop_off,
     NotificationKind.ROLLOUT_STAGE_STARTED: _rollout,

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from koipond.notify import NotificationKind
+from koipond.notifications.kinds import NotificationKind
 
 # The route name of a notification no webhook subscribes to (kept so people can still see it).
 NO_ROUTE = "-"

@@ -6,13 +6,13 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime
 
+from koipond.clock import Clock
 from koipond.notifications.config import ConfigSource, NotificationConfigError
+from koipond.notifications.kinds import LogNotifier, NotificationKind
 from koipond.notifications.models import NO_ROUTE, DeliveryOutcome, Notification, NotificationStatus
-from koipond.notify import LogNotifier, NotificationKind
-from koipond.ports import Clock
-from koipond.store.notifications import DynamoNotificationRepository
+from koipond.notifications.store import DynamoNotificationRepository
 
-log = logging.getLogger("koipond.notify")
+log = logging.getLogger("koipond.notifications.kinds")
 
 
 class OutboxNotifier:

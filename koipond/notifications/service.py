@@ -6,21 +6,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from koipond.aws_clients import aws_client
-from koipond.models.tokens import DlqSummary
+from koipond.clock import Clock
 from koipond.notifications.config import ConfigSource, NoRoutes, SecretsManagerConfig
 from koipond.notifications.delivery import NotificationDeliverer
 from koipond.notifications.expansion import IntentExpander
-from koipond.notifications.intents import TestFacts
+from koipond.notifications.intents import LoadTestFacts
+from koipond.notifications.kinds import NotificationKind
 from koipond.notifications.models import Notification, NotificationStatus
 from koipond.notifications.outbox import OutboxNotifier
+from koipond.notifications.store import DynamoNotificationRepository
 from koipond.notifications.token_dlq import TokenDlqWatcher
-from koipond.notify import NotificationKind
-from koipond.ports import Clock
 from koipond.settings import Settings
 from koipond.store.items import loadtest_from_item, loadtest_pk
-from koipond.store.notifications import DynamoNotificationRepository
 from koipond.store.schema import META
 from koipond.store.table import DynamoTable
+from koipond.tokens.models import DlqSummary
 
 MAX_PAGE = 200
 
@@ -40,9 +40,9 @@ class NotificationService:
         return self.repo.list_notifications(kind, status, max(1, min(limit, MAX_PAGE)))
 
 
-def _test_facts(table: DynamoTable, test_ids: Sequence[str]) -> dict[str, TestFacts]:
+def _test_facts(table: DynamoTable, test_ids: Sequence[str]) -> dict[str, LoadTestFacts]:
     tests = [loadtest_from_item(item) for item in table.batch_get([(loadtest_pk(i), META) for i in set(test_ids)])]
-    return {t.id: TestFacts(name=t.name, koi=t.koi) for t in tests}
+    return {t.id: LoadTestFacts(name=t.name, koi=t.koi) for t in tests}
 
 
 def config_source(settings: Settings) -> ConfigSource:

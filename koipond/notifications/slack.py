@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from koipond.notifications.config import NotificationConfig
-from koipond.notify import NotificationKind
+from koipond.notifications.kinds import NotificationKind
 
 # Slack's limits: a section's text <= 3000 chars, <= 10 fields of <= 2000 chars each, a context
 # block <= 10 elements; a message's fallback text is cut at 40,000.

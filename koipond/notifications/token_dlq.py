@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from koipond.models.tokens import DlqSummary
-from koipond.notify import NotificationKind, Notifier
-from koipond.ports import Clock
-from koipond.store.notifications import DynamoNotificationRepository, stamp
+from koipond.clock import Clock
+from koipond.notifications.kinds import NotificationKind, Notifier
+from koipond.notifications.store import DynamoNotificationRepository, stamp
+from koipond.tokens.models import DlqSummary
 
 EPISODE = "token_dlq"
 

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from fractions import Fraction
 
+from koipond.clock import Clock
 from koipond.errors import StoreError
 from koipond.models.allocation import Allocation, KoiRange, count_koi
 from koipond.models.assignments import KOI_BLOCK, AllocatorLease, SchoolAssignment
 from koipond.models.history import EventKind
-from koipond.models.schools import School, TestAssignment
+from koipond.models.schools import LoadTestAssignment, School
 from koipond.models.tests import LoadTest, LoadTestStatus
-from koipond.ports import Clock
 from koipond.services.allocation import (
     KoiDemand,
     QuietWindow,
@@ -325,7 +325,7 @@ class AllocatorService:
         return until
 
     def _write_changes(
-        self, target: Mapping[str, tuple[TestAssignment, ...]], lease: AllocatorLease, now: float
+        self, target: Mapping[str, tuple[LoadTestAssignment, ...]], lease: AllocatorLease, now: float
     ) -> int:
         """Shrink every School that gives koi up first, then grow the ones that receive them."""
         changed = sorted(sid for sid, tests in target.items() if tests != self._current(sid).tests)
@@ -418,7 +418,7 @@ def _block_map(assignment: SchoolAssignment) -> dict[str, tuple[KoiRange, ...]]:
     }
 
 
-def _assignment(test: LoadTest, blocks: tuple[KoiRange, ...]) -> TestAssignment:
+def _assignment(test: LoadTest, blocks: tuple[KoiRange, ...]) -> LoadTestAssignment:
     """What a School runs of ``test``: its blocks as koi ranges, the last one cut at the test's demand."""
     limit = test.active_koi
     ranges = tuple(
@@ -426,10 +426,12 @@ def _assignment(test: LoadTest, blocks: tuple[KoiRange, ...]) -> TestAssignment:
         for b in blocks
         if b.start * KOI_BLOCK < limit
     )
-    return TestAssignment(test_id=test.id, ranges=ranges, koi=count_koi(ranges))
+    return LoadTestAssignment(test_id=test.id, ranges=ranges, koi=count_koi(ranges))
 
 
-def _kept(current: tuple[TestAssignment, ...], target: tuple[TestAssignment, ...]) -> tuple[TestAssignment, ...]:
+def _kept(
+    current: tuple[LoadTestAssignment, ...], target: tuple[LoadTestAssignment, ...]
+) -> tuple[LoadTestAssignment, ...]:
     """What a School keeps of ``current`` on its way to ``target``: only koi it holds in both."""
     wanted = {t.test_id: t for t in target}
     kept = []

@@ -14,11 +14,11 @@ import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 
+from koipond.clock import Clock
 from koipond.errors import AuthenticationError, BadRequestError, ConflictError, PermissionDeniedError
 from koipond.ids import new_key_id
 from koipond.models.auth import ApiKey, Principal, Role, role_allows, school_binding_problems
 from koipond.models.history import KEYS_SUBJECT, EventKind
-from koipond.ports import Clock
 from koipond.services.history import new_event
 from koipond.store.keys import DynamoApiKeyRepository
 

@@ -7,10 +7,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from koipond.behavior_files import validation_problems
+from koipond.clock import Clock
 from koipond.errors import BehaviorInvalidError, ConflictError
 from koipond.models.behavior import BehaviorDocument, StoredBehavior
 from koipond.models.history import EventKind
-from koipond.ports import Clock
 from koipond.services.history import new_event
 from koipond.store.behaviors import DynamoBehaviorRepository
 

@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from koipond import envvars
-from koipond.durations import format_duration, parse_duration
+from koipond.clock import Clock
 from koipond.errors import BadRequestError, StoreError
+from koipond.models.durations import format_duration, parse_duration
 from koipond.models.guard import DEFAULT_CLUSTER
-from koipond.ports import Clock
 from koipond.prometheus import PrometheusReader
 
 MAX_RANGE_SECONDS = 24 * 3600

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from koipond.durations import format_duration
+from koipond.clock import Clock
 from koipond.errors import ConflictError, TooManyRunningTestsError
+from koipond.models.durations import format_duration
 from koipond.models.estop import EmergencyStop
 from koipond.models.history import EventKind, HistoryEvent
 from koipond.models.tests import LoadTest, LoadTestStatus
 from koipond.notifications.intents import AUTO_RESUME_ACTOR
-from koipond.ports import Clock
 from koipond.services.loadtests import LoadTestService
 from koipond.services.rollout_steps import GUARD_ACTOR, GuardView, guard_view
 from koipond.store.estop import DynamoEmergencyStopRepository

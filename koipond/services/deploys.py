@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from koipond.durations import format_duration
+from koipond.clock import Clock
 from koipond.errors import BadRequestError, ConflictError, NotFoundError, PrometheusQueryError
 from koipond.models.deploys import (
     DEFAULT_BASELINE_SECONDS,
@@ -21,8 +21,8 @@ from koipond.models.deploys import (
     Verdict,
     VerdictOutcome,
 )
+from koipond.models.durations import format_duration
 from koipond.models.history import EventKind, HistoryEvent
-from koipond.ports import Clock
 from koipond.services.deploy_verdict import compare
 from koipond.services.history import new_event
 from koipond.services.sli_queries import VectorReader, measure_window

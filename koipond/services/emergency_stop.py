@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from koipond.clock import Clock
 from koipond.errors import StaleVersionError
 from koipond.models.estop import EmergencyStop
 from koipond.models.history import ESTOP_SUBJECT, EventKind, HistoryEvent
 from koipond.models.tests import LoadTestStatus
-from koipond.ports import Clock
 from koipond.services.history import new_event
 from koipond.services.loadtests import LoadTestService
 from koipond.store.estop import DynamoEmergencyStopRepository

@@ -6,11 +6,11 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from koipond.clock import Clock
 from koipond.errors import ConflictError
 from koipond.models.guard import Evaluation, GuardQuery, Outcome
 from koipond.models.history import EventKind
 from koipond.models.tests import LoadTestStatus
-from koipond.ports import Clock
 from koipond.prometheus import PrometheusReader, truncate_to_millis
 from koipond.services.guard_defaults import DEFAULT_QUERIES
 from koipond.services.guard_evaluation import error_policy_note, evaluate, should_act

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
-from koipond.durations import format_duration
+from koipond.models.durations import format_duration
 from koipond.models.guard import Comparator, Evaluation, GuardQuery, NoDataPolicy, Outcome
 
 MAX_TOLERANCE_SECONDS = 1.0

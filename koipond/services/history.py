@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from koipond.clock import Clock
 from koipond.ids import new_event_id
 from koipond.models.history import EventKind, HistoryEvent
-from koipond.ports import Clock
 
 
 def new_event(

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from koipond.clock import Clock
 from koipond.errors import (
     BadRequestError,
     ConflictError,
@@ -17,7 +18,6 @@ from koipond.errors import (
 from koipond.ids import new_test_id
 from koipond.models.history import EventKind, HistoryEvent
 from koipond.models.tests import BehaviorRef, LoadTest, LoadTestStatus, ResumePolicy
-from koipond.ports import Clock
 from koipond.services.history import new_event
 from koipond.store.behaviors import DynamoBehaviorRepository
 from koipond.store.estop import DynamoEmergencyStopRepository

@@ -14,13 +14,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from koipond.clock import Clock
 from koipond.errors import StoreError
 from koipond.models.allocation import Allocation
 from koipond.models.assignments import SchoolAssignment
 from koipond.models.estop import EmergencyStop
 from koipond.models.schools import PollAnswer, School
 from koipond.models.tests import LoadTest
-from koipond.ports import Clock
 from koipond.services.allocation import is_live
 from koipond.store.assignments import DynamoAssignmentRepository
 from koipond.store.estop import DynamoEmergencyStopRepository

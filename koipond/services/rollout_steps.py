@@ -30,8 +30,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from koipond.durations import format_duration
 from koipond.errors import BadRequestError, ConflictError, EmergencyStopActiveError
+from koipond.models.durations import format_duration
 from koipond.models.guard import Evaluation, GuardQuery, Outcome
 from koipond.models.history import HistoryEvent
 from koipond.models.rollouts import (
@@ -75,10 +75,9 @@ class GuardView:
 
 
 @dataclass(frozen=True)
-class TestView:
+class LoadTestView:
     """The rollout's test as it is now; ``status`` None means the test no longer exists."""
 
-    __test__ = False
     status: LoadTestStatus | None
     koi: int = 0
     stopped_reason: str | None = None
@@ -142,7 +141,7 @@ def build_plan(stages: Sequence[tuple[int, int]], max_koi: int) -> tuple[Stage, 
 
 
 def decide(
-    rollout: Rollout, now: datetime, guard: GuardView, estop_reason: str | None, test: TestView
+    rollout: Rollout, now: datetime, guard: GuardView, estop_reason: str | None, test: LoadTestView
 ) -> Transition | None:
     """The tick's transition for ``rollout`` at ``now``, or None to leave it as it is (rules in the module doc).
 
@@ -168,7 +167,7 @@ def decide(
     return _held(rollout, TICK_ACTOR, reason, now)
 
 
-def _pause_reason(guard: GuardView, estop_reason: str | None, test: TestView) -> str | None:
+def _pause_reason(guard: GuardView, estop_reason: str | None, test: LoadTestView) -> str | None:
     if estop_reason is not None:
         return f"emergency stop is active: {estop_reason}"
     if guard.tripped is not None:
@@ -199,7 +198,7 @@ def pause(rollout: Rollout, actor: str, reason: str, now: datetime) -> Transitio
 
 
 def resume(
-    rollout: Rollout, actor: str, reason: str, now: datetime, test: TestView, estop_reason: str | None
+    rollout: Rollout, actor: str, reason: str, now: datetime, test: LoadTestView, estop_reason: str | None
 ) -> Transition:
     """A person lets a paused rollout go on: the current stage's hold starts over (and the test is set to its koi).
 

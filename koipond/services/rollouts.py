@@ -7,11 +7,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from koipond.clock import Clock
 from koipond.errors import ConflictError, EmergencyStopActiveError, NotFoundError, StaleVersionError
 from koipond.models.history import EventKind, HistoryEvent
 from koipond.models.rollouts import Rollout, RolloutStatus, Transition, TransitionKind
 from koipond.models.tests import LoadTest, LoadTestStatus
-from koipond.ports import Clock
 from koipond.services import rollout_steps as steps
 from koipond.services.history import new_event
 from koipond.services.loadtests import LoadTestChange, LoadTestService
@@ -195,7 +195,7 @@ class RolloutService:
             return None
 
 
-def _view(test: LoadTest | None) -> steps.TestView:
+def _view(test: LoadTest | None) -> steps.LoadTestView:
     if test is None:
-        return steps.TestView(status=None)
-    return steps.TestView(status=test.status, koi=test.koi, stopped_reason=test.stopped_reason)
+        return steps.LoadTestView(status=None)
+    return steps.LoadTestView(status=test.status, koi=test.koi, stopped_reason=test.stopped_reason)

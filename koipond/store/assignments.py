@@ -20,7 +20,7 @@ import json
 
 from koipond.models.allocation import KoiRange, count_koi
 from koipond.models.assignments import AllocatorLease, SchoolAssignment
-from koipond.models.schools import TestAssignment
+from koipond.models.schools import LoadTestAssignment
 from koipond.store.items import ASSIGNED_KOI, ASSIGNMENT_VERSION, school_pk
 from koipond.store.schema import DOC, META, PK, SK, TTL_ATTRIBUTE, VERSION
 from koipond.store.schools import HEARTBEAT_TTL_SECONDS
@@ -59,7 +59,7 @@ def _from_item(item: Item) -> SchoolAssignment:
     tests = []
     for test_id, bounds in json.loads(item[DOC]).items():
         ranges = tuple(KoiRange(start=s, end=e) for s, e in zip(bounds[::2], bounds[1::2], strict=True))
-        tests.append(TestAssignment(test_id=test_id, ranges=ranges, koi=count_koi(ranges)))
+        tests.append(LoadTestAssignment(test_id=test_id, ranges=ranges, koi=count_koi(ranges)))
     return SchoolAssignment(school_id=school_id, version=item[VERSION], tests=tuple(tests))
 
 

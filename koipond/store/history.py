@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from koipond.errors import BadRequestError
 from koipond.models.history import DEFAULT_RETENTION_DAYS, HistoryEvent, expires_at
+from koipond.notifications.store import intent_index_keys
 from koipond.store.items import Item, event_from_item, event_to_item, history_pk
-from koipond.store.notifications import intent_index_keys
 from koipond.store.schema import TTL_ATTRIBUTE
 from koipond.store.table import NEW_ITEM, DynamoTable
 

@@ -31,10 +31,10 @@ than a Scan. School heartbeats carry ``expires_at`` (TTL) so dead Schools disapp
 liveness itself is computed from ``last_poll_at`` because TTL deletion can lag by days.
 Assignments (one item per School) and the allocator's lease are described in :mod:`koipond.store.assignments`,
 the counter that tells the allocator something changed in :mod:`koipond.store.pond_changes`.
-Token batches are described in :mod:`koipond.store.token_jobs`; the token worker's Powertools
+Token batches are described in :mod:`koipond.tokens.job_store`; the token worker's Powertools
 idempotency records share the table and expire through the same TTL attribute.
 Deploys and the queue of deploys waiting for a verdict are described in :mod:`koipond.store.deploys`.
-Notifications (the outbox) are described in :mod:`koipond.store.notifications`: one item per event
+Notifications (the outbox) are described in :mod:`koipond.notifications.store`: one item per event
 key and route, written once; pending ones sort by their next attempt (``<time>``), the others by
 creation; they carry kind, text, fields, route name (never its URL), status, attempts and the last
 outcome, and expire after 30 days.

@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
+from koipond.api.schemas import ErrorOut
 from koipond.errors import (
     AuthenticationError,
     BadRequestError,
@@ -27,7 +28,6 @@ from koipond.errors import (
     StoreError,
 )
 from koipond.models.behavior import CrossFieldError
-from lambdas.keeper_api.schemas import ErrorOut
 
 logger = Logger(service="keeper-api")
 

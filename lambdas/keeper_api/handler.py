@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import koipond
+from koipond.api.schemas import HealthOut
 from lambdas.keeper_api.auth import PRINCIPAL
 from lambdas.keeper_api.errors import (
     RequestRefused,
@@ -34,7 +35,6 @@ from lambdas.keeper_api.routes import (
     schools,
     token_jobs,
 )
-from lambdas.keeper_api.schemas import HealthOut
 
 logger = Logger(service="keeper-api")
 app = APIGatewayHttpResolver(enable_validation=True)

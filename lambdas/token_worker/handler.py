@@ -9,8 +9,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from koipond.models.tokens import PlanMessage, ShardMessage, parse_queue_message
-from koipond.token_pipeline import get_token_worker
+from koipond.composition.tokens import get_token_worker
+from koipond.tokens.models import PlanMessage, ShardMessage, parse_queue_message
 
 logger = Logger(service="token-worker")
 # Failed records are reported as batchItemFailures (ReportBatchItemFailures), never as an error of

@@ -11,7 +11,7 @@ from typing import TypeVar
 import pytest
 from playwright.sync_api import Browser, Locator, Page, Playwright, sync_playwright
 
-from koipond.pond.pond import LocalPond, PondConfig
+from local_pond.pond import LocalPond, PondConfig
 
 CHROMIUM = Path(os.environ.get("KOIPOND_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from koipond.pond.pond import LocalPond
+from local_pond.pond import LocalPond
 from tests.browser.conftest import shot, sign_in, wait_for
 
 KOI = 40

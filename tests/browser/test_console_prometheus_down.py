@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from koipond.pond.pond import LocalPond, PondConfig
+from local_pond.pond import LocalPond, PondConfig
 from tests.browser.conftest import shot, sign_in
 
 A11Y_CHECKS = (Path(__file__).parent / "a11y_checks.js").read_text()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
 
-from koipond.pond.pond import LocalPond
+from local_pond.pond import LocalPond
 from tests.browser.conftest import shot, sign_in
 
 A11Y_CHECKS = (Path(__file__).parent / "a11y_checks.js").read_text()

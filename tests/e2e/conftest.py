@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from koipond.pond.aws_guard import AwsKeyPair
-from koipond.pond.pond import LocalPond, PondConfig
-from koipond.pond.webhook_sink import WebhookSink
+from local_pond.aws_guard import AwsKeyPair
+from local_pond.pond import LocalPond, PondConfig
+from local_pond.webhook_sink import WebhookSink
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -64,7 +64,7 @@ def run_cli(
     if token is not None:
         env["KOIPOND_TOKEN"] = token
     return subprocess.run(
-        [sys.executable, "-m", "koipond.cli.main", *args],
+        [sys.executable, "-m", "koipond_cli.main", *args],
         env=env,
         cwd=REPO,
         capture_output=True,

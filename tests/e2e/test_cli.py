@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from koipond.pond.pond import LocalPond
+from local_pond.pond import LocalPond
 from tests.e2e.conftest import run_cli
 
 

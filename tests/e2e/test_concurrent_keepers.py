@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from koipond.client.keeper import KeeperClient
-from koipond.pond.pond import LocalPond
-from koipond.pond.processes import PondProcess, free_port
+from koipond.api.client import KeeperClient
+from local_pond.pond import LocalPond
+from local_pond.processes import PondProcess, free_port
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from koipond.client.keeper import KeeperApiError
-from koipond.pond.fault_proxy import FaultProxy, Mode
-from koipond.pond.pond import LocalPond, PondConfig
-from koipond.pond.processes import free_port
+from koipond.api.client import KeeperApiError
 from koipond.settings import Settings
+from local_pond.fault_proxy import FaultProxy, Mode
+from local_pond.pond import LocalPond, PondConfig
+from local_pond.processes import free_port
 from tests.e2e.school_probe import samples, wait_for
 from tests.e2e.test_school import BUSY
 

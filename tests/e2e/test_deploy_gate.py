@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from koipond import envvars
-from koipond.pond.pond import LocalPond
+from local_pond.pond import LocalPond
 from tests.e2e.conftest import run_cli, watched_pond
 from tests.e2e.school_probe import wait_for
 

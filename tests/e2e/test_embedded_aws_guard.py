@@ -14,10 +14,10 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from click.testing import CliRunner
 
-from koipond.cli.main import cli
-from koipond.pond.aws_guard import AwsKeyPair
-from koipond.pond.pond import LocalPond, PondConfig
 from koipond.settings import Settings
+from koipond_cli.main import cli
+from local_pond.aws_guard import AwsKeyPair
+from local_pond.pond import LocalPond, PondConfig
 
 # What a page would send to mint itself an admin key: a KEY# item, straight into the table.
 FORGED_KEY = {"pk": {"S": "KEY#forged"}, "sk": {"S": "KEY#forged"}, "role": {"S": "admin"}}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from koipond.pond.pond import LocalPond, PondConfig
+from local_pond.pond import LocalPond, PondConfig
 from tests.e2e.school_probe import wait_for
 
 TESTS = 100

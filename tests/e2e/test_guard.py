@@ -12,11 +12,11 @@ import pytest
 from koipond.composition import Keeper, build_keeper, dynamodb_client
 from koipond.models.guard import Comparator, ErrorPolicy, GuardQuery, NoDataPolicy, Outcome, PrometheusCluster
 from koipond.models.tests import LoadTestStatus
-from koipond.pond.pond import LocalPond
-from koipond.pond.processes import free_port
 from koipond.prometheus import PrometheusReader
 from koipond.services.guard_evaluation import QueryResult
 from koipond.settings import Settings
+from local_pond.pond import LocalPond
+from local_pond.processes import free_port
 from tests.e2e.conftest import run_cli, watched_pond
 from tests.e2e.school_probe import wait_for
 

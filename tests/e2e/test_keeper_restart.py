@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from koipond.pond.pond import LocalPond
+from local_pond.pond import LocalPond
 
 
 def test_killed_keeper_restarts_with_every_test_assignment_and_event(pond: LocalPond) -> None:

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from koipond.pond.pond import LocalPond
-from koipond.pond.webhook_sink import WebhookSink
+from local_pond.pond import LocalPond
+from local_pond.webhook_sink import WebhookSink
 from tests.e2e.conftest import notifying_pond, run_cli
 from tests.e2e.school_probe import wait_for
 

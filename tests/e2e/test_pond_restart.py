@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from koipond.pond.pond import LocalPond, PondConfig
-from koipond.pond.processes import free_port
+from local_pond.pond import LocalPond, PondConfig
+from local_pond.processes import free_port
 from tests.e2e.conftest import REPO
 from tests.e2e.school_probe import samples, wait_for
 from tests.e2e.test_school import BUSY
@@ -171,7 +171,7 @@ def test_the_embedded_aws_killed_alone_comes_back_on_its_port_and_the_pond_carri
 
 def test_up_documents_where_state_lives_and_how_to_keep_none() -> None:
     help_text = subprocess.run(
-        [sys.executable, "-m", "koipond.cli.main", "up", "--help"],
+        [sys.executable, "-m", "koipond_cli.main", "up", "--help"],
         env={**os.environ, "COLUMNS": "200"},
         cwd=REPO,
         capture_output=True,

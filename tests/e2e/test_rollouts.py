@@ -14,8 +14,8 @@ import pytest
 
 from koipond.composition import Keeper
 from koipond.models.guard import Comparator, GuardQuery
-from koipond.notify import NotificationKind
-from koipond.pond.pond import LocalPond
+from koipond.notifications.kinds import NotificationKind
+from local_pond.pond import LocalPond
 from tests.e2e.conftest import watched_pond
 from tests.e2e.school_probe import wait_for
 from tests.e2e.test_guard import guard, start  # noqa: F401 (guard is a fixture: the guard's queries, cleaned)

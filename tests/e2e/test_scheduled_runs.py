@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from koipond.pond.processes import free_port
+from local_pond.processes import free_port
 
 
 @pytest.mark.parametrize("command", ["guard", "tick"])
@@ -30,7 +30,7 @@ def test_a_scheduled_component_keeps_running_when_its_runs_fail(command: str, tm
     log = tmp_path / f"{command}.log"
     with log.open("w") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "koipond.cli.main", command, "--every", "1s"],
+            [sys.executable, "-m", "koipond_cli.main", command, "--every", "1s"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

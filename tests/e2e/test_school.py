@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from koipond.pond.pond import LocalPond, PondConfig
+from local_pond.pond import LocalPond, PondConfig
 from tests.e2e.school_probe import samples, wait_for
 
 KOI = 120

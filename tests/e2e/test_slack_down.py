@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from koipond.pond.pond import LocalPond
-from koipond.pond.webhook_sink import Answer, WebhookSink
+from local_pond.pond import LocalPond
+from local_pond.webhook_sink import Answer, WebhookSink
 from tests.e2e.conftest import notifying_pond, run_cli
 from tests.e2e.school_probe import wait_for
 

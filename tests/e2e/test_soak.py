@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from koipond.drills.schedule import FAULT_KINDS, OPERATION_KINDS
-from koipond.drills.soak import ALL_CHECKS
+from local_pond.drills.schedule import FAULT_KINDS, OPERATION_KINDS
+from local_pond.drills.soak import ALL_CHECKS
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = 20261205  # a fixed schedule: a failure here reproduces with `make soak SOAK_SEED=20261205 SOAK_MINUTES=2`
@@ -16,7 +16,7 @@ SEED = 20261205  # a fixed schedule: a failure here reproduces with `make soak S
 
 def test_a_two_minute_soak_injects_every_fault_and_keeps_every_invariant(tmp_path: Path) -> None:
     report = tmp_path / "soak.json"
-    command = [sys.executable, "-m", "koipond.drills.soak", "--minutes", "2", "--seed", str(SEED),
+    command = [sys.executable, "-m", "local_pond.drills.soak", "--minutes", "2", "--seed", str(SEED),
                "--report", str(report), "--state-dir", str(tmp_path / "pond")]  # fmt: skip
     # The drill bounds itself (its minutes, then a hard deadline); this timeout only guards against a hang.
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=420, check=False)

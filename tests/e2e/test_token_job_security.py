@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from koipond.pond.pond import LocalPond, PondConfig
+from local_pond.pond import LocalPond, PondConfig
 from tests.e2e.conftest import run_cli
 from tests.e2e.school_probe import wait_for
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from koipond.pond.pond import LocalPond, PondConfig
+from local_pond.pond import LocalPond, PondConfig
 from tests.e2e.conftest import run_cli
 from tests.e2e.school_probe import samples, wait_for
 from tests.e2e.test_school import BUSY

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from koipond.pond.processes import free_port
+from local_pond.processes import free_port
 from tests.e2e.conftest import REPO
 
 
@@ -20,7 +20,7 @@ def start_up(tmp_path: Path, aws_port: int, keeper_port: int) -> subprocess.Pope
     ports = ["--aws-port", str(aws_port), "--keeper-port", str(keeper_port), "--target-port", "0"]
     args = ["up", *ports, "--prometheus-port", "0", "--schools", "1", "--state-dir", str(tmp_path)]
     return subprocess.Popen(
-        [sys.executable, "-m", "koipond.cli.main", *args],
+        [sys.executable, "-m", "koipond_cli.main", *args],
         env=env,
         cwd=REPO,
         stdout=subprocess.PIPE,

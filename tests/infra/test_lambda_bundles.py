@@ -17,11 +17,11 @@ import boto3
 import pytest
 
 from koipond import envvars
-from koipond.pond.aws_guard import AwsKeyPair
-from koipond.pond.lambda_http import build_event
-from koipond.pond.pond import LocalPond, PondConfig
-from koipond.pond.token_worker import lambda_sqs_record
 from koipond.settings import Settings
+from local_pond.aws_guard import AwsKeyPair
+from local_pond.lambda_http import build_event
+from local_pond.pond import LocalPond, PondConfig
+from local_pond.token_worker import lambda_sqs_record
 from tests.infra.lambda_bundles import (
     CACHE,
     NEVER_IN_A_LAMBDA,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aws_cdk.assertions import Match, Template
 
 from koipond import envvars
-from koipond.models.tokens import DEFAULT_MAX_RECEIVE_COUNT
 from koipond.settings import Settings
+from koipond.tokens.models import DEFAULT_MAX_RECEIVE_COUNT
 from tests.infra.template_queries import function as _function
 from tests.infra.template_queries import role_actions as _role_actions
 

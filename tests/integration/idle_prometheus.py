@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from koipond.pond.processes import PondProcess, free_port
-from koipond.pond.prometheus import prometheus_process, write_config
+from local_pond.processes import PondProcess, free_port
+from local_pond.prometheus import prometheus_process, write_config
 
 
 @contextmanager

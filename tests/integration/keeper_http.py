@@ -8,8 +8,8 @@ from contextlib import contextmanager
 
 from click.testing import CliRunner, Result
 
-from koipond.cli.main import cli
-from koipond.pond.lambda_http import LambdaHttpServer
+from koipond_cli.main import cli
+from local_pond.lambda_http import LambdaHttpServer
 from tests.conftest import ADMIN_TOKEN
 
 

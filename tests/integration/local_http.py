@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from aiohttp import web
 
-from koipond.pond.processes import free_port
+from local_pond.processes import free_port
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

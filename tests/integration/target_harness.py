@@ -12,8 +12,8 @@ import aiohttp
 import uvloop
 from aiohttp.test_utils import TestClient, TestServer
 
-from koipond.target.app import build_app
-from koipond.target.context import TARGET_CONTEXT, TargetConfig, TargetContext
+from slacklike_target.app import build_app
+from slacklike_target.context import TARGET_CONTEXT, TargetConfig, TargetContext
 
 SECRET = "integration-secret"
 ADMIN_TOKEN = "integration-admin-token"

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from koipond.clock import FixedClock
 from koipond.composition import Keeper, build_keeper
 from koipond.models.assignments import KOI_BLOCK, SchoolAssignment
 from koipond.models.tests import BehaviorRef
-from koipond.ports import FixedClock
 from koipond.services.loadtests import LoadTestChange, NewLoadTest
 from koipond.settings import Settings
 from koipond.store.assignments import DynamoAssignmentRepository, LostLeaseError

@@ -18,11 +18,11 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from moto import mock_aws
 
+from koipond.clock import FixedClock
 from koipond.composition import Keeper, build_keeper
 from koipond.errors import ConflictError, StoreError
 from koipond.models.assignments import KOI_BLOCK
 from koipond.models.tests import BehaviorRef, LoadTestStatus
-from koipond.ports import FixedClock
 from koipond.services.loadtests import LoadTestChange, NewLoadTest
 from koipond.settings import Settings
 from koipond.store.assignments import DynamoAssignmentRepository, LostLeaseError

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from koipond.composition import Keeper
-from koipond.pond.processes import PondProcess
 from koipond.services.charts import ChartSeries, MetricsUnavailableError, chart_request
 from koipond.settings import Settings
+from local_pond.processes import PondProcess
 from tests.conftest import ADMIN_TOKEN, Api
 from tests.integration.idle_prometheus import idle_prometheus, url_of
 

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from koipond.pond.lambda_http import LambdaHttpServer, LocalLambdaContext, build_event
 from lambdas.keeper_api.routes.console import CONSOLE_DIR
+from local_pond.lambda_http import LambdaHttpServer, LocalLambdaContext, build_event
 from tests.conftest import Api
 
 

@@ -14,10 +14,10 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from moto.server import ThreadedMotoServer
 
 from koipond.errors import StoreError
-from koipond.pond.fault_proxy import FaultProxy
-from koipond.pond.processes import free_port
 from koipond.store.schema import create_table
 from koipond.store.table import DynamoTable
+from local_pond.fault_proxy import FaultProxy
+from local_pond.processes import free_port
 
 TABLE = "koipond-faults"
 # Few quick retries: each fault below fails its call within a second.

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from koipond.clock import FixedClock
 from koipond.composition import Keeper, build_keeper, injected_keeper
-from koipond.ports import FixedClock
 from koipond.settings import Settings
 from tests.conftest import ADMIN_TOKEN, START, Api, issue_token
 

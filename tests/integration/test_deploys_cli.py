@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from koipond.clock import FixedClock
 from koipond.composition import Keeper, build_keeper, injected_keeper
-from koipond.ports import FixedClock
 from koipond.settings import Settings
 from tests.conftest import ADMIN_TOKEN, START
 from tests.integration.keeper_http import keeper_over_http, koipond

@@ -17,17 +17,17 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from koipond.clock import FixedClock
 from koipond.models.deploys import DeployStatus, VerdictOutcome
 from koipond.models.history import EventKind
 from koipond.notifications.intents import plan_notifications
-from koipond.notify import NotificationKind
-from koipond.ports import FixedClock
+from koipond.notifications.kinds import NotificationKind
+from koipond.notifications.store import DynamoNotificationRepository
 from koipond.prometheus import ApiClientPrometheusReader
 from koipond.services.deploys import DeployService, NewDeploy
 from koipond.settings import Settings, guard_clusters
 from koipond.store.deploys import DynamoDeployRepository
 from koipond.store.history import DynamoHistoryRepository
-from koipond.store.notifications import DynamoNotificationRepository
 from koipond.store.table import DynamoTable
 from tests.conftest import START
 

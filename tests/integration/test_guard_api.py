@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from koipond.clock import FixedClock
 from koipond.composition import Keeper
 from koipond.models.guard import Evaluation, Outcome
-from koipond.ports import FixedClock
 from tests.conftest import Api, issue_token
 
 QUERY: dict[str, Any] = {

@@ -16,8 +16,8 @@ import pytest
 from koipond.composition import Keeper
 from koipond.models.guard import Comparator, ErrorPolicy, GuardQuery, Outcome, PrometheusCluster
 from koipond.models.tests import LoadTestStatus
-from koipond.pond.processes import PondProcess, free_port
 from koipond.settings import Settings
+from local_pond.processes import PondProcess, free_port
 from tests.conftest import ADMIN_TOKEN, Api, new_test_body
 from tests.integration.idle_prometheus import idle_prometheus, url_of
 

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from koipond.clock import FixedClock
 from koipond.composition import Keeper
 from koipond.models.guard import Comparator, GuardQuery, Outcome, PrometheusCluster
 from koipond.models.tests import LoadTestStatus
-from koipond.ports import FixedClock
 from koipond.prometheus import ApiClientPrometheusReader
 from koipond.services.guard_evaluation import micros
 from koipond.settings import Settings

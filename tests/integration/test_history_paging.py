@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from koipond.clock import FixedClock
 from koipond.composition import Keeper
 from koipond.models.history import EventKind
-from koipond.ports import FixedClock
 from koipond.services.history import new_event, reallocation_details
 from koipond.settings import Settings
 from koipond.store.history import DynamoHistoryRepository, encode_cursor

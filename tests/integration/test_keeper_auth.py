@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from koipond.clock import FixedClock
 from koipond.composition import Keeper, build_keeper
-from koipond.pond.lambda_http import LocalLambdaContext, build_event
-from koipond.ports import FixedClock
 from koipond.services.auth import bootstrap_key_id, bootstrap_secret_hash, hash_secret
 from koipond.settings import Settings
+from local_pond.lambda_http import LocalLambdaContext, build_event
 from tests.conftest import ADMIN_TOKEN, MINIMAL_BEHAVIOR, Api, ApiResponse, issue_token, new_test_body
 
 ROLES = ("viewer", "operator", "admin", "school")

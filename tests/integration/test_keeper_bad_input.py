@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from koipond.pond.lambda_http import LocalLambdaContext, build_event
 from koipond.settings import Settings
+from local_pond.lambda_http import LocalLambdaContext, build_event
 from tests.conftest import ADMIN_TOKEN, MINIMAL_BEHAVIOR, Api, ApiResponse, new_test_body
 
 UNKNOWN_TEST_ID = "lt-0000000000"

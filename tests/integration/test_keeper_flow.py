@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from koipond.ports import FixedClock
+from koipond.clock import FixedClock
 from tests.conftest import Api, issue_token, new_test_body
 
 

@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from koipond.models.behavior import BehaviorDocument
-from school_container.koi import Koi, TestContext
+from school_container.koi import Koi, LoadTestContext
 from school_container.metrics import SchoolMetrics
 from school_container.timers import KoiClock
 from school_container.web_api import ReqwestWebApi
@@ -42,7 +42,7 @@ async def swim_and_stop(seconds: float) -> tuple[list[tuple[str, str]], SchoolMe
 
     async with local_server(handler, "/api/{name}") as base:
         metrics, clock, api = SchoolMetrics(), KoiClock(), ReqwestWebApi(8)
-        ctx = TestContext("t-sched", "ws", base, BEHAVIOR, api, metrics, 0.0, clock=clock)
+        ctx = LoadTestContext("t-sched", "ws", base, BEHAVIOR, api, metrics, 0.0, clock=clock)
         tasks = [asyncio.create_task(Koi(ctx, i, f"token-{i}").swim()) for i in range(KOI)]
         await asyncio.sleep(seconds)
         for task in tasks:

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from aiohttp import web
 
-from koipond.pond.processes import free_port
+from local_pond.processes import free_port
 from school_container.web_api import AiohttpWebApi, CallOutcome, ReqwestWebApi, classify
 from tests.integration.local_http import Handler, local_server
 

@@ -7,7 +7,7 @@ import asyncio
 from aiohttp import web
 
 from koipond.models.behavior import BehaviorDocument
-from school_container.koi import Koi, TestContext
+from school_container.koi import Koi, LoadTestContext
 from school_container.metrics import SchoolMetrics
 from school_container.web_api import ReqwestWebApi
 from school_container.websocket_frames import TEXT
@@ -34,7 +34,7 @@ async def swim_against(websocket: web.Handler, seconds: float = 1.5) -> tuple[Sc
 
     async with local_server(handler, "/{path:.*}") as base:
         metrics, api = SchoolMetrics(), ReqwestWebApi(4)
-        koi = asyncio.create_task(Koi(TestContext("t-ws", "ws", base, BEHAVIOR, api, metrics, 0.0), 1, "tk").swim())
+        koi = asyncio.create_task(Koi(LoadTestContext("t-ws", "ws", base, BEHAVIOR, api, metrics, 0.0), 1, "tk").swim())
         await asyncio.sleep(seconds)
         swimming = not koi.done()
         koi.cancel()

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from koipond.pond.lambda_http import HttpLimits, LambdaHttpServer
+from local_pond.lambda_http import HttpLimits, LambdaHttpServer
 
 ECHO = "tests.integration.sample_lambda:echo"
 SMALL = HttpLimits(max_body_bytes=1024, idle_seconds=1.0, body_seconds=1.0, invoke_seconds=2.0)

@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from koipond.pond.processes import free_port
 from koipond.settings import Settings
+from local_pond.processes import free_port
 from tests.conftest import ADMIN_TOKEN, Api, issue_token
 
 

@@ -18,19 +18,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from koipond.clock import FixedClock
 from koipond.composition import Keeper, build_keeper, injected_keeper
 from koipond.models.history import EventKind, HistoryEvent
-from koipond.models.tokens import DlqSummary
 from koipond.notifications.intents import MAX_GROUP, notification_kind, plan_notifications
+from koipond.notifications.kinds import NotificationKind
 from koipond.notifications.models import Notification, NotificationStatus
 from koipond.notifications.token_dlq import TokenDlqWatcher
-from koipond.notify import NotificationKind
-from koipond.pond.aws import provision_notification_secret
-from koipond.pond.webhook_sink import WebhookSink
-from koipond.ports import FixedClock
 from koipond.services.deploys import NewDeploy
 from koipond.services.loadtests import LoadTestChange
 from koipond.settings import Settings
+from koipond.tokens.models import DlqSummary
+from local_pond.aws import provision_notification_secret
+from local_pond.webhook_sink import WebhookSink
 from tests.conftest import MINIMAL_BEHAVIOR, START, Api, new_test_body
 
 EVERYTHING = "/triggers/T1/everything"

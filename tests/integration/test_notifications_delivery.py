@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
+from koipond.clock import FixedClock
 from koipond.composition import Keeper, build_keeper, injected_keeper
 from koipond.notifications.delivery import NotificationDeliverer
+from koipond.notifications.kinds import NotificationKind
 from koipond.notifications.models import NotificationStatus
 from koipond.notifications.retry import RetryPolicy
 from koipond.notifications.service import config_source
-from koipond.notify import NotificationKind
-from koipond.pond.aws import provision_notification_secret
-from koipond.pond.webhook_sink import Answer, WebhookSink
-from koipond.ports import FixedClock
 from koipond.settings import Settings
+from local_pond.aws import provision_notification_secret
+from local_pond.webhook_sink import Answer, WebhookSink
 
 WORKFLOW = "/triggers/T1/very-secret-workflow"
 INCOMING = "/services/T1/B1/very-secret-incoming"

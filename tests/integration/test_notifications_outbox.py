@@ -8,18 +8,18 @@ from typing import Any
 
 import pytest
 
+from koipond.clock import FixedClock
 from koipond.composition import Keeper, build_keeper, release_tick_steps
-from koipond.models.tokens import DlqSummary
 from koipond.notifications.config import NoRoutes
+from koipond.notifications.kinds import NotificationKind
 from koipond.notifications.models import NO_ROUTE, NotificationStatus
 from koipond.notifications.outbox import OutboxNotifier
+from koipond.notifications.store import DynamoNotificationRepository
 from koipond.notifications.token_dlq import TokenDlqWatcher
-from koipond.notify import NotificationKind
-from koipond.pond.aws import provision_notification_secret
-from koipond.ports import FixedClock
 from koipond.settings import Settings
-from koipond.store.notifications import DynamoNotificationRepository
 from koipond.store.table import DynamoTable
+from koipond.tokens.models import DlqSummary
+from local_pond.aws import provision_notification_secret
 from tests.conftest import Api, issue_token
 
 ROUTES = {
@@ -47,7 +47,7 @@ def routed(settings: Settings, dynamodb: Any, clock: FixedClock) -> Keeper:
 
 
 def test_the_same_event_key_is_stored_once_per_route(routed: Keeper, caplog: Any) -> None:
-    caplog.set_level(logging.WARNING, "koipond.notify")
+    caplog.set_level(logging.WARNING, "koipond.notifications.kinds")
     for _ in range(3):  # a caller retrying after a timeout
         routed.notifier.notify(NotificationKind.EMERGENCY_STOP_ON, "stop!", {"actor": "alice"}, "estop#on#1")
     stored = routed.notifications.list_notifications()
@@ -60,7 +60,7 @@ def test_the_same_event_key_is_stored_once_per_route(routed: Keeper, caplog: Any
 
 
 def test_without_a_secret_notifications_are_kept_as_no_route(keeper: Keeper, caplog: Any) -> None:
-    caplog.set_level(logging.WARNING, "koipond.notify")
+    caplog.set_level(logging.WARNING, "koipond.notifications.kinds")
     keeper.notifier.notify(NotificationKind.DEPLOY_VERDICT, "build 42 passed", {"build": "42"}, "deploy#42")
     [stored] = keeper.notifications.list_notifications()
     assert (stored.route, stored.status, stored.fields) == (NO_ROUTE, NotificationStatus.NO_ROUTE, {"build": "42"})

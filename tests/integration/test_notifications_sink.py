@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from koipond.pond.webhook_sink import WebhookSink
+from local_pond.webhook_sink import WebhookSink
 
 
 @pytest.fixture(scope="module")

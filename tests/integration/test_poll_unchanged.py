@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from koipond.clock import FixedClock
 from koipond.composition import Keeper, build_keeper, injected_keeper
 from koipond.models.assignments import WRITES_PER_FENCE
-from koipond.ports import FixedClock
 from koipond.settings import Settings
 from tests.conftest import MINIMAL_BEHAVIOR, Api, issue_token, new_test_body
 from tests.integration.dynamodb_faults import FailingDynamoDB

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from koipond.clock import FixedClock
 from koipond.composition import Keeper
 from koipond.models.guard import Evaluation, GuardQuery, Outcome, Scope
 from koipond.models.history import EventKind
-from koipond.notify import NotificationKind
-from koipond.ports import FixedClock
+from koipond.notifications.kinds import NotificationKind
 from koipond.services.history import new_event
 from koipond.settings import Settings
 from koipond.store.guard import DynamoGuardRepository

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from koipond.clock import FixedClock
 from koipond.composition import Keeper, release_tick_steps
 from koipond.models.guard import Evaluation, GuardQuery, Outcome
 from koipond.models.history import EventKind
-from koipond.ports import FixedClock
 from koipond.services.history import new_event
 from koipond.services.release_tick import run_release_tick
 from koipond.settings import Settings

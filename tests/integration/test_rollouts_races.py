@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from koipond.clock import FixedClock
 from koipond.composition import Keeper, build_keeper
 from koipond.models.history import HistoryEvent
-from koipond.notify import NotificationKind
-from koipond.ports import FixedClock
+from koipond.notifications.kinds import NotificationKind
 from koipond.services.rollouts import RolloutService
 from koipond.settings import Settings
 from koipond.store.estop import DynamoEmergencyStopRepository

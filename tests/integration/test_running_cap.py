@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from koipond.clock import FixedClock
 from koipond.composition import Keeper
-from koipond.ports import FixedClock
 from koipond.services.loadtests import MAX_RUNNING_TESTS
 from koipond.settings import Settings
 from tests.conftest import ADMIN_TOKEN, Api, issue_token, new_test_body

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from koipond import workspace as ws
-from koipond.target.context import TargetConfig
-from koipond.target.tokens import TokenAuthority
+from slacklike_target.context import TargetConfig
+from slacklike_target.tokens import TokenAuthority
 from tests.integration.target_harness import SECRET, Target, run_target
 
 C1, C2 = ws.channel_id(1), ws.channel_id(2)

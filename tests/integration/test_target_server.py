@@ -12,11 +12,11 @@ from contextlib import contextmanager
 import httpx
 from click.testing import CliRunner
 
-from koipond.cli.target_command import target_command
-from koipond.pond.processes import free_port
+from koipond_cli.target_command import target_command
+from local_pond.processes import free_port
 
 ADMIN = "process-admin-token"
-START_COMMAND = "from koipond.cli.target_command import target_command; target_command()"
+START_COMMAND = "from koipond_cli.target_command import target_command; target_command()"
 
 
 @contextmanager

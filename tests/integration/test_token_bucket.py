@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto.iam.access_control import IAMPolicy, PermissionResult
 
-from koipond.pond.aws import provision, token_bucket_policy
 from koipond.settings import Settings
+from local_pond.aws import provision, token_bucket_policy
 
 BUCKET = "koipond-tokens"
 OBJECT = f"arn:aws:s3:::{BUCKET}/tokens/pond/000000.json"

@@ -20,13 +20,13 @@ import pytest
 from pydantic import SecretStr
 
 from koipond.aws_clients import AwsClients
+from koipond.clock import FixedClock
 from koipond.composition import build_keeper, injected_keeper
-from koipond.models.tokens import PlanMessage, ShardMessage, TokenJobStatus, parse_queue_message
-from koipond.pond.aws import provision
-from koipond.pond.lambda_http import LocalLambdaContext
-from koipond.ports import FixedClock
+from koipond.composition.tokens import build_token_worker, injected_token_worker
 from koipond.settings import Settings
-from koipond.token_pipeline import build_token_worker, injected_token_worker
+from koipond.tokens.models import PlanMessage, ShardMessage, TokenJobStatus, parse_queue_message
+from local_pond.aws import provision
+from local_pond.lambda_http import LocalLambdaContext
 from tests.conftest import Api, issue_token
 from tests.integration.token_pipeline_harness import MAX_RECEIVES, FakeProvider, HighestJitter, Pipeline
 
@@ -450,6 +450,6 @@ def test_two_steps_holding_one_cursor_move_it_once(harness: Harness) -> None:
 
 
 def _record(message: Any, queue_arn: str) -> dict[str, Any]:
-    from koipond.pond.token_worker import lambda_sqs_record
+    from local_pond.token_worker import lambda_sqs_record
 
     return lambda_sqs_record(message, queue_arn, "us-east-1")

@@ -9,8 +9,8 @@ import boto3
 import pytest
 
 from koipond.composition import Keeper
-from koipond.pond.aws import provision
 from koipond.settings import Settings
+from local_pond.aws import provision
 from tests.conftest import Api, issue_token
 
 JOB: dict[str, Any] = {"workspace": "api", "target": "http://127.0.0.1:1", "users": {"start": 0, "end": 250}}

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
+from koipond.clock import FixedClock
 from koipond.errors import ConflictError, NotFoundError
-from koipond.models.tokens import ShardStatus, TokenJob, TokenJobStatus
-from koipond.ports import FixedClock
 from koipond.settings import Settings
 from koipond.store.table import DynamoTable
-from koipond.store.token_jobs import DynamoTokenJobRepository
+from koipond.tokens.job_store import DynamoTokenJobRepository
+from koipond.tokens.models import ShardStatus, TokenJob, TokenJobStatus
 
 
 @pytest.fixture

@@ -18,14 +18,14 @@ from botocore.stub import Stubber
 from pydantic import SecretStr
 
 from koipond.aws_clients import AwsClients
+from koipond.clock import FixedClock
+from koipond.composition.tokens import IDEMPOTENCY_PK, build_token_worker, injected_token_worker
 from koipond.errors import BadRequestError
-from koipond.models.tokens import PlanMessage, ShardMessage, TokenJobStatus, parse_queue_message, shard_key
-from koipond.pond.aws import provision
-from koipond.pond.token_worker import lambda_sqs_event, run_token_worker
-from koipond.ports import FixedClock
 from koipond.settings import Settings
-from koipond.store.token_shards import S3TokenShardStore
-from koipond.token_pipeline import IDEMPOTENCY_PK, build_token_worker, injected_token_worker
+from koipond.tokens.models import PlanMessage, ShardMessage, TokenJobStatus, parse_queue_message, shard_key
+from koipond.tokens.shards import S3TokenShardStore
+from local_pond.aws import provision
+from local_pond.token_worker import lambda_sqs_event, run_token_worker
 from tests.integration.token_pipeline_harness import (
     MAX_RECEIVES,
     FakeProvider,
@@ -122,7 +122,7 @@ def test_a_redelivered_batch_is_minted_once(pipeline: Pipeline, provider: FakePr
     )["Messages"]
     event = lambda_sqs_event(messages, pipeline.queue_arn, "us-east-1")
 
-    from koipond.pond.lambda_http import LocalLambdaContext
+    from local_pond.lambda_http import LocalLambdaContext
 
     answers = [lambda_handler(event, LocalLambdaContext("token-worker")) for _ in range(2)]
 
@@ -263,8 +263,8 @@ def test_bad_jobs_are_refused_and_nothing_is_queued(
 
 
 def test_the_schedule_renews_expiring_tokens_once(pipeline: Pipeline, clock: FixedClock) -> None:
-    from koipond.pond.lambda_http import LocalLambdaContext
     from lambdas.token_worker.handler import schedule_handler
+    from local_pond.lambda_http import LocalLambdaContext
 
     job = pipeline.worker.jobs.create_job("pond", TARGET, 0, 100, "operator")
     pipeline.drain_until(lambda: pipeline.job(job.id).status is TokenJobStatus.DONE)

@@ -15,14 +15,14 @@ from typing import Any
 from aiohttp import web
 
 from koipond.aws_clients import AwsClients, aws_client
+from koipond.composition.tokens import TokenWorker
 from koipond.errors import TokenMintError
-from koipond.models.tokens import SHARD_SIZE, TokenJob
-from koipond.pond.token_worker import PollResult, poll_once
 from koipond.settings import Settings
-from koipond.target.app import build_app
-from koipond.target.context import TargetConfig
-from koipond.target.tokens import TokenAuthority
-from koipond.token_pipeline import TokenWorker
+from koipond.tokens.models import SHARD_SIZE, TokenJob
+from local_pond.token_worker import PollResult, poll_once
+from slacklike_target.app import build_app
+from slacklike_target.context import TargetConfig
+from slacklike_target.tokens import TokenAuthority
 
 TARGET_SECRET = "pipeline-secret"
 TARGET_ADMIN_TOKEN = "pipeline-admin"

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from koipond.clock import FixedClock
 from koipond.composition import Keeper, build_keeper, injected_keeper
 from koipond.errors import ConflictError
 from koipond.models.auth import ApiKey, Role
-from koipond.ports import FixedClock
 from koipond.services import auth
 from koipond.services.auth import (
     BOOTSTRAP_SALT,

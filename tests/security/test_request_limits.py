@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from koipond.pond.lambda_http import LocalLambdaContext, build_event
 from lambdas.keeper_api.gate import DEFAULT_BODY_LIMIT, MAX_JSON_DEPTH, json_depth
+from local_pond.lambda_http import LocalLambdaContext, build_event
 from tests.conftest import ADMIN_TOKEN, MINIMAL_BEHAVIOR, Api, new_test_body
 
 JSON = "application/json"

@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from koipond.models.auth import Role, role_allows
-from koipond.pond.lambda_http import LocalLambdaContext, build_event
+from local_pond.lambda_http import LocalLambdaContext, build_event
 from tests.conftest import MINIMAL_BEHAVIOR, Api, ApiResponse, issue_token, new_test_body
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}

@@ -19,7 +19,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation.case import Case
 from schemathesis.specs.openapi.checks import status_code_conformance
 
-from koipond.pond.pond import LocalPond, PondConfig
+from local_pond.pond import LocalPond, PondConfig
 
 EXAMPLES = int(os.environ.get("KOIPOND_FUZZ_EXAMPLES", "12"))
 

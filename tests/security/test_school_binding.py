@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from koipond.cli.control_commands import keys_create
 from koipond.composition import Keeper
 from koipond.models.auth import ApiKey, Role
 from koipond.services.auth import TOKEN_PREFIX, hash_secret
+from koipond_cli.control_commands import keys_create
 from tests.conftest import Api, new_test_body
 
 POLL = {"capacity": 5000}

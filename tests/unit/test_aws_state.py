@@ -15,10 +15,10 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from moto.core.base_backend import BackendDict
 from werkzeug.test import EnvironBuilder
 
-from koipond.pond.aws_requests import RequestKind
-from koipond.pond.aws_requests import classify_request as classify
-from koipond.pond.aws_state import PersistentAwsApp
-from koipond.pond.pond import stored_admin_token
+from local_pond.aws_requests import RequestKind
+from local_pond.aws_requests import classify_request as classify
+from local_pond.aws_state import PersistentAwsApp
+from local_pond.pond import stored_admin_token
 
 ENDPOINT = "http://127.0.0.1:4566"
 REGION = "us-east-1"

@@ -17,7 +17,7 @@ from pydantic import JsonValue, ValidationError
 from koipond.behavior_files import load_behavior_dir, load_behavior_file, validation_problems
 from koipond.errors import BehaviorInvalidError
 from koipond.models.behavior import BehaviorDocument, FormationStart, KoiShare, StoredBehavior
-from koipond.templates import (
+from koipond.models.templates import (
     TEMPLATE_VARIABLES,
     TemplateError,
     escape_template,

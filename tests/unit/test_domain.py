@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from koipond.durations import format_duration, parse_duration
+from koipond.models.durations import format_duration, parse_duration
 from koipond.models.tests import BehaviorRef, LoadTest, LoadTestStatus
-from koipond.pond.lambda_http import build_event
+from local_pond.lambda_http import build_event
 
 NOW = datetime(2026, 11, 28, tzinfo=UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from koipond.pond.processes import _ephemeral_low, free_port
+from local_pond.processes import _ephemeral_low, free_port
 
 
 def test_a_free_port_is_below_the_ephemeral_range_and_bindable() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from koipond.pond.live import Scrape, combine, figures_between, parse_scrape, quantile
+from local_pond.live import Scrape, combine, figures_between, parse_scrape, quantile
 
 EXPOSITION = """\
 # TYPE koi_pond_school_koi gauge

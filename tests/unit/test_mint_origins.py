@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from koipond.errors import ConfigurationError
-from koipond.services.mint_origins import MintOriginNotAllowedError, MintOrigins, origin_of
+from koipond.tokens.mint_origins import MintOriginNotAllowedError, MintOrigins, origin_of
 
 ORIGINS = MintOrigins.parse("https://mint.example.com, http://127.0.0.1:8800 ,,http://[::1]:9000/")
 

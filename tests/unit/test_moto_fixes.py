@@ -13,7 +13,7 @@ from moto import mock_aws
 from moto.core.model_instances import model_data
 from moto.dynamodb.models import DynamoDBBackend
 
-from koipond.pond import moto_fixes
+from local_pond import moto_fixes
 
 TABLE = "fixes"
 REGION = "us-east-1"

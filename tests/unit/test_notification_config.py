@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from koipond.notifications.config import NotificationConfigError, parse_config
-from koipond.notify import NotificationKind
+from koipond.notifications.kinds import NotificationKind
 
 SECRET_PATH = "T0000/B0000/very-secret-token"
 

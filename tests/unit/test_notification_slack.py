@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from koipond.notifications.config import NotificationConfig
+from koipond.notifications.kinds import NotificationKind
 from koipond.notifications.slack import (
     FIELD_LIMIT,
     MAX_FIELDS,
@@ -13,7 +14,6 @@ from koipond.notifications.slack import (
     incoming_payload,
     workflow_payload,
 )
-from koipond.notify import NotificationKind
 
 CONFIG = NotificationConfig(dashboard_url="https://grafana.example/d/koi", console_url="https://keeper.example/ui/")
 kinds = st.sampled_from(list(NotificationKind))

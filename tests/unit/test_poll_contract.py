@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from koipond.contracts.poll import PollResponse, TestSpecsRequest, TestSpecsResponse
+from koipond.api.poll import LoadTestSpecsRequest, LoadTestSpecsResponse, PollResponse
 from koipond.models.schools import PollAnswer
 from school_container.keeper_link import KeeperLink
 from school_container.metrics import SchoolMetrics
@@ -74,10 +74,10 @@ def test_wire_json_is_the_one_schools_read() -> None:
 
 def test_spec_answer_round_trips_and_tolerates_new_fields() -> None:
     answer = {"specs": [{**SPEC, "formations": ["standup"]}], "missing": ["lt-gone"]}
-    parsed = TestSpecsResponse.model_validate(answer)
+    parsed = LoadTestSpecsResponse.model_validate(answer)
     assert parsed.specs[0].behavior.version == 2
     assert parsed.missing == ["lt-gone"]
-    assert TestSpecsResponse.model_validate_json(parsed.model_dump_json()) == parsed
+    assert LoadTestSpecsResponse.model_validate_json(parsed.model_dump_json()) == parsed
 
 
 @pytest.mark.parametrize(
@@ -86,7 +86,7 @@ def test_spec_answer_round_trips_and_tolerates_new_fields() -> None:
 )
 def test_spec_request_refuses_empty_oversized_and_malformed_ids(ids: list[str], problem: str) -> None:
     with pytest.raises(ValidationError) as failure:
-        TestSpecsRequest(test_ids=ids)
+        LoadTestSpecsRequest(test_ids=ids)
     assert next(e["type"] for e in failure.value.errors()) == problem
 
 

@@ -16,10 +16,10 @@ from koipond.models.rollouts import Rollout, RolloutStatus, Stage, TransitionKin
 from koipond.models.tests import LoadTestStatus
 from koipond.services import guard as guard_service
 from koipond.services import rollout_steps as steps
-from koipond.services.rollout_steps import GuardView, TestView
+from koipond.services.rollout_steps import GuardView, LoadTestView
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-RUNNING = TestView(status=LoadTestStatus.RUNNING, koi=50)
+RUNNING = LoadTestView(status=LoadTestStatus.RUNNING, koi=50)
 HEALTHY = GuardView()
 
 
@@ -65,11 +65,11 @@ def test_the_last_stage_held_completes() -> None:
     [
         (HEALTHY, "drill", RUNNING, "emergency stop is active: drill"),
         (GuardView(tripped="guard p99: breach"), None, RUNNING, "guard tripped: guard p99: breach"),
-        (HEALTHY, None, TestView(LoadTestStatus.STOPPED, 50, "bob: lunch"), "the test was stopped: bob: lunch"),
+        (HEALTHY, None, LoadTestView(LoadTestStatus.STOPPED, 50, "bob: lunch"), "the test was stopped: bob: lunch"),
     ],
 )
 def test_trouble_pauses_even_before_the_hold_ends(
-    guard: GuardView, estop: str | None, test: TestView, starts: str
+    guard: GuardView, estop: str | None, test: LoadTestView, starts: str
 ) -> None:
     transition = steps.decide(rollout(*PLAN), at(1), guard, estop, test)
     assert transition is not None
@@ -78,7 +78,7 @@ def test_trouble_pauses_even_before_the_hold_ends(
 
 
 def test_a_completed_or_vanished_test_aborts_the_rollout() -> None:
-    for test in (TestView(LoadTestStatus.COMPLETED), TestView(None)):
+    for test in (LoadTestView(LoadTestStatus.COMPLETED), LoadTestView(None)):
         transition = steps.decide(rollout(*PLAN), at(1), HEALTHY, None, test)
         assert transition is not None
         assert transition.kind is TransitionKind.ABORTED
@@ -152,7 +152,7 @@ def test_manual_commands_refuse_impossible_moves_with_a_hint() -> None:
     with pytest.raises(EmergencyStopActiveError):
         steps.resume(paused, "alice", "go", T0, RUNNING, "drill")
     with pytest.raises(ConflictError, match="resume the test first"):
-        steps.resume(paused, "alice", "go", T0, TestView(LoadTestStatus.STOPPED), None)
+        steps.resume(paused, "alice", "go", T0, LoadTestView(LoadTestStatus.STOPPED), None)
     for done in (RolloutStatus.COMPLETED, RolloutStatus.ABORTED):
         finished = rollout(*PLAN, status=done)
         for command in (steps.advance, steps.pause, steps.abort):
@@ -162,7 +162,7 @@ def test_manual_commands_refuse_impossible_moves_with_a_hint() -> None:
 
 def test_resuming_restarts_the_hold_and_restores_the_stage_koi() -> None:
     paused = rollout(*PLAN, current=1, status=RolloutStatus.PAUSED)
-    transition = steps.resume(paused, "alice", "fixed", at(100), TestView(LoadTestStatus.RUNNING, koi=70), None)
+    transition = steps.resume(paused, "alice", "fixed", at(100), LoadTestView(LoadTestStatus.RUNNING, koi=70), None)
     assert transition.koi == 100
     after = steps.apply(paused, transition)
     assert (after.status, after.stage_started_at, after.paused_reason) == (RolloutStatus.HOLDING, at(100), None)
@@ -184,7 +184,7 @@ plans = st.lists(st.integers(min_value=1, max_value=40), min_size=1, max_size=6)
 
 def one_step(current: Rollout, now: datetime, fact: tuple[Any, ...]) -> Any:
     _, tripped, unhealthy, estop, status, command = fact
-    test = TestView(status=status, koi=current.stage.koi)
+    test = LoadTestView(status=status, koi=current.stage.koi)
     if command == "tick":
         return steps.decide(current, now, GuardView(tripped=tripped, unhealthy=unhealthy), estop, test)
     try:

@@ -22,7 +22,7 @@ from koipond.models.behavior import (
     KoiSelector,
     KoiShare,
 )
-from koipond.scheduling import (
+from koipond.services.scheduling import (
     ScheduledAction,
     SteadySchedule,
     formation_plan,

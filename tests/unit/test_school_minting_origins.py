@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from koipond.services.mint_origins import MintOrigins
+from koipond.tokens.mint_origins import MintOrigins
 from school_container.tokens import MintingTokenSource, TokenUnavailableError
 
 

@@ -12,9 +12,9 @@ from pydantic import SecretStr
 
 from koipond.notifications.config import NotificationConfig, Route
 from koipond.notifications.delivery import render
+from koipond.notifications.kinds import NotificationKind
 from koipond.notifications.models import Notification, NotificationStatus
 from koipond.notifications.slack import escape_mrkdwn, incoming_payload, workflow_payload
-from koipond.notify import NotificationKind
 
 CONFIG = NotificationConfig(dashboard_url="https://grafana.example/d/koi", console_url="https://keeper.example/ui/")
 HOSTILE = "<!channel> & <https://x|y>"

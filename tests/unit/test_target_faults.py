@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from koipond.target.faults import NO_FAULT, FaultSpec, FaultTable, decide
+from slacklike_target.faults import NO_FAULT, FaultSpec, FaultTable, decide
 
 
 def errors_in(table: FaultTable, method: str, calls: int) -> list[bool]:

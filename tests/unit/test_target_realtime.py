@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from koipond.target.metrics import TargetMetrics, method_label, status_label
-from koipond.target.realtime import Connection, ConnectionHub, Delivery, encode_text_frame, rtm_reply
-from koipond.target.tokens import Identity
-from koipond.target.wire import ErrorCode
+from slacklike_target.metrics import TargetMetrics, method_label, status_label
+from slacklike_target.realtime import Connection, ConnectionHub, Delivery, encode_text_frame, rtm_reply
+from slacklike_target.tokens import Identity
+from slacklike_target.wire import ErrorCode
 
 
 class FakeTransport:

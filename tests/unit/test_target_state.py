@@ -9,15 +9,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from koipond import workspace as ws
-from koipond.target.messages import (
+from slacklike_target.messages import (
     MAX_REACTION_NAMES,
     Message,
     is_channel_id,
     reaction_name,
     summarize_reactions,
 )
-from koipond.target.state import TargetState
-from koipond.target.wire import ErrorCode, TargetApiError
+from slacklike_target.state import TargetState
+from slacklike_target.wire import ErrorCode, TargetApiError
 
 C1 = ws.channel_id(1)
 GENERAL = ws.ORG_WIDE_CHANNEL_ID

@@ -8,7 +8,7 @@ from itertools import pairwise
 from hypothesis import given
 from hypothesis import strategies as st
 
-from koipond.target.timestamps import TsSequence, format_ts, next_ts_micros
+from slacklike_target.timestamps import TsSequence, format_ts, next_ts_micros
 
 
 @given(st.lists(st.floats(min_value=0, max_value=4e9, allow_nan=False), min_size=1, max_size=50))

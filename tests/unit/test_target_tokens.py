@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from koipond.target.tokens import MAX_USERS, Identity, TokenAuthority
-from koipond.target.wire import bearer_token
+from slacklike_target.tokens import MAX_USERS, Identity, TokenAuthority
+from slacklike_target.wire import bearer_token
 
 AUTHORITY = TokenAuthority("unit-secret")
 workspaces = st.from_regex(r"\A[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")

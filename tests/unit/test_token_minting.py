@@ -10,9 +10,9 @@ import pytest
 from pydantic import SecretStr
 
 from koipond.errors import StoreError, TokenMintError
-from koipond.services.mint_origins import MintOrigins
-from koipond.services.token_batches import describe_failure
-from koipond.services.token_minting import HttpMintTokenProvider
+from koipond.tokens.batches import describe_failure
+from koipond.tokens.mint_origins import MintOrigins
+from koipond.tokens.minting import HttpMintTokenProvider
 
 ADMIN = SecretStr("mint-admin-token")
 TOKEN = "xoxp-pond-7-0123456789abcdef0123456789abcdef"

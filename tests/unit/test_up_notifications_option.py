@@ -7,8 +7,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from koipond.cli.main import cli
-from koipond.cli.pond_commands import _notification_routes
+from koipond_cli.main import cli
+from koipond_cli.pond_commands import _notification_routes
 
 SECRET_URL = "https://hooks.slack.com/triggers/T000/secret-part"
 

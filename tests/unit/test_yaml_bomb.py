@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from koipond.behavior_files import load_behavior_file
-from koipond.cli.main import cli
-from koipond.cli.rollout_commands import read_plan
 from koipond.errors import BehaviorInvalidError
 from koipond.user_files import MAX_FILE_BYTES, FileLimitError, load_yaml
+from koipond_cli.main import cli
+from koipond_cli.rollout_commands import read_plan
 
 # 9 levels of 9 aliases: 9**9 (387 million) "lol"s once expanded, in a few hundred bytes.
 LEVELS = "abcdefghi"

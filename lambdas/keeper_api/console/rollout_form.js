@@ -10,7 +10,7 @@ const MAX_STAGES = 20;
 const MAX_KOI = 10000000;
 
 // Seconds in "90s", "10m", "1h30m", "7d", "1w" or plain seconds; null when it is not a duration.
-// The same grammar as koipond.durations.parse_duration, so the browser and the Keeper agree.
+// The same grammar as koipond.models.durations.parse_duration, so the browser and the Keeper agree.
 export function parseHold(text) {
   const cleaned = text.trim().toLowerCase();
   if (/^\d+$/.test(cleaned)) return Number(cleaned);

@@ -8,12 +8,12 @@ from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from koipond.api.schemas import BehaviorListOut, BehaviorOut
 from koipond.composition import get_keeper
 from koipond.models.auth import Principal
 from koipond.models.behavior import BEHAVIOR_NAME_PATTERN, BehaviorDocument, StoredBehavior
 from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
-from lambdas.keeper_api.schemas import BehaviorListOut, BehaviorOut
 
 router = APIGatewayHttpRouter()
 BehaviorName = Annotated[str, Path(pattern=BEHAVIOR_NAME_PATTERN, description="Behavior name.")]

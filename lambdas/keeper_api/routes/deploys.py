@@ -8,12 +8,7 @@ from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from koipond.composition import get_keeper
-from koipond.models.auth import Principal
-from koipond.models.deploys import BUILD_PATTERN, SERVICE_PATTERN, SliSettings
-from koipond.services.deploys import MAX_LIST, NewDeploy
-from lambdas.keeper_api import auth
-from lambdas.keeper_api.deploy_schemas import (
+from koipond.api.deploys import (
     DEPLOY_ID_PATTERN,
     CreateDeployRequest,
     DeployEventsOut,
@@ -22,6 +17,11 @@ from lambdas.keeper_api.deploy_schemas import (
     ServiceSlisListOut,
     ServiceSlisOut,
 )
+from koipond.composition import get_keeper
+from koipond.models.auth import Principal
+from koipond.models.deploys import BUILD_PATTERN, SERVICE_PATTERN, SliSettings
+from koipond.services.deploys import MAX_LIST, NewDeploy
+from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
 
 router = APIGatewayHttpRouter()

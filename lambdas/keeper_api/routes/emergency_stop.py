@@ -7,12 +7,12 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from koipond.api.schemas import EmergencyStopOut, EmergencyStopRequest, LiftEmergencyStopRequest
 from koipond.composition import get_keeper
 from koipond.models.auth import Principal
 from koipond.services.emergency_stop import EmergencyStopStatus
 from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
-from lambdas.keeper_api.schemas import EmergencyStopOut, EmergencyStopRequest, LiftEmergencyStopRequest
 
 router = APIGatewayHttpRouter()
 

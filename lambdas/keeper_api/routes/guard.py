@@ -8,6 +8,7 @@ from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from koipond.api.schemas import GuardOut, GuardQueryOut
 from koipond.composition import get_keeper
 from koipond.errors import BadRequestError
 from koipond.models.auth import Principal
@@ -15,7 +16,6 @@ from koipond.models.guard import LABEL_PATTERN, GuardQuery
 from koipond.settings import guard_clusters
 from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
-from lambdas.keeper_api.schemas import GuardOut, GuardQueryOut
 
 router = APIGatewayHttpRouter()
 Label = Annotated[str, Path(pattern=LABEL_PATTERN, description="The query's label.")]

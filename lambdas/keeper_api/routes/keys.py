@@ -8,11 +8,11 @@ from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from koipond.api.keys import CreateKeyRequest, IssuedKeyOut, KeyListOut, KeyOut, WhoAmIOut
 from koipond.composition import get_keeper
 from koipond.models.auth import Principal
 from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
-from lambdas.keeper_api.key_schemas import CreateKeyRequest, IssuedKeyOut, KeyListOut, KeyOut, WhoAmIOut
 
 router = APIGatewayHttpRouter()
 

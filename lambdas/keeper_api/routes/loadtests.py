@@ -8,6 +8,16 @@ from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from koipond.api.schemas import (
+    ID_PATTERN,
+    CreateTestRequest,
+    EventListOut,
+    EventOut,
+    LoadTestActionRequest,
+    LoadTestListOut,
+    LoadTestOut,
+    UpdateTestRequest,
+)
 from koipond.composition import get_keeper
 from koipond.models.auth import Principal
 from koipond.models.tests import BehaviorRef, LoadTest, LoadTestStatus
@@ -15,29 +25,19 @@ from koipond.services.loadtests import LoadTestChange, NewLoadTest
 from koipond.store.history import MAX_CURSOR_CHARS
 from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
-from lambdas.keeper_api.schemas import (
-    ID_PATTERN,
-    CreateTestRequest,
-    EventListOut,
-    EventOut,
-    TestActionRequest,
-    TestListOut,
-    TestOut,
-    UpdateTestRequest,
-)
 
 router = APIGatewayHttpRouter()
-TestId = Annotated[str, Path(pattern=ID_PATTERN, description="Load test id, e.g. lt-0a1b2c3d4e.")]
+LoadTestId = Annotated[str, Path(pattern=ID_PATTERN, description="Load test id, e.g. lt-0a1b2c3d4e.")]
 
 
-def _out(test: LoadTest) -> TestOut:
-    return TestOut.of(test, get_keeper().polls.current_allocation().koi_of_test(test.id))
+def _out(test: LoadTest) -> LoadTestOut:
+    return LoadTestOut.of(test, get_keeper().polls.current_allocation().koi_of_test(test.id))
 
 
 @router.post("/tests", summary="Start a load test", responses=documented(409, ok={201: "Started"}), tags=["tests"])
 def create_test(
     body: CreateTestRequest, principal: Annotated[Principal, Depends(auth.operator)]
-) -> tuple[TestOut, int]:
+) -> tuple[LoadTestOut, int]:
     behavior = (
         BehaviorRef(name=body.behavior) if isinstance(body.behavior, str) else BehaviorRef(**body.behavior.model_dump())
     )
@@ -59,15 +59,15 @@ def create_test(
 def list_tests(
     _: Annotated[Principal, Depends(auth.viewer)],
     status: Annotated[LoadTestStatus | None, Query(description="Only tests with this status.")] = None,
-) -> TestListOut:
+) -> LoadTestListOut:
     keeper = get_keeper()
     allocation = keeper.polls.current_allocation()
     tests = keeper.tests.list_tests(status)
-    return TestListOut(tests=[TestOut.of(t, allocation.koi_of_test(t.id)) for t in tests])
+    return LoadTestListOut(tests=[LoadTestOut.of(t, allocation.koi_of_test(t.id)) for t in tests])
 
 
 @router.get("/tests/<test_id>", summary="Show one load test", responses=documented(404), tags=["tests"])
-def show_test(test_id: TestId, _: Annotated[Principal, Depends(auth.viewer)]) -> TestOut:
+def show_test(test_id: LoadTestId, _: Annotated[Principal, Depends(auth.viewer)]) -> LoadTestOut:
     return _out(get_keeper().tests.get(test_id))
 
 
@@ -75,8 +75,8 @@ def show_test(test_id: TestId, _: Annotated[Principal, Depends(auth.viewer)]) ->
     "/tests/<test_id>", summary="Scale or shed a running test", responses=documented(404, 409), tags=["tests"]
 )
 def update_test(
-    test_id: TestId, body: UpdateTestRequest, principal: Annotated[Principal, Depends(auth.operator)]
-) -> TestOut:
+    test_id: LoadTestId, body: UpdateTestRequest, principal: Annotated[Principal, Depends(auth.operator)]
+) -> LoadTestOut:
     change = LoadTestChange(koi=body.koi, shed_percent=body.shed_percent)
     return _out(get_keeper().tests.change(test_id, change, principal.name, body.reason, body.version))
 
@@ -85,11 +85,11 @@ def update_test(
     "/tests/<test_id>/stop", summary="Stop a test (idempotent)", responses=documented(404, 409), tags=["tests"]
 )
 def stop_test(
-    test_id: TestId,
+    test_id: LoadTestId,
     principal: Annotated[Principal, Depends(auth.operator)],
-    body: TestActionRequest | None = None,
-) -> TestOut:
-    body = body or TestActionRequest()
+    body: LoadTestActionRequest | None = None,
+) -> LoadTestOut:
+    body = body or LoadTestActionRequest()
     return _out(get_keeper().tests.stop(test_id, principal.name, body.reason, body.version))
 
 
@@ -97,11 +97,11 @@ def stop_test(
     "/tests/<test_id>/resume", summary="Run a stopped test again", responses=documented(404, 409), tags=["tests"]
 )
 def resume_test(
-    test_id: TestId,
+    test_id: LoadTestId,
     principal: Annotated[Principal, Depends(auth.operator)],
-    body: TestActionRequest | None = None,
-) -> TestOut:
-    body = body or TestActionRequest()
+    body: LoadTestActionRequest | None = None,
+) -> LoadTestOut:
+    body = body or LoadTestActionRequest()
     return _out(get_keeper().tests.resume(test_id, principal.name, body.reason, body.version))
 
 
@@ -109,7 +109,7 @@ def resume_test(
     "/tests/<test_id>/events", summary="A test's history, a page at a time", responses=documented(404), tags=["tests"]
 )
 def loadtest_events(
-    test_id: TestId,
+    test_id: LoadTestId,
     _: Annotated[Principal, Depends(auth.viewer)],
     limit: Annotated[int, Query(ge=1, le=500, description="Most events in this page.")] = 100,
     cursor: Annotated[

@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict
 
 from koipond.composition import get_keeper
 from koipond.models.auth import Principal
+from koipond.notifications.kinds import NotificationKind
 from koipond.notifications.models import DeliveryOutcome, Notification, NotificationStatus
 from koipond.notifications.service import MAX_PAGE
-from koipond.notify import NotificationKind
 from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
 

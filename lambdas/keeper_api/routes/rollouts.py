@@ -9,13 +9,13 @@ from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from koipond.api.rollouts import CreateRolloutRequest, RolloutActionRequest, RolloutListOut, RolloutOut
+from koipond.api.schemas import ID_PATTERN
 from koipond.composition import get_keeper
 from koipond.models.auth import Principal
 from koipond.models.rollouts import Rollout, RolloutStatus
 from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
-from lambdas.keeper_api.rollout_schemas import CreateRolloutRequest, RolloutActionRequest, RolloutListOut, RolloutOut
-from lambdas.keeper_api.schemas import ID_PATTERN
 
 router = APIGatewayHttpRouter()
 RolloutId = Annotated[str, Path(pattern=ID_PATTERN, description="Rollout id, e.g. ro-0a1b2c3d4e.")]

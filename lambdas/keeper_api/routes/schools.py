@@ -8,12 +8,12 @@ from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from koipond.api.poll import LoadTestSpec, LoadTestSpecsRequest, LoadTestSpecsResponse, PollRequest, PollResponse
+from koipond.api.schemas import ID_PATTERN, SchoolListOut, SchoolOut
 from koipond.composition import get_keeper
-from koipond.contracts.poll import PollRequest, PollResponse, TestSpec, TestSpecsRequest, TestSpecsResponse
 from koipond.models.auth import Principal
 from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
-from lambdas.keeper_api.schemas import ID_PATTERN, SchoolListOut, SchoolOut
 
 router = APIGatewayHttpRouter()
 
@@ -41,11 +41,11 @@ def poll(
 )
 def specs_of_tests(
     school_id: Annotated[str, Path(pattern=ID_PATTERN, description="The School's stable id.")],
-    body: TestSpecsRequest,
+    body: LoadTestSpecsRequest,
     _: Annotated[Principal, Depends(auth.own_school)],
-) -> TestSpecsResponse:
+) -> LoadTestSpecsResponse:
     found, missing = get_keeper().polls.specs_of_tests(body.test_ids)
-    return TestSpecsResponse(specs=[TestSpec.from_domain(t) for t in found], missing=missing)
+    return LoadTestSpecsResponse(specs=[LoadTestSpec.from_domain(t) for t in found], missing=missing)
 
 
 @router.get("/schools", summary="Known Schools with liveness and load", responses=documented(), tags=["schools"])

@@ -9,13 +9,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from koipond.api.tokens import CreateTokenJobRequest, TokenJobListOut, TokenJobOut
 from koipond.composition import get_keeper
 from koipond.models.auth import Principal
-from koipond.models.tokens import DlqSummary, RedriveResult
-from koipond.services.tokens import TokenJobTooLargeError
+from koipond.tokens.jobs import TokenJobTooLargeError
+from koipond.tokens.models import DlqSummary, RedriveResult
 from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
-from lambdas.keeper_api.token_schemas import CreateTokenJobRequest, TokenJobListOut, TokenJobOut
 
 router = APIGatewayHttpRouter()
 

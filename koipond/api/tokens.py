@@ -1,0 +1,71 @@
+"""Wire models of token jobs: a job request in, jobs with their plan and batch progress out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AnyHttpUrl, BaseModel, Field
+
+from koipond.api.schemas import Request
+from koipond.tokens.models import MAX_USER_INDEX, WORKSPACE_PATTERN, TokenJob, TokenJobStatus
+
+
+class TokenUserRange(Request):
+    start: int = Field(default=0, strict=True, ge=0, description="First user index.")
+    end: int = Field(
+        strict=True,
+        gt=0,
+        le=MAX_USER_INDEX,
+        description="One past the last user index; a job holds at most KOIPOND_TOKEN_MAX_USERS_PER_JOB users.",
+    )
+
+
+class CreateTokenJobRequest(Request):
+    workspace: str = Field(pattern=WORKSPACE_PATTERN)
+    target: AnyHttpUrl = Field(
+        description="Service whose mint endpoint issues the tokens; its origin must be one an admin allowed"
+        " (KOIPOND_TOKEN_MINT_ORIGINS), since the mint admin token is sent there."
+    )
+    users: TokenUserRange
+
+
+class TokenJobOut(BaseModel):
+    id: str
+    workspace: str
+    target: str
+    start: int
+    end: int
+    status: TokenJobStatus = Field(
+        description="planning while the worker queues the batches, then running, done or failed."
+    )
+    batches_total: int
+    batches_queued: int = Field(description="Batches queued so far (equals batches_total once planning is over).")
+    batches_done: int
+    batches_failed: int
+    created_at: datetime
+    created_by: str
+    expires_at: datetime | None
+    last_error: str | None
+
+    @classmethod
+    def of(cls, job: TokenJob) -> TokenJobOut:
+        return cls(
+            id=job.id,
+            workspace=job.workspace,
+            target=job.target,
+            start=job.start,
+            end=job.end,
+            status=job.status,
+            batches_total=job.batches_total,
+            batches_queued=job.batches_queued,
+            batches_done=job.batches_done,
+            batches_failed=job.batches_failed,
+            created_at=job.created_at,
+            created_by=job.created_by,
+            expires_at=job.expires_at,
+            last_error=job.last_error,
+        )
+
+
+class TokenJobListOut(BaseModel):
+    jobs: list[TokenJobOut]

@@ -1,1 +1,0 @@
-"""Clients of the Keeper API (httpx)."""

@@ -1,0 +1,204 @@
+"""Composition root: builds every adapter and service once per process and wires them together."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from botocore.config import Config
+
+from koipond.aws_clients import AwsClients, aws_client
+from koipond.clock import Clock, SystemClock
+from koipond.composition.tokens import build_token_job_service
+from koipond.notifications.kinds import Notifier
+from koipond.notifications.service import NotificationService, build_notifications
+from koipond.prometheus import ApiClientPrometheusReader
+from koipond.services.allocator import AllocatorService, AllocatorTiming
+from koipond.services.auth import AuthService
+from koipond.services.behaviors import BehaviorService
+from koipond.services.charts import ChartService
+from koipond.services.continuous import ContinuousTestService
+from koipond.services.deploys import DeployService
+from koipond.services.emergency_stop import EmergencyStopService
+from koipond.services.guard import GuardService
+from koipond.services.loadtests import LoadTestService
+from koipond.services.polling import PollService
+from koipond.services.release_tick import TickStep
+from koipond.services.rollouts import RolloutService
+from koipond.settings import Settings, get_settings, guard_clusters
+from koipond.store.assignments import DynamoAssignmentRepository
+from koipond.store.behaviors import DynamoBehaviorRepository
+from koipond.store.deploys import DynamoDeployRepository
+from koipond.store.estop import DynamoEmergencyStopRepository
+from koipond.store.guard import DynamoGuardRepository
+from koipond.store.history import DynamoHistoryRepository
+from koipond.store.keys import DynamoApiKeyRepository
+from koipond.store.loadtests import DynamoLoadTestRepository
+from koipond.store.pond_changes import DynamoPondChanges
+from koipond.store.rollouts import DynamoRolloutRepository
+from koipond.store.schools import DynamoSchoolRepository
+from koipond.store.table import DynamoTable
+from koipond.tokens.jobs import TokenJobService
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+@dataclass(frozen=True)
+class Keeper:
+    """Everything the Keeper API needs, built once."""
+
+    settings: Settings
+    tests: LoadTestService
+    estop: EmergencyStopService
+    polls: PollService
+    allocator: AllocatorService
+    auth: AuthService
+    behaviors: BehaviorService
+    guard: GuardService
+    tokens: TokenJobService
+    # The outbox. Transitions notify through their history events (koipond.notifications.intents), which
+    # the release tick expands into outbox items; this writes outbox items directly (the token DLQ watcher).
+    notifier: Notifier
+    notifications: NotificationService
+    charts: ChartService
+    rollouts: RolloutService
+    continuous: ContinuousTestService
+    deploys: DeployService
+
+
+def allocator_holder_id() -> str:
+    """Who holds the allocator's lease: unique per process (a Lambda execution environment, a local Keeper)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def dynamodb_client(settings: Settings) -> DynamoDBClient:
+    """A DynamoDB client for real AWS, or for the embedded AWS when ``aws_endpoint`` is set."""
+    # Bounded timeouts and adaptive retries: a throttled table slows a poll, it does not hang it. A table
+    # that never answers fails a call in ~10 s (2 attempts of at most 2 + 4 s), so the Keeper answers 503
+    # inside a School's 10 s poll timeout and the CLI's 15 s, instead of 60 s later (botocore's
+    # "max_attempts: 5" meant 6 attempts of 10 s).
+    config = Config(connect_timeout=2, read_timeout=4, retries={"mode": "adaptive", "total_max_attempts": 2})
+    client: DynamoDBClient = aws_client("dynamodb", settings, config)
+    return client
+
+
+def build_keeper(
+    settings: Settings, client: DynamoDBClient, clock: Clock | None = None, aws: AwsClients | None = None
+) -> Keeper:
+    """Wire the Keeper's services over one table (SQS and S3 clients are created when first used)."""
+    clock = clock or SystemClock()
+    table = DynamoTable(client, settings.table_name)
+    history = DynamoHistoryRepository(table, settings.history_retention_days)
+    tests_repo = DynamoLoadTestRepository(table, history)
+    estop_repo = DynamoEmergencyStopRepository(table, history)
+    behaviors_repo = DynamoBehaviorRepository(table, history)
+    assignments = DynamoAssignmentRepository(table)
+    schools = DynamoSchoolRepository(table)
+    changes = DynamoPondChanges(table)
+    tests = LoadTestService(
+        tests_repo, history, estop_repo, behaviors_repo, clock, settings.max_koi_per_test, settings.max_running_tests
+    )
+    polls = PollService(
+        schools,
+        assignments,
+        estop_repo,
+        tests_repo,
+        changes,
+        clock,
+        settings.poll_interval_seconds,
+        settings.missed_polls,
+    )
+    timing = AllocatorTiming(
+        settings.allocator_period_seconds,
+        settings.allocator_lease_seconds,
+        settings.poll_interval_seconds,
+        settings.missed_polls,
+    )
+    allocator = AllocatorService(
+        assignments, schools, tests_repo, tests, history, estop_repo, changes, clock, timing, allocator_holder_id()
+    )
+    auth = AuthService(DynamoApiKeyRepository(table, history), clock)
+    if settings.admin_token is not None:
+        auth.ensure_bootstrap_admin(settings.admin_token.get_secret_value())
+    clusters = guard_clusters(settings)
+    prometheus = ApiClientPrometheusReader(clusters, settings.guard_timeout_seconds)
+    tokens = build_token_job_service(settings, table, aws or AwsClients(settings), clock)
+    notifications = build_notifications(settings, table, clock, lambda: tokens.dlq(sample=0))
+    notifier = notifications.outbox
+    guard_repo = DynamoGuardRepository(table, history)
+    guard = GuardService(guard_repo, tests, estop_repo, prometheus, clock)
+    rollouts = RolloutService(
+        DynamoRolloutRepository(table, history),
+        tests,
+        guard_repo,
+        estop_repo,
+        clock,
+        settings.max_koi_per_test,
+    )
+    return Keeper(
+        settings=settings,
+        tests=tests,
+        estop=EmergencyStopService(estop_repo, history, tests, clock),
+        polls=polls,
+        allocator=allocator,
+        auth=auth,
+        behaviors=BehaviorService(behaviors_repo, clock),
+        guard=guard,
+        tokens=tokens,
+        notifier=notifier,
+        notifications=notifications,
+        charts=ChartService(prometheus, clock, clusters),
+        rollouts=rollouts,
+        continuous=ContinuousTestService(tests, history, guard_repo, estop_repo, clock),
+        deploys=DeployService(
+            DynamoDeployRepository(table, history),
+            prometheus,
+            clock,
+            clusters,
+            settings.deploy_settle_seconds,
+            settings.deploy_judge_deadline_seconds,
+        ),
+    )
+
+
+def release_tick_steps(keeper: Keeper) -> dict[str, TickStep]:
+    """The release tick's steps, in the order they run (rollouts before the notifications they cause)."""
+    # Notices raised by the earlier steps (and a DLQ notice) are delivered by the last step in the same tick.
+    return {
+        "continuous": keeper.continuous.tick,
+        "rollouts": keeper.rollouts.tick,
+        "deploys": keeper.deploys.tick,
+        "token_dlq": keeper.notifications.token_dlq.check,
+        "notifications": keeper.notifications.deliverer.deliver_due,
+    }
+
+
+_injected: list[Keeper] = []
+
+
+@contextmanager
+def injected_keeper(keeper: Keeper) -> Iterator[Keeper]:
+    """Make ``get_keeper`` return ``keeper`` inside the block (tests wire their own clock and table)."""
+    _injected.append(keeper)
+    try:
+        yield keeper
+    finally:
+        _injected.remove(keeper)
+
+
+def get_keeper() -> Keeper:
+    """The process's Keeper, built on first use (a Lambda cold start), never at import time."""
+    return _injected[-1] if _injected else _default_keeper()
+
+
+@lru_cache(maxsize=1)
+def _default_keeper() -> Keeper:
+    settings = get_settings()
+    return build_keeper(settings, dynamodb_client(settings))

@@ -1,1 +1,0 @@
-"""Wire models shared by the Keeper and its clients."""

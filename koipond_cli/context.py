@@ -1,0 +1,82 @@
+"""What every client verb shares: the Keeper client from flags/env, output mode, error reporting."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import click
+from rich.console import Console
+
+from koipond import envvars
+from koipond.api.client import KeeperApiError, KeeperClient
+from koipond.models.durations import parse_duration
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+@dataclass
+class CliState:
+    keeper_url: str | None
+    token: str | None
+    as_json: bool
+
+    def client(self) -> KeeperClient:
+        if not self.keeper_url:
+            raise click.UsageError(
+                f"no Keeper URL: pass --keeper-url or set {envvars.KEEPER_URL} (koipond up prints it)"
+            )
+        if not self.token:
+            raise click.UsageError(f"no API token: pass --token or set {envvars.TOKEN} (koipond up prints one)")
+        return KeeperClient(self.keeper_url, self.token)
+
+
+class KeeperCallFailed(click.ClickException):
+    """A Keeper error shown as one clear line; exit code 1 (2 is click's usage errors)."""
+
+    def __init__(self, error: KeeperApiError) -> None:
+        where = f"HTTP {error.status} {error.code}" if error.status else error.code
+        super().__init__(f"{error.message} ({where})")
+        self.error = error
+
+    def show(self, file: Any = None) -> None:
+        err_console.print(f"[bold red]error:[/] {self.message}")
+        for problem in self.error.details.get("problems", [])[:20]:
+            err_console.print(f"  - {problem.get('path')}: {problem.get('problem')}")
+
+
+@contextmanager
+def keeper_call() -> Iterator[KeeperClient]:
+    """Yield a client; turn Keeper errors into a clear CLI error."""
+    state = click.get_current_context().find_object(CliState)
+    assert state is not None
+    client = state.client()
+    try:
+        yield client
+    except KeeperApiError as exc:
+        raise KeeperCallFailed(exc) from exc
+    finally:
+        client.close()
+
+
+def emit(data: Any, human: Callable[[Any], None]) -> None:
+    """Print ``data`` as JSON with --json, else with the ``human`` renderer."""
+    state = click.get_current_context().find_object(CliState)
+    if state is not None and state.as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        human(data)
+
+
+def duration_seconds(_: click.Context, __: click.Parameter, value: str | None) -> int | None:
+    """A click callback: ``90s``, ``15m``, ``7d`` or whole seconds -> seconds (None stays None)."""
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc

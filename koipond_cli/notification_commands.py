@@ -1,0 +1,64 @@
+"""``koipond notifications list`` (what was told to Slack and how delivery went) and ``koipond webhook-sink``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.table import Table
+
+from koipond.notifications.kinds import NotificationKind
+from koipond.notifications.models import NotificationStatus
+from koipond_cli.context import console, emit, keeper_call
+
+
+@click.group("notifications")
+def notifications_group() -> None:
+    """Slack notifications: kept in an outbox, delivered by the release tick (see docs/notifications.md)."""
+
+
+@notifications_group.command("list")
+@click.option("--kind", type=click.Choice([k.value for k in NotificationKind]), help="Only this kind.")
+@click.option("--status", type=click.Choice([s.value for s in NotificationStatus]), help="Only this status.")
+@click.option("--limit", type=click.IntRange(1, 200), default=50, show_default=True, help="At most this many.")
+def list_command(kind: str | None, status: str | None, limit: int) -> None:
+    """Notifications newest first, each with its route, delivery status, attempts and last outcome."""
+    with keeper_call() as keeper:
+        found = keeper.notifications(kind, status, limit)
+    emit(found, _print_notifications)
+
+
+def _print_notifications(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        console.print("no notifications")
+        return
+    table = Table("created", "kind", "route", "status", "tries", "last outcome", "text")
+    for n in rows:
+        table.add_row(
+            n["created_at"][:19],
+            n["kind"],
+            n["route"],
+            n["status"],
+            str(n["attempts"]),
+            _outcome(n.get("last_outcome")),
+            n["text"][:80],
+        )
+    console.print(table)
+
+
+def _outcome(outcome: dict[str, Any] | None) -> str:
+    if not outcome:
+        return "-"
+    said = f"HTTP {outcome['http_status']}" if outcome.get("http_status") is not None else outcome.get("error") or "?"
+    return f"{said} {outcome.get('detail') or ''}".strip()[:60]
+
+
+@click.command("webhook-sink")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=8790, show_default=True, help="Port to listen on.")
+def webhook_sink_command(host: str, port: int) -> None:
+    """Run a local stand-in for Slack webhooks: records requests (GET /_sink/requests), answers as scripted."""
+    from local_pond.webhook_sink import serve
+
+    console.print(f"webhook sink on http://{host}:{port} (requests at /_sink/requests)")
+    serve(host, port)

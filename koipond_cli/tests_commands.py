@@ -1,0 +1,235 @@
+"""``koipond test``: start, list, show, scale, shed, stop, resume and events of load tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.table import Table
+
+from koipond.models.durations import format_duration
+from koipond_cli.context import console, duration_seconds, emit, keeper_call
+
+_DETAILS_CHARS = 200
+
+
+def _behavior(test: dict[str, Any]) -> str:
+    return f"{test['behavior']['name']} v{test['behavior']['version']}"
+
+
+@click.group("test")
+def test_group() -> None:
+    """Start and steer load tests."""
+
+
+@test_group.command("start")
+@click.option("--name", required=True, help="Human-readable name, e.g. 'nightly average users'.")
+@click.option("--target", required=True, help="Base URL of the service under test.")
+@click.option("--behavior", required=True, help="Behavior name, or NAME@VERSION to pin one.")
+@click.option("--workspace", default="pond", show_default=True, help="Workspace whose users the koi act as.")
+@click.option("--koi", type=click.IntRange(min=1), required=True, help="Number of simulated clients.")
+@click.option(
+    "--shed",
+    "shed_percent",
+    type=click.FloatRange(0, 100),
+    default=0,
+    show_default=True,
+    help="Percent of koi held back.",
+)
+@click.option(
+    "--duration",
+    callback=duration_seconds,
+    help="Stop after this long (90s, 10m, 2h, 7d); omit to run continuously.",
+)
+@click.option("--tag", "tags", multiple=True, help="Tag for guard scopes and filtering; repeatable.")
+@click.option(
+    "--resume",
+    type=click.Choice(["manual", "auto"]),
+    default="manual",
+    show_default=True,
+    help="After the guard stops this continuous test: wait for a person, or resume after --cool-down when healthy.",
+)
+@click.option(
+    "--cool-down", "cool_down", callback=duration_seconds, help="With --resume auto: wait this long (default 10m)."
+)
+def start(
+    name: str,
+    target: str,
+    behavior: str,
+    workspace: str,
+    koi: int,
+    shed_percent: float,
+    duration: int | None,
+    tags: tuple[str, ...],
+    resume: str,
+    cool_down: int | None,
+) -> None:
+    """Start a load test; it runs until stopped unless --duration is given."""
+    behavior_name, _, version = behavior.partition("@")
+    if version and not version.isdigit():
+        raise click.BadParameter(f"version must be a number, got {version!r}", param_hint="--behavior")
+    ref: Any = {"name": behavior_name, "version": int(version)} if version else behavior_name
+    spec = {
+        "name": name,
+        "target": target,
+        "behavior": ref,
+        "workspace": workspace,
+        "koi": koi,
+        "shed_percent": shed_percent,
+        "duration_seconds": duration,
+        "tags": list(tags),
+        "resume": resume,
+    }
+    if cool_down is not None:
+        spec["cool_down_seconds"] = cool_down
+    with keeper_call() as keeper:
+        test = keeper.start_test(**spec)
+    emit(
+        test,
+        lambda t: console.print(
+            f"started [bold]{t['id']}[/] ({t['name']}): {t['koi']:,} koi of {_behavior(t)} against {t['target']}"
+        ),
+    )
+
+
+@test_group.command("list")
+@click.option("--status", type=click.Choice(["running", "stopped", "completed"]), help="Only tests with this status.")
+def list_tests(status: str | None) -> None:
+    """List load tests, newest first."""
+    with keeper_call() as keeper:
+        tests = keeper.list_tests(status)
+    emit(tests, _print_tests)
+
+
+def _print_tests(tests: list[dict[str, Any]]) -> None:
+    if not tests:
+        console.print("no load tests yet; start one with: koipond test start --help")
+        return
+    table = Table("id", "name", "status", "koi", "shed", "active", "assigned", "schools", "behavior", "age")
+    for t in tests:
+        table.add_row(
+            t["id"],
+            t["name"],
+            t["status"],
+            f"{t['koi']:,}",
+            f"{t['shed_percent']:g}%",
+            f"{t['active_koi']:,}",
+            f"{t['assigned_koi']:,}",
+            str(len(t["koi_per_school"])),
+            f"{t['behavior']['name']} v{t['behavior']['version']}",
+            t["created_at"][:19].replace("T", " "),
+        )
+    console.print(table)
+
+
+@test_group.command("show")
+@click.argument("test_id")
+@click.option(
+    "--events",
+    "event_count",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="Show the newest N events of the history (all of it: koipond test events TEST_ID).",
+)
+def show(test_id: str, event_count: int) -> None:
+    """Show a test with its per-School split and its latest history."""
+    with keeper_call() as keeper:
+        test = keeper.show_test(test_id)
+        # One event more than shown tells whether older ones exist.
+        newest = keeper.test_events(test_id, limit=event_count + 1, newest_first=True)
+    test["events"] = newest[:event_count][::-1]
+    test["more_events"] = len(newest) > event_count
+    emit(test, _print_test)
+
+
+def _print_test(t: dict[str, Any]) -> None:
+    length = "continuous" if t["continuous"] else f"{format_duration(t['duration_seconds'])}, ends {t['ends_at']}"
+    policy = t.get("resume_policy") or {}
+    if policy.get("mode") == "auto":
+        length += f", resumes {format_duration(policy['cool_down_seconds'])} after a guard stop once healthy"
+    console.print(f"[bold]{t['id']}[/] {t['name']} - [bold]{t['status']}[/] ({length}), version {t['version']}")
+    console.print(f"  target {t['target']}  behavior {_behavior(t)}  workspace {t['workspace']}")
+    console.print(
+        f"  koi {t['koi']:,}  shed {t['shed_percent']:g}%  active {t['active_koi']:,}  assigned {t['assigned_koi']:,}"
+    )
+    for school, koi in sorted(t["koi_per_school"].items()):
+        console.print(f"    {school}: {koi:,} koi")
+    events = t.get("events", [])
+    if events:
+        _print_events(events)
+    if t.get("more_events"):
+        shown = f"the newest {len(events)} shown" if events else "none shown"
+        console.print(
+            f"  older events exist ({shown}): koipond test show {t['id']} --events {max(2 * len(events), 20)},"
+            f" or all of them: koipond test events {t['id']}"
+        )
+
+
+def _print_events(events: list[dict[str, Any]]) -> None:
+    table = Table("when", "event", "by", "why", "details", title="history")
+    for e in events:
+        details = ", ".join(f"{k}={v}" for k, v in e["details"].items())
+        # Reallocations written before their details were compact hold a map of every School.
+        if len(details) > _DETAILS_CHARS:
+            details = details[: _DETAILS_CHARS - 1] + "…"
+        table.add_row(e["at"][:19].replace("T", " "), e["kind"], e["actor"], e["reason"] or "", details)
+    console.print(table)
+
+
+def _print_change(t: dict[str, Any]) -> None:
+    console.print(
+        f"{t['id']}: {t['status']}, koi {t['koi']:,}, shed {t['shed_percent']:g}%, "
+        f"active {t['active_koi']:,} (version {t['version']})"
+    )
+
+
+@test_group.command("scale")
+@click.argument("test_id")
+@click.argument("koi", type=click.IntRange(min=0))
+@click.option("--reason", help="Why; recorded in the test's history.")
+@click.option("--if-version", type=int, help="Fail unless the test is at this version.")
+def scale(test_id: str, koi: int, reason: str | None, if_version: int | None) -> None:
+    """Set a running test's koi count."""
+    with keeper_call() as keeper:
+        emit(keeper.update_test(test_id, koi=koi, reason=reason, version=if_version), _print_change)
+
+
+@test_group.command("shed")
+@click.argument("test_id")
+@click.argument("percent", type=click.FloatRange(0, 100))
+@click.option("--reason", help="Why; recorded in the test's history.")
+@click.option("--if-version", type=int, help="Fail unless the test is at this version.")
+def shed(test_id: str, percent: float, reason: str | None, if_version: int | None) -> None:
+    """Partial shutdown: hold back PERCENT of a test's koi (0 brings them all back)."""
+    with keeper_call() as keeper:
+        emit(
+            keeper.update_test(test_id, shed_percent=percent, reason=reason, version=if_version),
+            _print_change,
+        )
+
+
+@test_group.command("stop")
+@click.argument("test_id")
+@click.option("--reason", help="Why; recorded in the test's history.")
+def stop(test_id: str, reason: str | None) -> None:
+    """Stop a test; Schools stop its koi within one poll interval."""
+    with keeper_call() as keeper:
+        emit(keeper.stop_test(test_id, reason), _print_change)
+
+
+@test_group.command("resume")
+@click.argument("test_id")
+@click.option("--reason", help="Why; recorded in the test's history.")
+def resume(test_id: str, reason: str | None) -> None:
+    """Run a stopped test again."""
+    with keeper_call() as keeper:
+        emit(keeper.resume_test(test_id, reason), _print_change)
+
+
+@test_group.command("events")
+@click.argument("test_id")
+def events(test_id: str) -> None:
+    """A test's history: who changed what, when and why."""
+    with keeper_call() as keeper:
+        emit(keeper.test_events(test_id), _print_events)
