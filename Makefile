@@ -94,10 +94,11 @@ soak: env system-deps ## chaos soak of a local pond, invariants checked (SOAK_MI
 	$(BIN)/python -m local_pond.drills.soak --minutes $(or $(SOAK_MINUTES),10) $(if $(SOAK_SEED),--seed $(SOAK_SEED)) \
 	  --report .cache/soak-report.json
 
-lint: env ## ruff (lint + format check) and mypy --strict
+lint: env ## ruff (lint + format check), mypy --strict, and the layers (import-linter: docs/architecture.md)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: env ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

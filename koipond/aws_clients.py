@@ -1,16 +1,15 @@
-"""boto3 clients for the token pipeline (SQS, S3, KMS), built on first use from settings, never at import."""
+"""boto3 clients for every AWS service koipond calls (DynamoDB, SQS, S3, KMS, Secrets Manager), made on first use."""
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
 from botocore.config import Config
 
-from koipond.settings import Settings
-
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
@@ -36,7 +35,17 @@ def boto3_client(service: str, endpoint: str | None, region: str, config: Config
     return boto3.client(service, endpoint_url=endpoint or None, region_name=region, config=config)  # type: ignore[call-overload]
 
 
-def aws_client(service: str, settings: Settings, config: Config = DEFAULT_CONFIG) -> Any:
+class AwsLocation(Protocol):
+    """Where AWS is for this process: the settings object satisfies it (kept a port so settings may use clients)."""
+
+    @property
+    def aws_endpoint(self) -> str | None: ...
+
+    @property
+    def aws_region(self) -> str: ...
+
+
+def aws_client(service: str, settings: AwsLocation, config: Config = DEFAULT_CONFIG) -> Any:
     """A client for real AWS, or for the embedded AWS when ``aws_endpoint`` is set."""
     return boto3_client(service, settings.aws_endpoint, settings.aws_region, config)
 
@@ -44,7 +53,7 @@ def aws_client(service: str, settings: Settings, config: Config = DEFAULT_CONFIG
 class AwsClients:
     """One client per service per process, created when first used (a Keeper call may never need SQS)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: AwsLocation) -> None:
         self._settings = settings
         self._clients: dict[str, Any] = {}
         # boto3's default session is not thread-safe while it creates clients.
@@ -78,3 +87,14 @@ class AwsClients:
     def kms(self) -> KMSClient:
         client: KMSClient = self._client("kms")
         return client
+
+
+def dynamodb_client(settings: AwsLocation) -> DynamoDBClient:
+    """A DynamoDB client for real AWS, or for the embedded AWS when ``aws_endpoint`` is set."""
+    # Bounded timeouts and adaptive retries: a throttled table slows a poll, it does not hang it. A table
+    # that never answers fails a call in ~10 s (2 attempts of at most 2 + 4 s), so the Keeper answers 503
+    # inside a School's 10 s poll timeout and the CLI's 15 s, instead of 60 s later (botocore's
+    # "max_attempts: 5" meant 6 attempts of 10 s).
+    config = Config(connect_timeout=2, read_timeout=4, retries={"mode": "adaptive", "total_max_attempts": 2})
+    client: DynamoDBClient = aws_client("dynamodb", settings, config)
+    return client

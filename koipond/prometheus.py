@@ -13,8 +13,7 @@ from urllib3.util.retry import Retry
 
 from koipond.errors import ConfigurationError
 from koipond.models.guard import PrometheusCluster
-from koipond.services.guard_evaluation import QueryResult, Sample
-from koipond.services.sli_queries import VectorResult, VectorSample
+from koipond.models.prometheus import QueryResult, Sample, VectorResult, VectorSample
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # One quick retry for a blip. The library's default (3 retries, backoff 0+2+4 s) made every guard query and

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from koipond import envvars
+from koipond.aws_clients import aws_client
 from koipond.errors import ConfigurationError
 from koipond.models.guard import DEFAULT_CLUSTER, PrometheusCluster
 from koipond.models.history import DEFAULT_RETENTION_DAYS
@@ -153,8 +154,6 @@ def resolve_secrets(settings: Settings, read_secret: Callable[[str], str] | None
 
 
 def _secrets_manager_reader(settings: Settings) -> Callable[[str], str]:
-    from koipond.aws_clients import aws_client  # imported here: aws_clients imports this module
-
     client: Any = aws_client("secretsmanager", settings)
 
     def read(secret_id: str) -> str:

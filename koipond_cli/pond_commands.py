@@ -279,7 +279,7 @@ def _print_pond(pond: LocalPond) -> None:
 def demo_command(state_dir: Path) -> None:
     """Run the main job on a fresh local pond, narrate it, and exit 0 when every step worked."""
     from koipond.api.client import KeeperApiError
-    from local_pond.demo import DemoFailedError, run_demo
+    from koipond_cli.demo import DemoFailedError, run_demo
 
     try:
         run_demo(state_dir)

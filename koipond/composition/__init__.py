@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from botocore.config import Config
-
-from koipond.aws_clients import AwsClients, aws_client
+from koipond.aws_clients import AwsClients, dynamodb_client
 from koipond.clock import Clock, SystemClock
+from koipond.composition.notifications import build_notifications
 from koipond.composition.tokens import build_token_job_service
 from koipond.notifications.kinds import Notifier
-from koipond.notifications.service import NotificationService, build_notifications
+from koipond.notifications.service import NotificationService
+from koipond.notifications.store import intent_index_keys
 from koipond.prometheus import ApiClientPrometheusReader
 from koipond.services.allocator import AllocatorService, AllocatorTiming
 from koipond.services.auth import AuthService
@@ -78,24 +78,13 @@ def allocator_holder_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def dynamodb_client(settings: Settings) -> DynamoDBClient:
-    """A DynamoDB client for real AWS, or for the embedded AWS when ``aws_endpoint`` is set."""
-    # Bounded timeouts and adaptive retries: a throttled table slows a poll, it does not hang it. A table
-    # that never answers fails a call in ~10 s (2 attempts of at most 2 + 4 s), so the Keeper answers 503
-    # inside a School's 10 s poll timeout and the CLI's 15 s, instead of 60 s later (botocore's
-    # "max_attempts: 5" meant 6 attempts of 10 s).
-    config = Config(connect_timeout=2, read_timeout=4, retries={"mode": "adaptive", "total_max_attempts": 2})
-    client: DynamoDBClient = aws_client("dynamodb", settings, config)
-    return client
-
-
 def build_keeper(
     settings: Settings, client: DynamoDBClient, clock: Clock | None = None, aws: AwsClients | None = None
 ) -> Keeper:
     """Wire the Keeper's services over one table (SQS and S3 clients are created when first used)."""
     clock = clock or SystemClock()
     table = DynamoTable(client, settings.table_name)
-    history = DynamoHistoryRepository(table, settings.history_retention_days)
+    history = DynamoHistoryRepository(table, intent_index_keys, settings.history_retention_days)
     tests_repo = DynamoLoadTestRepository(table, history)
     estop_repo = DynamoEmergencyStopRepository(table, history)
     behaviors_repo = DynamoBehaviorRepository(table, history)

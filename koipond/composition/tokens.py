@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from koipond.aws_clients import AwsClients
+from koipond.aws_clients import AwsClients, dynamodb_client
 from koipond.clock import Clock, SystemClock
 from koipond.settings import Settings, get_settings
 from koipond.store.schema import PK, SK, TTL_ATTRIBUTE
@@ -172,7 +172,6 @@ def get_token_worker() -> TokenWorker:
 
 @lru_cache(maxsize=1)
 def _default_worker() -> TokenWorker:
-    from koipond.composition import dynamodb_client
 
     settings = get_settings()
     return build_token_worker(settings, dynamodb_client(settings))

@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 ESTOP_SUBJECT = "estop"
 KEYS_SUBJECT = "keys"
 DEFAULT_RETENTION_DAYS = 30
+# Actors the Keeper's automatic paths record, which notifications and rollouts recognise events by.
+GUARD_ACTOR = "guard"
+AUTO_RESUME_ACTOR = "auto-resume"
 
 
 class EventKind(StrEnum):

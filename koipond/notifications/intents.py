@@ -26,12 +26,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from koipond.models.durations import format_duration
-from koipond.models.history import EventKind, HistoryEvent
+from koipond.models.history import AUTO_RESUME_ACTOR, GUARD_ACTOR, EventKind, HistoryEvent
 from koipond.notifications.kinds import NotificationKind
-from koipond.services.rollout_steps import GUARD_ACTOR
 
-# The actor automatic resume records (koipond.services.continuous uses this constant).
-AUTO_RESUME_ACTOR = "auto-resume"
 # The guard's stops of one breach are grouped at most this many to a notification, so expanding one stays
 # one transaction: 20 routes (the configuration's maximum) + 50 events is far below DynamoDB's 100 actions.
 MAX_GROUP = 50

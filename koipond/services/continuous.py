@@ -26,11 +26,10 @@ from koipond.clock import Clock
 from koipond.errors import ConflictError, TooManyRunningTestsError
 from koipond.models.durations import format_duration
 from koipond.models.estop import EmergencyStop
-from koipond.models.history import EventKind, HistoryEvent
+from koipond.models.history import AUTO_RESUME_ACTOR, GUARD_ACTOR, EventKind, HistoryEvent
 from koipond.models.tests import LoadTest, LoadTestStatus
-from koipond.notifications.intents import AUTO_RESUME_ACTOR
 from koipond.services.loadtests import LoadTestService
-from koipond.services.rollout_steps import GUARD_ACTOR, GuardView, guard_view
+from koipond.services.rollout_steps import GuardView, guard_view
 from koipond.store.estop import DynamoEmergencyStopRepository
 from koipond.store.guard import DynamoGuardRepository
 from koipond.store.history import DynamoHistoryRepository

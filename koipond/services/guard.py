@@ -9,7 +9,7 @@ from datetime import timedelta
 from koipond.clock import Clock
 from koipond.errors import ConflictError
 from koipond.models.guard import Evaluation, GuardQuery, Outcome
-from koipond.models.history import EventKind
+from koipond.models.history import GUARD_ACTOR, EventKind
 from koipond.models.tests import LoadTestStatus
 from koipond.prometheus import PrometheusReader, truncate_to_millis
 from koipond.services.guard_defaults import DEFAULT_QUERIES
@@ -20,7 +20,6 @@ from koipond.store.estop import DynamoEmergencyStopRepository
 from koipond.store.guard import DynamoGuardRepository
 
 log = logging.getLogger("koipond.guard")
-GUARD_ACTOR = "guard"
 
 
 @dataclass(frozen=True)

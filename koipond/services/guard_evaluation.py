@@ -45,12 +45,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 from koipond.models.durations import format_duration
 from koipond.models.guard import Comparator, Evaluation, GuardQuery, NoDataPolicy, Outcome
+from koipond.models.prometheus import QueryResult, Sample
 
 MAX_TOLERANCE_SECONDS = 1.0
 TOLERANCE_STEP_FRACTION = 0.1
@@ -64,34 +64,6 @@ _SYMBOLS = {
     Comparator.GREATER_THAN: ">",
     Comparator.GREATER_THAN_OR_EQUAL: ">=",
 }
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One point of a range query: Unix seconds and the value (NaN and ±inf happen in PromQL)."""
-
-    at: float
-    value: float
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    """What the driver got for one query: its samples, or why the query failed.
-
-    ``error`` is set when the query failed: connection refused, timeout, bad PromQL, more than one series;
-    ``unreachable`` says the failure was Prometheus not answering at all (down, refused, timed out), as
-    opposed to answering with a refusal, so the console can say which.
-    """
-
-    samples: tuple[Sample, ...] = ()
-    error: str | None = None
-    unreachable: bool = False
-
-    def __post_init__(self) -> None:
-        if self.error is not None and self.samples:
-            raise ValueError("a failed query carries no samples: set either samples or error")
-        if self.unreachable and self.error is None:
-            raise ValueError("an unreachable Prometheus is an error: say why in error")
 
 
 def tolerance_seconds(step_seconds: float) -> float:

@@ -33,7 +33,7 @@ from datetime import datetime
 from koipond.errors import BadRequestError, ConflictError, EmergencyStopActiveError
 from koipond.models.durations import format_duration
 from koipond.models.guard import Evaluation, GuardQuery, Outcome
-from koipond.models.history import HistoryEvent
+from koipond.models.history import GUARD_ACTOR, HistoryEvent
 from koipond.models.rollouts import (
     MAX_HOLD_SECONDS,
     MAX_STAGES,
@@ -47,7 +47,6 @@ from koipond.models.rollouts import (
 from koipond.models.tests import LoadTestStatus
 
 TICK_ACTOR = "rollouts"
-GUARD_ACTOR = "guard"  # the actor the guard records in a test's history (koipond.services.guard)
 _HEALTHY = {Outcome.HEALTHY, Outcome.NO_DATA}
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from koipond.errors import PrometheusQueryError
 from koipond.models.deploys import SliKind, SliSettings
+from koipond.models.prometheus import VectorResult
 from koipond.services.deploy_verdict import MethodMeasurement, WindowMeasurements
 
 CALLS = "koi_pond_school_web_api_calls_total"
@@ -24,20 +24,6 @@ LAG_BUCKETS = "koi_pond_school_websocket_event_lag_seconds_bucket"
 LAG_COUNT = "koi_pond_school_websocket_event_lag_seconds_count"
 OK_STATUS = "ok"  # school_container.metrics.STATUSES: every other status is a failure
 _QUANTILES = {SliKind.LATENCY_P50: 0.5, SliKind.LATENCY_P99: 0.99}
-
-
-@dataclass(frozen=True)
-class VectorSample:
-    labels: Mapping[str, str]
-    value: float
-
-
-@dataclass(frozen=True)
-class VectorResult:
-    """An instant query's series, or the error that kept Prometheus from answering."""
-
-    series: tuple[VectorSample, ...] = ()
-    error: str | None = None
 
 
 class VectorReader(Protocol):

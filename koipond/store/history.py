@@ -11,14 +11,13 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from koipond.errors import BadRequestError
 from koipond.models.history import DEFAULT_RETENTION_DAYS, HistoryEvent, expires_at
-from koipond.notifications.store import intent_index_keys
 from koipond.store.items import Item, event_from_item, event_to_item, history_pk
 from koipond.store.schema import TTL_ATTRIBUTE
 from koipond.store.table import NEW_ITEM, DynamoTable
@@ -74,8 +73,20 @@ def _alive(item: Item, now: datetime) -> bool:
 
 
 class DynamoHistoryRepository:
-    def __init__(self, table: DynamoTable, retention_days: int = DEFAULT_RETENTION_DAYS) -> None:
+    def __init__(
+        self,
+        table: DynamoTable,
+        index_keys: Callable[[HistoryEvent], Item],
+        retention_days: int = DEFAULT_RETENTION_DAYS,
+    ) -> None:
+        """Args:
+        table: the one table.
+        index_keys: the extra index attributes an event's item carries (notifications' intent index);
+            injected so the store never imports what decides which events notify.
+        retention_days: how long high-volume kinds are kept.
+        """
         self._table = table
+        self._index_keys = index_keys
         self._retention = timedelta(days=retention_days)
 
     def append_action(self, event: HistoryEvent) -> TransactWriteItemTypeDef:
@@ -83,7 +94,7 @@ class DynamoHistoryRepository:
         item = event_to_item(event, int(expiry.timestamp()) if expiry else None)
         # An event that should notify is its own notification intent, written by the transition's own
         # transaction: no crash between the change and the outbox can lose the notification.
-        item.update(intent_index_keys(event))
+        item.update(self._index_keys(event))
         # Append-only: an event id is never written twice, so no event is ever overwritten.
         return self._table.put_action(item, NEW_ITEM)
 

@@ -9,7 +9,8 @@ from datetime import datetime
 
 import pytest
 
-from koipond.composition import Keeper, build_keeper, dynamodb_client
+from koipond.aws_clients import dynamodb_client
+from koipond.composition import Keeper, build_keeper
 from koipond.models.guard import Comparator, ErrorPolicy, GuardQuery, NoDataPolicy, Outcome, PrometheusCluster
 from koipond.models.tests import LoadTestStatus
 from koipond.prometheus import PrometheusReader

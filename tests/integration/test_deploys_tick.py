@@ -22,7 +22,7 @@ from koipond.models.deploys import DeployStatus, VerdictOutcome
 from koipond.models.history import EventKind
 from koipond.notifications.intents import plan_notifications
 from koipond.notifications.kinds import NotificationKind
-from koipond.notifications.store import DynamoNotificationRepository
+from koipond.notifications.store import DynamoNotificationRepository, intent_index_keys
 from koipond.prometheus import ApiClientPrometheusReader
 from koipond.services.deploys import DeployService, NewDeploy
 from koipond.settings import Settings, guard_clusters
@@ -136,7 +136,7 @@ class Gate:
 def gate(dynamodb: Any, settings: Settings, clock: FixedClock, prometheus: tuple[FakePrometheus, str]) -> Gate:
     fake, url = prometheus
     table = DynamoTable(dynamodb, settings.table_name)
-    repo = DynamoDeployRepository(table, DynamoHistoryRepository(table))
+    repo = DynamoDeployRepository(table, DynamoHistoryRepository(table, intent_index_keys))
     clusters = guard_clusters(Settings(prometheus_url=url))
     notifier = WaitingNotices(table)
     reader = ApiClientPrometheusReader(clusters, timeout_seconds=2)

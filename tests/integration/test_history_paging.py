@@ -12,6 +12,7 @@ import pytest
 from koipond.clock import FixedClock
 from koipond.composition import Keeper
 from koipond.models.history import EventKind
+from koipond.notifications.store import intent_index_keys
 from koipond.services.history import new_event, reallocation_details
 from koipond.settings import Settings
 from koipond.store.history import DynamoHistoryRepository, encode_cursor
@@ -49,7 +50,7 @@ def table(keeper: Keeper, dynamodb: Any, settings: Settings) -> DynamoTable:
 @pytest.fixture
 def history(table: DynamoTable) -> DynamoHistoryRepository:
     """The Keeper's table with a one-day retention, to write reallocations as the allocator does."""
-    return DynamoHistoryRepository(table, retention_days=1)
+    return DynamoHistoryRepository(table, intent_index_keys, retention_days=1)
 
 
 def stored(table: DynamoTable, test_id: str) -> list[dict[str, Any]]:

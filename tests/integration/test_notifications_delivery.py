@@ -12,11 +12,11 @@ import pytest
 
 from koipond.clock import FixedClock
 from koipond.composition import Keeper, build_keeper, injected_keeper
+from koipond.composition.notifications import config_source
 from koipond.notifications.delivery import NotificationDeliverer
 from koipond.notifications.kinds import NotificationKind
 from koipond.notifications.models import NotificationStatus
 from koipond.notifications.retry import RetryPolicy
-from koipond.notifications.service import config_source
 from koipond.settings import Settings
 from local_pond.aws import provision_notification_secret
 from local_pond.webhook_sink import Answer, WebhookSink

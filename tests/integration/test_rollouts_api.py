@@ -12,6 +12,7 @@ from koipond.composition import Keeper
 from koipond.models.guard import Evaluation, GuardQuery, Outcome, Scope
 from koipond.models.history import EventKind
 from koipond.notifications.kinds import NotificationKind
+from koipond.notifications.store import intent_index_keys
 from koipond.services.history import new_event
 from koipond.settings import Settings
 from koipond.store.guard import DynamoGuardRepository
@@ -48,7 +49,7 @@ def rollout_notifications(keeper: Keeper) -> list[Any]:
 
 def guard_repo(dynamodb: Any, settings: Settings) -> DynamoGuardRepository:
     table = DynamoTable(dynamodb, settings.table_name)
-    return DynamoGuardRepository(table, DynamoHistoryRepository(table))
+    return DynamoGuardRepository(table, DynamoHistoryRepository(table, intent_index_keys))
 
 
 def test_a_rollout_scales_its_test_to_stage_one_and_records_the_start(api: Api, keeper: Keeper) -> None:

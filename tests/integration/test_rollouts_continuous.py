@@ -8,6 +8,7 @@ from koipond.clock import FixedClock
 from koipond.composition import Keeper, release_tick_steps
 from koipond.models.guard import Evaluation, GuardQuery, Outcome
 from koipond.models.history import EventKind
+from koipond.notifications.store import intent_index_keys
 from koipond.services.history import new_event
 from koipond.services.release_tick import run_release_tick
 from koipond.settings import Settings
@@ -97,7 +98,7 @@ def test_an_unhealthy_guard_keeps_the_test_stopped_until_it_is_healthy_again(
     api: Api, keeper: Keeper, clock: FixedClock, dynamodb: Any, settings: Settings
 ) -> None:
     table = DynamoTable(dynamodb, settings.table_name)
-    guard = DynamoGuardRepository(table, DynamoHistoryRepository(table))
+    guard = DynamoGuardRepository(table, DynamoHistoryRepository(table, intent_index_keys))
     query = GuardQuery(label="p99", query="up", threshold=2, comparator="GreaterThan")
     guard.put_query(query, new_event(clock, "guard", EventKind.GUARD_QUERY_PUT, "test", None, {"label": "p99"}))
     test_id = start(api, **AUTO)

@@ -9,6 +9,7 @@ from koipond.clock import FixedClock
 from koipond.composition import Keeper, build_keeper
 from koipond.models.history import HistoryEvent
 from koipond.notifications.kinds import NotificationKind
+from koipond.notifications.store import intent_index_keys
 from koipond.services.rollouts import RolloutService
 from koipond.settings import Settings
 from koipond.store.estop import DynamoEmergencyStopRepository
@@ -44,7 +45,7 @@ def rival_service(
     keeper: Keeper, dynamodb: Any, settings: Settings, clock: FixedClock, other_tick: Any
 ) -> RolloutService:
     table = DynamoTable(dynamodb, settings.table_name)
-    history = DynamoHistoryRepository(table)
+    history = DynamoHistoryRepository(table, intent_index_keys)
     return RolloutService(
         InterleavingRepository(table, history, other_tick),
         keeper.tests,

@@ -14,7 +14,6 @@ from koipond.models.guard import Evaluation, GuardQuery, Outcome, Scope
 from koipond.models.history import EventKind, HistoryEvent
 from koipond.models.rollouts import Rollout, RolloutStatus, Stage, TransitionKind
 from koipond.models.tests import LoadTestStatus
-from koipond.services import guard as guard_service
 from koipond.services import rollout_steps as steps
 from koipond.services.rollout_steps import GuardView, LoadTestView
 
@@ -35,10 +34,6 @@ PLAN = ((50, 10), (100, 10), (150, 10))
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
-
-
-def test_the_guard_actor_matches_the_one_the_guard_records() -> None:
-    assert steps.GUARD_ACTOR == guard_service.GUARD_ACTOR
 
 
 def test_nothing_happens_before_the_hold_ends() -> None:
