@@ -19,7 +19,7 @@ from local_pond.aws_guard import READY_PATH, AwsKeyPair
 from local_pond.processes import PondProcess, free_port
 from local_pond.prometheus import prometheus_process, write_config, write_school_targets
 
-SHIPPED_BEHAVIORS = Path(__file__).resolve().parents[2] / "behaviors"
+SHIPPED_BEHAVIORS = Path(__file__).resolve().parents[1] / "behaviors"
 POND_NOTIFICATION_SECRET = "koipond/notifications"  # noqa: S105 - the secret's name, not its value
 # The pond's Schools are school-1, school-2, …; their one key is bound to that prefix.
 POND_SCHOOL_PREFIX = "school-"
