@@ -11,8 +11,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from koipond.api.client import KeeperClient
+from koipond.api.deploys import format_sli_value
 from koipond.models.deploys import SliKind
-from koipond.services.deploy_verdict import format_value
 from koipond_cli.context import KeeperCallFailed, console, duration_seconds, emit, err_console, keeper_call
 
 EXIT_PASS, EXIT_FAIL, EXIT_NO_VERDICT = 0, 1, 2
@@ -117,7 +117,7 @@ def _exit_code(deploy: dict[str, Any], inconclusive: str) -> int:
 
 
 def _number(kind: str, value: Any) -> str:
-    return value if isinstance(value, str) else format_value(SliKind(kind), value)
+    return value if isinstance(value, str) else format_sli_value(SliKind(kind), value)
 
 
 def _delta(kind: str, value: Any) -> str:

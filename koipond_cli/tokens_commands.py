@@ -10,7 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from koipond.api.client import KeeperClient
-from koipond_cli.context import console, emit, keeper_call
+from koipond.api.tokens import SHARD_USERS, minted_users
+from koipond_cli.context import console, emit, err_console, keeper_call
 
 
 @click.group("tokens")
@@ -27,17 +28,30 @@ def _user_range(_: click.Context, __: click.Parameter, value: str) -> tuple[int,
 
 @tokens_group.command("generate")
 @click.option("--workspace", required=True, help="Workspace whose users get tokens.")
-@click.option("--users", required=True, callback=_user_range, help="User index range START-END (END exclusive).")
+@click.option(
+    "--users",
+    required=True,
+    callback=_user_range,
+    help=f"User index range START-END (END exclusive); rounded out to whole shards of {SHARD_USERS} users, "
+    f"e.g. 0-250 mints 300 tokens, users 0-299.",
+)
 @click.option("--target", required=True, help="Service whose mint endpoint issues the tokens.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the job with a progress bar.")
 @click.option("--timeout", type=float, default=600, show_default=True, help="Seconds to wait for the job.")
 def generate(workspace: str, users: tuple[int, int], target: str, wait: bool, timeout: float) -> None:
-    """Start a token job (the worker queues one batch of <= 100 users per message) and follow it to the end."""
+    """Start a token job and follow it to the end.
+
+    Tokens are minted and stored in whole shards of 100 users (one batch each), so a range that does not
+    start and end on a multiple of 100 mints the whole shards around it: --users 0-250 mints 300 tokens.
+    """
+    rounded = _rounding(*users)
+    if rounded:
+        err_console.print(rounded)  # stderr, so --json output stays one JSON document
     with keeper_call() as keeper:
         job = keeper.create_token_job(workspace, target, *users)
         if wait:
             job = follow_token_job(keeper, job, timeout)
-    emit(job, _print_job)
+    emit(job, lambda j: _print_job(j, rounded))
     if job["status"] == "failed":
         raise click.ClickException(
             f"{job['batches_failed']} batches failed ({job['last_error']}); see `koipond tokens dlq`, then redrive"
@@ -66,12 +80,24 @@ def follow_token_job(keeper: KeeperClient, job: dict[str, Any], timeout: float) 
     return job
 
 
-def _print_job(job: dict[str, Any]) -> None:
+def _rounding(start: int, end: int) -> str:
+    """What the shards add to users ``[start, end)``, said in one line; "" when the range is whole shards."""
+    minted = minted_users(start, end)
+    if (minted.start, minted.stop) == (start, end):
+        return ""
+    return (
+        f"users {start}-{end} round to whole shards of {SHARD_USERS}: "
+        f"{len(minted):,} tokens, users {minted.start}-{minted.stop - 1}"
+    )
+
+
+def _print_job(job: dict[str, Any], rounded: str = "") -> None:
     queued = job.get("batches_queued", job["batches_total"])
     planning = f" ({queued}/{job['batches_total']} queued)" if queued < job["batches_total"] else ""
     console.print(
         f"{job['id']}: {job['status']}{planning}, {job['batches_done']}/{job['batches_total']} batches done, "
         f"{job['batches_failed']} failed; workspace {job['workspace']} users {job['start']}-{job['end']}"
+        + (f" ({rounded})" if rounded else "")
     )
 
 
@@ -81,7 +107,7 @@ def status(job_id: str | None) -> None:
     """One job's progress, or every job."""
     with keeper_call() as keeper:
         if job_id:
-            emit(keeper.token_job(job_id), _print_job)
+            emit(keeper.token_job(job_id), lambda j: _print_job(j, _rounding(j["start"], j["end"])))
             return
         jobs = keeper.token_jobs()
 

@@ -7,6 +7,7 @@ import random
 import httpx
 from pydantic import ValidationError
 
+from koipond.api.behaviors import BehaviorOut
 from koipond.api.poll import (
     MAX_SPECS_PER_REQUEST,
     LoadTestSpec,
@@ -110,8 +111,9 @@ class KeeperLink:
             try:
                 response = await self._http.get(f"/v1/behaviors/{name}", params=params)
                 response.raise_for_status()
-                document = BehaviorDocument.model_validate(response.json()["document"])
-            except (httpx.HTTPError, ValueError, KeyError) as exc:
+                answer = BehaviorOut.model_validate(response.json())
+                document = BehaviorDocument.model_validate(answer.document)
+            except (httpx.HTTPError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
                 raise KeeperUnreachableError(f"behavior {name} v{version}: {type(exc).__name__}: {exc}") from exc
             if version is None:
                 return document

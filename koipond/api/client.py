@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from koipond.api.meta import VocabularyOut
 from koipond.api.poll import (
     LoadTestSpecsRequest,
     LoadTestSpecsResponse,
@@ -63,6 +64,10 @@ class KeeperClient:
     def health(self) -> dict[str, Any]:
         result: dict[str, Any] = self.request("GET", "/healthz")
         return result
+
+    def vocabulary(self) -> VocabularyOut:
+        """Every value of the enums clients offer as choices (notification kinds, statuses)."""
+        return _parse(VocabularyOut, self.request("GET", "/v1/vocabulary"), "the vocabulary")
 
     def start_test(self, **spec: Any) -> dict[str, Any]:
         result: dict[str, Any] = self.request("POST", "/v1/tests", json=spec)

@@ -8,7 +8,9 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, Field, field_validator
 
-from koipond.api.schemas import DurationSeconds, EventOut, Request
+from koipond.api.fields import DurationSeconds, Request
+from koipond.api.history import EventOut
+from koipond.models import deploys as domain
 from koipond.models.deploys import (
     BUILD_PATTERN,
     MAX_BASELINE_SECONDS,
@@ -21,13 +23,22 @@ from koipond.models.deploys import (
     SliKind,
     SliRow,
     SliRule,
-    SliSettings,
     VerdictOutcome,
 )
 from koipond.models.history import HistoryEvent
 
 DEPLOY_ID_PATTERN = r"^dp-[0-9a-f]{16}$"
 WindowValue = float | Literal["+Inf", "-Inf"] | None
+
+
+class SliSettings(domain.SliSettings):
+    # A service's SLI settings are written and read as the deploy gate keeps them; named and described as
+    # before so the OpenAPI document keeps its component.
+    __doc__ = domain.SliSettings.__doc__
+
+    @classmethod
+    def of(cls, settings: domain.SliSettings) -> SliSettings:
+        return cls.model_validate(settings.model_dump())
 
 
 def _within(seconds: int, low: int, high: int) -> int:
@@ -69,6 +80,15 @@ class WindowOut(BaseModel):
     start: datetime
     end: datetime
     seconds: int
+
+
+def format_sli_value(kind: SliKind, value: float | None) -> str:
+    """A row value for people, as the verdict's reason writes it: percent for success rates, else milliseconds."""
+    if value is None or math.isnan(value):
+        return "-"
+    if math.isinf(value):
+        return "+inf" if value > 0 else "-inf"
+    return f"{value:.2f}%" if kind is SliKind.SUCCESS_RATE else f"{value * 1000:.1f} ms"
 
 
 def _wire_number(value: float | None) -> WindowValue:
@@ -133,7 +153,7 @@ class DeployOut(BaseModel):
             else VerdictOut(
                 outcome=verdict.outcome, reason=verdict.reason, rows=[SliRowOut.of(r) for r in verdict.rows]
             ),
-            slis=deploy.slis,
+            slis=SliSettings.of(deploy.slis),
         )
 
 
@@ -162,7 +182,7 @@ class ServiceSlisOut(BaseModel):
         return cls(
             service=slis.service,
             source="defaults" if slis.updated_at is None else "stored",
-            settings=slis.settings,
+            settings=SliSettings.of(slis.settings),
             effective_rules=slis.settings.effective_rules(),
             updated_at=slis.updated_at,
             updated_by=slis.updated_by,

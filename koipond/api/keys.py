@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, model_validator
 
-from koipond.api.schemas import NAME_PATTERN, Request
+from koipond.api.fields import NAME_PATTERN, Request
 from koipond.models.auth import (
     SCHOOL_ID_PATTERN,
     SCHOOL_PREFIX_PATTERN,

@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from koipond.api.schemas import ID_PATTERN, MAX_KOI, DurationSeconds, EventOut, Request
+from koipond.api.fields import ID_PATTERN, MAX_KOI, DurationSeconds, Request
+from koipond.api.history import EventOut
 from koipond.models.durations import format_duration
 from koipond.models.history import HistoryEvent
 from koipond.models.rollouts import Rollout, RolloutStatus

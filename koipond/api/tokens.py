@@ -6,8 +6,25 @@ from datetime import datetime
 
 from pydantic import AnyHttpUrl, BaseModel, Field
 
-from koipond.api.schemas import Request
-from koipond.tokens.models import MAX_USER_INDEX, WORKSPACE_PATTERN, TokenJob, TokenJobStatus
+from koipond.api.fields import Request
+from koipond.tokens import models as domain
+from koipond.tokens.models import (
+    MAX_USER_INDEX,
+    SHARD_SIZE,
+    WORKSPACE_PATTERN,
+    TokenJob,
+    TokenJobStatus,
+    shards_covering,
+)
+
+# Clients say how a user range rounds (koipond tokens generate); the shard size is the token pipeline's.
+SHARD_USERS = SHARD_SIZE
+
+
+def minted_users(start: int, end: int) -> range:
+    """The users a job for ``[start, end)`` mints tokens for: the whole shards of SHARD_SIZE covering them."""
+    shards = shards_covering(start, end)
+    return range(shards.start * SHARD_SIZE, shards.stop * SHARD_SIZE)
 
 
 class TokenUserRange(Request):
@@ -69,3 +86,22 @@ class TokenJobOut(BaseModel):
 
 class TokenJobListOut(BaseModel):
     jobs: list[TokenJobOut]
+
+
+class DlqSummary(domain.DlqSummary):
+    # The dead-letter queue is shown as the token service summarises it; named and described as before so
+    # the OpenAPI document keeps its component.
+    __doc__ = domain.DlqSummary.__doc__
+
+    @classmethod
+    def of(cls, summary: domain.DlqSummary) -> DlqSummary:
+        return cls.model_validate(summary.model_dump())
+
+
+class RedriveResult(domain.RedriveResult):
+    # As DlqSummary: the service's account of a redrive, unchanged on the wire.
+    __doc__ = domain.RedriveResult.__doc__
+
+    @classmethod
+    def of(cls, result: domain.RedriveResult) -> RedriveResult:
+        return cls.model_validate(result.model_dump())

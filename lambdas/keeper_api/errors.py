@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
-from koipond.api.schemas import ErrorOut
+from koipond.api.errors import ErrorOut
 from koipond.errors import (
     AuthenticationError,
     BadRequestError,

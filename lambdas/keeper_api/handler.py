@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Depends, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import koipond
-from koipond.api.schemas import HealthOut
+from koipond.api.meta import HealthOut, VocabularyOut
+from koipond.models.auth import Principal
+from lambdas.keeper_api import auth
 from lambdas.keeper_api.auth import PRINCIPAL
 from lambdas.keeper_api.errors import (
     RequestRefused,
@@ -64,6 +66,16 @@ app.include_router(console.router)  # /ui: the web console's static files
 )
 def healthz() -> HealthOut:
     return HealthOut(status="ok", version=koipond.__version__)
+
+
+@app.get(
+    "/v1/vocabulary",
+    summary="Every notification kind and status, test status and rollout status, for clients' choices",
+    responses=documented(),
+    tags=["meta"],
+)
+def vocabulary(_: Annotated[Principal, Depends(auth.viewer)]) -> VocabularyOut:
+    return VocabularyOut()
 
 
 @app.get("/openapi.json", summary="This API's OpenAPI 3.1 document", security=[{}], include_in_schema=False)

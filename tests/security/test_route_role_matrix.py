@@ -66,6 +66,7 @@ NEEDS: dict[tuple[str, str], str] = {
     ("post", "/v1/rollouts/{rollout_id}/pause"): "operator",
     ("post", "/v1/rollouts/{rollout_id}/resume"): "operator",
     ("post", "/v1/rollouts/{rollout_id}/abort"): "operator",
+    ("get", "/v1/vocabulary"): "viewer",
 }
 PUBLIC = {("get", "/healthz")}
 # Valid, pattern-matching values (mostly of things that do not exist: 404 once the role allows).

@@ -40,6 +40,25 @@ export async function api(method, path, body) {
   return data;
 }
 
+// The Keeper's enum values (notification kinds, statuses) for filters: asked once per page load, so the
+// console never keeps a copy that falls behind the Keeper (GET /v1/vocabulary, from the Python enums).
+let vocabularyAnswer = null;
+export function vocabulary() {
+  vocabularyAnswer ??= api("GET", "/v1/vocabulary").catch((error) => {
+    vocabularyAnswer = null; // a failed answer (say, before sign-in) is asked again next time
+    throw error;
+  });
+  return vocabularyAnswer;
+}
+
+// Fill a <select> with one option per value once the vocabulary has answered; the first option ("all")
+// stays, so the filter works (unfiltered) even if the vocabulary cannot be read.
+export function fillOptions(select, field, label) {
+  vocabulary()
+    .then((words) => select.append(...words[field].map((v) => el("option", { value: v }, label(v)))))
+    .catch(() => {});
+}
+
 function safeJson(text) {
   try {
     return JSON.parse(text);

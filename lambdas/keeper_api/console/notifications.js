@@ -1,20 +1,9 @@
 // Notifications page: what koipond told Slack (or would have, with no route configured), newest first,
 // with delivery status, attempts and the last outcome; filters by kind and status.
 
-import { api, badge, el, errorBox, fmt, pageHeader, table } from "./api.js";
+import { api, badge, el, errorBox, fillOptions, fmt, pageHeader, table } from "./api.js";
 
-const KINDS = [
-  "rollout_stage_started",
-  "rollout_stage_held",
-  "rollout_advanced",
-  "rollout_paused",
-  "automatic_shutdown",
-  "automatic_resume",
-  "emergency_stop_on",
-  "emergency_stop_off",
-  "token_dlq_not_empty",
-  "deploy_verdict",
-];
+// Badge colours of the delivery statuses; the statuses themselves come from the Keeper's vocabulary.
 const STATUSES = { pending: "no_data", delivered: "done", failed: "failed", no_route: "completed" };
 const NO_ROUTE = "-"; // the route name of a notification no route subscribes to
 const LIMIT = 100;
@@ -49,12 +38,14 @@ function row(n) {
   );
 }
 
-function select(id, label, all, values) {
-  return el("div", { class: "field" }, el("label", { for: id }, label), el("select", { id }, el("option", { value: "" }, all), values.map((v) => el("option", { value: v }, v.replace(/_/g, " ")))));
+function select(id, label, all, field) {
+  const choice = el("select", { id }, el("option", { value: "" }, all));
+  fillOptions(choice, field, (v) => v.replace(/_/g, " "));
+  return el("div", { class: "field" }, el("label", { for: id }, label), choice);
 }
 
 export function mount(main) {
-  const filters = el("form", { class: "filters", novalidate: true, "aria-label": "Filter notifications" }, select("notification-kind", "Kind", "Every kind", KINDS), select("notification-status", "Status", "Every status", Object.keys(STATUSES)));
+  const filters = el("form", { class: "filters", novalidate: true, "aria-label": "Filter notifications" }, select("notification-kind", "Kind", "Every kind", "notification_kinds"), select("notification-status", "Status", "Every status", "notification_statuses"));
   const summary = el("p", { class: "muted small", id: "notifications-summary" });
   const listArea = el("div", { id: "notifications-list" });
   main.append(

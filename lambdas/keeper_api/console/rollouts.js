@@ -1,7 +1,7 @@
 // Rollouts page: every rollout with its stage and hold progress; start one on a running test; open one to
 // see its stages and history and to advance, pause, resume or abort it.
 
-import { api, el, errorBox, flash, fmt, pageHeader, table } from "./api.js";
+import { api, el, errorBox, fillOptions, flash, fmt, pageHeader, table } from "./api.js";
 import { holdProgress, rolloutBadge, rolloutDetail } from "./rollout_detail.js";
 import { rolloutForm } from "./rollout_form.js";
 
@@ -14,15 +14,14 @@ const COLUMNS = [
   { title: "Started" },
   { title: "", class: "actions" },
 ];
-const STATUSES = ["holding", "paused", "completed", "aborted"];
 
 export function mount(main) {
   const filter = el(
     "select",
     { id: "rollout-filter", "aria-label": "Show rollouts with status" },
     el("option", { value: "" }, "All rollouts"),
-    STATUSES.map((s) => el("option", { value: s }, `Only ${s}`)),
   );
+  fillOptions(filter, "rollout_statuses", (s) => `Only ${s}`);
   const notice = el("div", { "aria-live": "polite" });
   const listArea = el("div", { id: "rollouts-list" });
   const form = rolloutForm(async (rollout) => {

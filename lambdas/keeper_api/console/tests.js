@@ -1,6 +1,6 @@
 // Tests page: every test with its koi (running vs target), per-School split and age; start, and manage one.
 
-import { api, badge, el, errorBox, flash, fmt, pageHeader, table } from "./api.js";
+import { api, badge, el, errorBox, fillOptions, flash, fmt, pageHeader, table } from "./api.js";
 import { startForm } from "./test_form.js";
 import { testPanel } from "./test_panel.js";
 
@@ -32,8 +32,9 @@ export function mount(main, ctx) {
   const filter = el(
     "select",
     { id: "status-filter", "aria-label": "Show tests with status" },
-    ["all", "running", "stopped", "completed"].map((s) => el("option", { value: s === "all" ? "" : s }, s === "all" ? "All tests" : `Only ${s}`)),
+    el("option", { value: "" }, "All tests"),
   );
+  fillOptions(filter, "test_statuses", (s) => `Only ${s}`);
   const listArea = el("div", { id: "tests-list" });
   const notice = el("div", { "aria-live": "polite" });
   const form = startForm(async (test, text) => {

@@ -8,25 +8,15 @@ from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from koipond.api.schemas import BehaviorListOut, BehaviorOut
+from koipond.api.behaviors import BehaviorDocument, BehaviorListOut, BehaviorOut
 from koipond.composition import get_keeper
 from koipond.models.auth import Principal
-from koipond.models.behavior import BEHAVIOR_NAME_PATTERN, BehaviorDocument, StoredBehavior
+from koipond.models.behavior import BEHAVIOR_NAME_PATTERN
 from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
 
 router = APIGatewayHttpRouter()
 BehaviorName = Annotated[str, Path(pattern=BEHAVIOR_NAME_PATTERN, description="Behavior name.")]
-
-
-def _out(behavior: StoredBehavior) -> BehaviorOut:
-    return BehaviorOut(
-        name=behavior.name,
-        version=behavior.version,
-        created_at=behavior.created_at,
-        created_by=behavior.created_by,
-        document=behavior.document.model_dump(mode="json", exclude_none=True),
-    )
 
 
 @router.put(
@@ -39,7 +29,7 @@ def put_behavior(
     name: BehaviorName, body: BehaviorDocument, principal: Annotated[Principal, Depends(auth.operator)]
 ) -> tuple[BehaviorOut, int]:
     stored = get_keeper().behaviors.put(name, body.model_dump(mode="json", exclude_none=True), principal.name)
-    return _out(stored), 201
+    return BehaviorOut.of(stored), 201
 
 
 @router.get(
@@ -50,9 +40,9 @@ def get_behavior(
     _: Annotated[Principal, Depends(auth.behavior_reader)],
     version: Annotated[int | None, Query(ge=1, description="A specific version.")] = None,
 ) -> BehaviorOut:
-    return _out(get_keeper().behaviors.get(name, version))
+    return BehaviorOut.of(get_keeper().behaviors.get(name, version))
 
 
 @router.get("/behaviors", summary="Latest version of every behavior", responses=documented(), tags=["behaviors"])
 def list_behaviors(_: Annotated[Principal, Depends(auth.viewer)]) -> BehaviorListOut:
-    return BehaviorListOut(behaviors=[_out(b) for b in get_keeper().behaviors.list_latest()])
+    return BehaviorListOut(behaviors=[BehaviorOut.of(b) for b in get_keeper().behaviors.list_latest()])

@@ -16,10 +16,11 @@ from koipond.api.deploys import (
     DeployOut,
     ServiceSlisListOut,
     ServiceSlisOut,
+    SliSettings,
 )
 from koipond.composition import get_keeper
 from koipond.models.auth import Principal
-from koipond.models.deploys import BUILD_PATTERN, SERVICE_PATTERN, SliSettings
+from koipond.models.deploys import BUILD_PATTERN, SERVICE_PATTERN
 from koipond.services.deploys import MAX_LIST, NewDeploy
 from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented

@@ -7,7 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from koipond.api.schemas import EmergencyStopOut, EmergencyStopRequest, LiftEmergencyStopRequest
+from koipond.api.estop import EmergencyStopOut, EmergencyStopRequest, LiftEmergencyStopRequest
 from koipond.composition import get_keeper
 from koipond.models.auth import Principal
 from koipond.services.emergency_stop import EmergencyStopStatus

@@ -8,11 +8,11 @@ from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from koipond.api.schemas import GuardOut, GuardQueryOut
+from koipond.api.guard import GuardOut, GuardQuery, GuardQueryDeletedOut, GuardQueryOut
 from koipond.composition import get_keeper
 from koipond.errors import BadRequestError
 from koipond.models.auth import Principal
-from koipond.models.guard import LABEL_PATTERN, GuardQuery
+from koipond.models.guard import LABEL_PATTERN
 from koipond.settings import guard_clusters
 from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
@@ -32,7 +32,7 @@ def guard_status(_: Annotated[Principal, Depends(auth.viewer)]) -> GuardOut:
     status = keeper.guard.status()
     return GuardOut(
         clusters=sorted(guard_clusters(keeper.settings)),
-        queries=[GuardQueryOut(query=q, last=status.last.get(q.label)) for q in status.queries],
+        queries=[GuardQueryOut(query=GuardQuery.of(q), last=status.last.get(q.label)) for q in status.queries],
     )
 
 
@@ -40,10 +40,10 @@ def guard_status(_: Annotated[Principal, Depends(auth.viewer)]) -> GuardOut:
 def put_query(label: Label, body: GuardQuery, principal: Annotated[Principal, Depends(auth.operator)]) -> GuardQuery:
     if body.label != label:
         raise BadRequestError(f"the body's label {body.label!r} differs from the path's {label!r}")
-    return get_keeper().guard.put_query(body, principal.name)
+    return GuardQuery.of(get_keeper().guard.put_query(body, principal.name))
 
 
 @router.delete("/guard/queries/<label>", summary="Delete a guard query", responses=documented(404), tags=["guard"])
-def delete_query(label: Label, principal: Annotated[Principal, Depends(auth.operator)]) -> dict[str, str]:
+def delete_query(label: Label, principal: Annotated[Principal, Depends(auth.operator)]) -> GuardQueryDeletedOut:
     get_keeper().guard.delete_query(label, principal.name)
-    return {"deleted": label}
+    return GuardQueryDeletedOut(deleted=label)

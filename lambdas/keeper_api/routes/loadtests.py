@@ -8,11 +8,10 @@ from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from koipond.api.schemas import (
-    ID_PATTERN,
+from koipond.api.fields import ID_PATTERN
+from koipond.api.history import EventListOut, EventOut
+from koipond.api.loadtests import (
     CreateTestRequest,
-    EventListOut,
-    EventOut,
     LoadTestActionRequest,
     LoadTestListOut,
     LoadTestOut,

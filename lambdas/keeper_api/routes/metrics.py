@@ -2,51 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, Field
 
+from koipond.api.metrics import ChartOut
 from koipond.composition import get_keeper
 from koipond.models.auth import Principal
-from koipond.services.charts import MAX_POINTS, SERIES_INFO, ChartData, chart_request
+from koipond.services.charts import chart_request
 from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
 
 router = APIGatewayHttpRouter()
-
-
-class ChartOut(BaseModel):
-    series: str
-    title: str
-    unit: str = Field(description="ratio, seconds or koi.")
-    test: str | None
-    query: str = Field(description="The PromQL the Keeper ran (built by the Keeper, never taken from the client).")
-    start: datetime
-    end: datetime
-    step_seconds: int
-    points: list[tuple[float, float | None]] = Field(
-        description=f"[unix seconds, value]; null where there was no value; at most {MAX_POINTS}; [] for no data."
-    )
-
-    @classmethod
-    def of(cls, data: ChartData) -> ChartOut:
-        request = data.request
-        info = SERIES_INFO[request.series]
-        return cls(
-            series=request.series.value,
-            title=info.title,
-            unit=info.unit,
-            test=request.test,
-            query=request.promql,
-            start=data.start,
-            end=data.end,
-            step_seconds=request.window.step_seconds,
-            points=data.points,
-        )
 
 
 @router.get(

@@ -2,49 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from pydantic import BaseModel, ConfigDict
 
+from koipond.api.notifications import NotificationListOut, NotificationOut
 from koipond.composition import get_keeper
 from koipond.models.auth import Principal
 from koipond.notifications.kinds import NotificationKind
-from koipond.notifications.models import DeliveryOutcome, Notification, NotificationStatus
+from koipond.notifications.models import NotificationStatus
 from koipond.notifications.service import MAX_PAGE
 from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
 
 router = APIGatewayHttpRouter()
-
-
-class NotificationOut(BaseModel):
-    """One notification for one route (the route's name; its URL stays in the secret)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    key: str
-    kind: NotificationKind
-    text: str
-    fields: dict[str, str]
-    route: str
-    status: NotificationStatus
-    attempts: int
-    next_attempt_at: datetime | None
-    created_at: datetime
-    delivered_at: datetime | None
-    last_outcome: DeliveryOutcome | None
-
-    @classmethod
-    def of(cls, n: Notification) -> NotificationOut:
-        return cls.model_validate(n.model_dump(exclude={"lease_owner"}))
-
-
-class NotificationListOut(BaseModel):
-    notifications: list[NotificationOut]
 
 
 @router.get(

@@ -9,8 +9,8 @@ from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from koipond.api.fields import ID_PATTERN
 from koipond.api.rollouts import CreateRolloutRequest, RolloutActionRequest, RolloutListOut, RolloutOut
-from koipond.api.schemas import ID_PATTERN
 from koipond.composition import get_keeper
 from koipond.models.auth import Principal
 from koipond.models.rollouts import Rollout, RolloutStatus

@@ -8,8 +8,9 @@ from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from koipond.api.fields import ID_PATTERN
 from koipond.api.poll import LoadTestSpec, LoadTestSpecsRequest, LoadTestSpecsResponse, PollRequest, PollResponse
-from koipond.api.schemas import ID_PATTERN, SchoolListOut, SchoolOut
+from koipond.api.schools import SchoolListOut, SchoolOut
 from koipond.composition import get_keeper
 from koipond.models.auth import Principal
 from lambdas.keeper_api import auth

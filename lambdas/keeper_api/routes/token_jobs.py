@@ -9,11 +9,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from koipond.api.tokens import CreateTokenJobRequest, TokenJobListOut, TokenJobOut
+from koipond.api.tokens import CreateTokenJobRequest, DlqSummary, RedriveResult, TokenJobListOut, TokenJobOut
 from koipond.composition import get_keeper
 from koipond.models.auth import Principal
 from koipond.tokens.jobs import TokenJobTooLargeError
-from koipond.tokens.models import DlqSummary, RedriveResult
 from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
 
@@ -51,7 +50,7 @@ def list_jobs(_: Annotated[Principal, Depends(auth.viewer)]) -> TokenJobListOut:
     tags=["tokens"],
 )
 def dlq(_: Annotated[Principal, Depends(auth.viewer)]) -> DlqSummary:
-    return get_keeper().tokens.dlq()
+    return DlqSummary.of(get_keeper().tokens.dlq())
 
 
 @router.post(
@@ -61,7 +60,7 @@ def dlq(_: Annotated[Principal, Depends(auth.viewer)]) -> DlqSummary:
     tags=["tokens"],
 )
 def redrive(principal: Annotated[Principal, Depends(auth.operator)]) -> RedriveResult:
-    return get_keeper().tokens.redrive(principal.name)
+    return RedriveResult.of(get_keeper().tokens.redrive(principal.name))
 
 
 @router.get("/token-jobs/<job_id>", summary="One token job's progress", responses=documented(404), tags=["tokens"])

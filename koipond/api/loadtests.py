@@ -1,0 +1,114 @@
+"""Wire models of load tests: start, change and act on a test; the test as the Keeper shows it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AnyHttpUrl, BaseModel, Field
+
+from koipond.api.fields import MAX_KOI, NAME_PATTERN, Request
+from koipond.errors import BadRequestError
+from koipond.models.tests import LoadTest, LoadTestStatus, ResumePolicy
+from koipond.models.text import Reason, Tag
+
+WORKSPACE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+
+
+class BehaviorRefIn(Request):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    version: int | None = Field(default=None, ge=1)
+
+
+class CreateTestRequest(Request):
+    name: str = Field(pattern=NAME_PATTERN, description="Human-readable name, shown in lists and history.")
+    target: AnyHttpUrl = Field(description="Base URL of the service under test, e.g. http://127.0.0.1:8800.")
+    behavior: str | BehaviorRefIn = Field(description="Behavior name (latest version) or {name, version}.")
+    workspace: str = Field(pattern=WORKSPACE_PATTERN, description="Workspace (tenant) of the koi's users.")
+    koi: int = Field(strict=True, ge=1, le=MAX_KOI, description="Number of simulated clients; koi i acts as user i.")
+    shed_percent: float = Field(default=0, ge=0, le=100, description="Share of koi to hold back (partial shutdown).")
+    duration_seconds: int | None = Field(
+        default=None,
+        ge=60,
+        le=366 * 86400,
+        description="Omit for a continuous test; else it completes after this.",
+    )
+    tags: list[Tag] = Field(
+        default_factory=list, max_length=20, description="Up to 20 tags of 1 to 64 characters, one line each."
+    )
+    resume: Literal["manual", "auto"] = Field(
+        default="manual",
+        description="After the guard stops this continuous test: wait for a person (manual), or resume it "
+        "automatically once cool_down_seconds have passed and the guard is healthy (auto).",
+    )
+    cool_down_seconds: int | None = Field(
+        default=None, strict=True, ge=1, le=7 * 86400, description="With resume=auto: wait this long (default 600)."
+    )
+
+    def resume_policy(self) -> ResumePolicy:
+        if self.resume == "manual" and self.cool_down_seconds is not None:
+            raise BadRequestError(
+                "cool_down_seconds applies to resume=auto only", {"cool_down_seconds": self.cool_down_seconds}
+            )
+        cool_down = {} if self.cool_down_seconds is None else {"cool_down_seconds": self.cool_down_seconds}
+        return ResumePolicy(mode=self.resume, **cool_down)
+
+
+class UpdateTestRequest(Request):
+    koi: int | None = Field(default=None, strict=True, ge=0, le=MAX_KOI, description="New koi count (scale).")
+    shed_percent: float | None = Field(default=None, ge=0, le=100, description="Partial shutdown percentage.")
+    reason: Reason | None = None
+    version: int | None = Field(default=None, ge=1, description="Fail with 409 unless the test is at this version.")
+
+
+class LoadTestActionRequest(Request):
+    reason: Reason | None = None
+    version: int | None = Field(default=None, ge=1)
+
+
+class LoadTestOut(BaseModel):
+    id: str
+    name: str
+    target: str
+    behavior: dict[str, Any]
+    workspace: str
+    koi: int
+    shed_percent: float
+    active_koi: int = Field(description="koi wanted now: koi minus the shed share; 0 unless running.")
+    assigned_koi: int = Field(description="koi currently assigned to Schools.")
+    koi_per_school: dict[str, int]
+    status: LoadTestStatus
+    continuous: bool
+    duration_seconds: int | None
+    ends_at: datetime | None
+    tags: list[str]
+    created_at: datetime
+    created_by: str
+    updated_at: datetime
+    stopped_reason: str | None
+    resume_policy: ResumePolicy
+    version: int
+
+    @classmethod
+    def of(cls, test: LoadTest, koi_per_school: dict[str, int]) -> LoadTestOut:
+        return cls(
+            **test.model_dump(include={"id", "name", "target", "workspace", "koi", "shed_percent", "status"}),
+            behavior=test.behavior.model_dump(),
+            active_koi=test.active_koi,
+            assigned_koi=sum(koi_per_school.values()),
+            koi_per_school=koi_per_school,
+            continuous=test.continuous,
+            duration_seconds=test.duration_seconds,
+            ends_at=test.ends_at,
+            tags=list(test.tags),
+            created_at=test.created_at,
+            created_by=test.created_by,
+            updated_at=test.updated_at,
+            stopped_reason=test.stopped_reason,
+            resume_policy=test.resume_policy,
+            version=test.version,
+        )
+
+
+class LoadTestListOut(BaseModel):
+    tests: list[LoadTestOut]
