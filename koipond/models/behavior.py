@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -15,11 +15,14 @@ from pydantic import (
     Field,
     JsonValue,
     StringConstraints,
+    ValidationError,
     ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails
 
+from koipond.models.durations import format_duration, parse_duration
 from koipond.models.templates import json_strings, template_problems, template_variables
 from koipond.models.text import MultiLine, SingleLine, single_line
 
@@ -74,6 +77,7 @@ TargetPath = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PATH_
 """A path on the test's target: ``/`` then no ``//``, dot segments, whitespace or control characters."""
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class CrossFieldError(ValueError):
@@ -87,10 +91,58 @@ class CrossFieldError(ValueError):
         self.problems = tuple(problems)
 
 
+class _CrossChecked(BaseModel):
+    """A model whose cross-field checks also run when one of its fields is invalid.
+
+    Pydantic runs ``mode="after"`` validators only once every field is valid, so a file with a negative
+    rate and a step naming an unknown action would name only the rate; fixed, it would fail again on the
+    step. Here, when a field fails, :meth:`_problems_despite_field_errors` checks the raw input as far as
+    it can, and its problems are reported beside the field errors.
+    """
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _cross_check_despite_field_errors(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            problems = cls._problems_despite_field_errors(data) if isinstance(data, dict) else []
+            if not problems:
+                raise
+            # Pydantic turns a ValidationError raised here into its line errors, below this model's path.
+            raise _with_problems(exc, problems) from None
+
+    @classmethod
+    def _problems_despite_field_errors(cls, data: dict[Any, Any]) -> list[tuple[str, str]]:
+        """The cross-field problems of raw input some of whose fields are invalid (skipping those)."""
+        return []
+
+
+def _with_problems(exc: ValidationError, problems: list[tuple[str, str]]) -> ValidationError:
+    line_errors: list[InitErrorDetails] = []
+    for error in exc.errors(include_url=False):
+        line_error = InitErrorDetails(type=error["type"], loc=error["loc"], input=error["input"])
+        if "ctx" in error:
+            line_error["ctx"] = error["ctx"]
+        line_errors.append(line_error)
+    line_errors.append(
+        InitErrorDetails(type="value_error", loc=(), input=None, ctx={"error": CrossFieldError(problems)})
+    )
+    return ValidationError.from_exception_data(exc.title, line_errors)
+
+
+def _real_number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _identifier(value: Any) -> str | None:
+    return value if isinstance(value, str) and re.fullmatch(IDENTIFIER_PATTERN, value) else None
+
+
 # --- actions, websocket, channels ----------------------------------------------------------------
 
 
-class Action(BaseModel):
+class Action(_CrossChecked):
     """One HTTP call a koi makes, as a Poisson process at ``rate_per_hour * weight`` per koi."""
 
     model_config = _FROZEN
@@ -106,12 +158,23 @@ class Action(BaseModel):
 
     @model_validator(mode="after")
     def _check_templates(self) -> Action:
-        problems = [(path, problem) for path, text in self.template_strings() for problem in template_problems(text)]
-        if self.effective_rate_per_hour > MAX_RATE_PER_HOUR:
-            problems.append(("weight", f"rate_per_hour * weight exceeds {MAX_RATE_PER_HOUR:g} per hour"))
+        problems = _action_problems(self.template_strings(), self.rate_per_hour, self.weight)
         if problems:
             raise CrossFieldError(problems)
         return self
+
+    @classmethod
+    def _problems_despite_field_errors(cls, data: dict[Any, Any]) -> list[tuple[str, str]]:
+        strings: list[tuple[str, Any]] = [("path", data.get("path"))]
+        if isinstance(params := data.get("params"), dict):
+            strings += [(f"params.{key}", value) for key, value in params.items()]
+        if isinstance(body := data.get("body"), dict):
+            strings += json_strings(body, "body")
+        rate, weight = _real_number(data.get("rate_per_hour")), _real_number(data.get("weight", 1.0))
+        # A rate or weight out of its own bounds is already reported; their product only when both are fine.
+        if rate is None or weight is None or not (0 <= rate <= MAX_RATE_PER_HOUR and 0 <= weight <= 100):
+            rate = weight = 0.0
+        return _action_problems(((path, text) for path, text in strings if isinstance(text, str)), rate, weight)
 
     @property
     def effective_rate_per_hour(self) -> float:
@@ -131,7 +194,14 @@ class Action(BaseModel):
         return frozenset(v for _, text in self.template_strings() for v in template_variables(text))
 
 
-class WebsocketSettings(BaseModel):
+def _action_problems(templates: Iterable[tuple[str, str]], rate: float, weight: float) -> list[tuple[str, str]]:
+    problems = [(path, problem) for path, text in templates for problem in template_problems(text)]
+    if rate * weight > MAX_RATE_PER_HOUR:
+        problems.append(("weight", f"rate_per_hour * weight exceeds {MAX_RATE_PER_HOUR:g} per hour"))
+    return problems
+
+
+class WebsocketSettings(_CrossChecked):
     """The realtime connection every koi holds while it swims."""
 
     model_config = _FROZEN
@@ -144,17 +214,23 @@ class WebsocketSettings(BaseModel):
 
     @model_validator(mode="after")
     def _min_le_max(self) -> WebsocketSettings:
-        if self.reconnect_min_seconds > self.reconnect_max_seconds:
-            raise CrossFieldError(
-                [
-                    (
-                        "reconnect_min_seconds",
-                        f"reconnect_min_seconds ({self.reconnect_min_seconds:g}) is greater than "
-                        f"reconnect_max_seconds ({self.reconnect_max_seconds:g})",
-                    )
-                ]
-            )
+        problems = _backoff_problems(self.reconnect_min_seconds, self.reconnect_max_seconds)
+        if problems:
+            raise CrossFieldError(problems)
         return self
+
+    @classmethod
+    def _problems_despite_field_errors(cls, data: dict[Any, Any]) -> list[tuple[str, str]]:
+        low = _real_number(data.get("reconnect_min_seconds", 1.0))
+        high = _real_number(data.get("reconnect_max_seconds", 60.0))
+        return [] if low is None or high is None else _backoff_problems(low, high)
+
+
+def _backoff_problems(low: float, high: float) -> list[tuple[str, str]]:
+    if low <= high:
+        return []
+    problem = f"reconnect_min_seconds ({low:g}) is greater than reconnect_max_seconds ({high:g})"
+    return [("reconnect_min_seconds", problem)]
 
 
 class ChannelSelection(BaseModel):
@@ -168,8 +244,9 @@ class ChannelSelection(BaseModel):
 
 # --- formations ----------------------------------------------------------------------------------
 
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _MIN_EVERY = timedelta(minutes=1)
+MAX_EVERY_SECONDS = timedelta.max.days * 86400
+"""The longest ``every`` Python's timedelta holds."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -180,7 +257,24 @@ def _quoted_hint(value: Any, example: str) -> Any:
     return value
 
 
-class FormationStart(BaseModel):
+def _every_interval(text: str) -> timedelta:
+    """The period an ``every`` start names, in koipond's one duration grammar (``koipond.models.durations``).
+
+    Raises:
+        ValueError: not a duration, shorter than a minute, or longer than a timedelta holds.
+    """
+    try:
+        seconds = parse_duration(text)
+    except ValueError:
+        seconds = 0
+    if seconds < _MIN_EVERY.total_seconds():
+        raise ValueError(f"expected a duration of at least 1m such as '90s', '1h30m', '1d'; got {text!r}")
+    if seconds > MAX_EVERY_SECONDS:
+        raise ValueError(f"expected a duration of at most {format_duration(MAX_EVERY_SECONDS)}; got {text!r}")
+    return timedelta(seconds=seconds)
+
+
+class FormationStart(_CrossChecked):
     """When a formation fires: exactly one of ``at``, ``daily_utc`` or ``every``."""
 
     model_config = _FROZEN
@@ -199,22 +293,25 @@ class FormationStart(BaseModel):
     def _every_duration(cls, value: Any) -> Any:
         value = _quoted_hint(value, "1h")
         if isinstance(value, str):
-            interval = _parse_duration(value)
-            if interval is None or interval < _MIN_EVERY:
-                raise ValueError(f"expected a duration of at least 1m such as '90s', '1h30m', '1d'; got {value!r}")
+            _every_interval(value)
         return value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> FormationStart:
-        chosen = [name for name in ("at", "daily_utc", "every") if getattr(self, name) is not None]
-        if len(chosen) != 1:
-            raise ValueError(f"set exactly one of 'at', 'daily_utc', 'every'; got {chosen or 'none'}")
+        problem = _start_forms_problem({"at": self.at, "daily_utc": self.daily_utc, "every": self.every})
+        if problem is not None:
+            raise ValueError(problem)
         return self
+
+    @classmethod
+    def _problems_despite_field_errors(cls, data: dict[Any, Any]) -> list[tuple[str, str]]:
+        problem = _start_forms_problem(data)
+        return [] if problem is None else [("", problem)]
 
     @property
     def interval(self) -> timedelta | None:
         """The period of an ``every`` start, else None."""
-        return None if self.every is None else _parse_duration(self.every)
+        return None if self.every is None else _every_interval(self.every)
 
     def next_after(self, moment: datetime) -> datetime | None:
         """First firing time strictly after ``moment`` (None once a one-off ``at`` has passed).
@@ -231,12 +328,9 @@ class FormationStart(BaseModel):
         return _EPOCH + interval * ((moment - _EPOCH) // interval + 1)
 
 
-def _parse_duration(text: str) -> timedelta | None:
-    match = _DURATION.fullmatch(text)
-    if not text or match is None:
-        return None
-    days, hours, minutes, seconds = (int(group or 0) for group in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+def _start_forms_problem(data: dict[Any, Any]) -> str | None:
+    chosen = [name for name in ("at", "daily_utc", "every") if data.get(name) is not None]
+    return None if len(chosen) == 1 else f"set exactly one of 'at', 'daily_utc', 'every'; got {chosen or 'none'}"
 
 
 class KoiShare(BaseModel):
@@ -272,7 +366,29 @@ class FormationStep(BaseModel):
             raise ValueError(f"expected 'all', 'first' or {{share: <0 < x <= 1>}}, got {value!r}") from None
 
 
-def _order_problem(step: FormationStep, earlier: set[str], names: list[str]) -> str | None:
+class _StepRef(NamedTuple):
+    """What the cross-field checks need of a step, whether validated or raw: its position and names."""
+
+    position: int
+    name: str
+    after: str | None
+    action: str | None
+
+
+def _step_order_problems(steps: Sequence[_StepRef]) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    names = [step.name for step in steps]
+    for step in steps:
+        if step.name in seen:
+            problems.append((f"steps[{step.position}].name", f"duplicate step name {step.name!r}"))
+        elif (problem := _order_problem(step, seen, names)) is not None:
+            problems.append((f"steps[{step.position}].after", problem))
+        seen.add(step.name)
+    return problems
+
+
+def _order_problem(step: _StepRef, earlier: set[str], names: list[str]) -> str | None:
     if step.after is None or step.after in earlier:
         return None
     if step.after == step.name:
@@ -284,7 +400,18 @@ def _order_problem(step: FormationStep, earlier: set[str], names: list[str]) -> 
     return f"step {step.name!r} runs after {step.after!r}, which is {where}"
 
 
-class Formation(BaseModel):
+def _raw_step_refs(steps: Any) -> list[_StepRef]:
+    """The steps of raw input whose name is valid; an invalid ``after`` or ``action`` is left out (None)."""
+    if not isinstance(steps, list):
+        return []
+    refs = []
+    for i, step in enumerate(steps):
+        if isinstance(step, dict) and (name := _identifier(step.get("name"))) is not None:
+            refs.append(_StepRef(i, name, _identifier(step.get("after")), _identifier(step.get("action"))))
+    return refs
+
+
+class Formation(_CrossChecked):
     """A scripted, coordinated scenario that many koi play at the same time."""
 
     model_config = _FROZEN
@@ -300,15 +427,7 @@ class Formation(BaseModel):
 
     @model_validator(mode="after")
     def _check_steps(self) -> Formation:
-        problems: list[tuple[str, str]] = []
-        seen: set[str] = set()
-        names = [step.name for step in self.steps]
-        for i, step in enumerate(self.steps):
-            if step.name in seen:
-                problems.append((f"steps[{i}].name", f"duplicate step name {step.name!r}"))
-            elif (problem := _order_problem(step, seen, names)) is not None:
-                problems.append((f"steps[{i}].after", problem))
-            seen.add(step.name)
+        problems = _step_order_problems(self._step_refs())
         interval = self.start.interval
         if not problems and interval is not None and self.duration_seconds >= interval.total_seconds():
             problems.append(
@@ -321,6 +440,15 @@ class Formation(BaseModel):
         if problems:
             raise CrossFieldError(problems)
         return self
+
+    @classmethod
+    def _problems_despite_field_errors(cls, data: dict[Any, Any]) -> list[tuple[str, str]]:
+        # Whether runs overlap needs every step's window and a valid start: that check waits for them.
+        return _step_order_problems(_raw_step_refs(data.get("steps")))
+
+    def _step_refs(self) -> list[_StepRef]:
+        """Each step's index, name, ``after`` and action."""
+        return [_StepRef(i, step.name, step.after, step.action) for i, step in enumerate(self.steps)]
 
     @property
     def duration_seconds(self) -> float:
@@ -336,7 +464,7 @@ class Formation(BaseModel):
 # --- documents -----------------------------------------------------------------------------------
 
 
-class BehaviorDocument(BaseModel):
+class BehaviorDocument(_CrossChecked):
     """A behavior as uploaded to the Keeper and stored in ``behaviors/``."""
 
     model_config = _FROZEN
@@ -371,40 +499,30 @@ class BehaviorDocument(BaseModel):
 
     @model_validator(mode="after")
     def _check_references(self) -> BehaviorDocument:
-        problems = self._channel_problems()
-        for formation_name, formation in self.formations.items():
-            for i, step in enumerate(formation.steps):
-                if step.action not in self.actions:
-                    problems.append(
-                        (
-                            f"formations.{formation_name}.steps[{i}].action",
-                            f"formation {formation_name!r} step {step.name!r} names unknown action "
-                            f"{step.action!r}; actions: {', '.join(self.actions)}",
-                        )
-                    )
+        formations = {name: (formation.channel, formation._step_refs()) for name, formation in self.formations.items()}
+        problems = _reference_problems(self.actions, self.actions, self.channels, formations)
         if problems:
             raise CrossFieldError(problems)
         return self
 
-    def _channel_problems(self) -> list[tuple[str, str]]:
-        problems: list[tuple[str, str]] = []
-        for name, action in self.actions.items():
-            if self.channels.count_per_koi == 0 and action.effective_rate_per_hour > 0 and _uses_channel(action):
-                problems.append(
-                    (
-                        f"actions.{name}",
-                        f"action {name!r} uses a channel variable but channels.count_per_koi is 0",
-                    )
+    @classmethod
+    def _problems_despite_field_errors(cls, data: dict[Any, Any]) -> list[tuple[str, str]]:
+        actions = data.get("actions")
+        if not isinstance(actions, dict):
+            return []  # no action names to hold the steps against
+        formations: dict[str, tuple[str, list[_StepRef]]] = {}
+        raw_formations = data.get("formations")
+        for name, formation in raw_formations.items() if isinstance(raw_formations, dict) else ():
+            if isinstance(name, str) and isinstance(formation, dict):
+                channel = formation.get("channel", "own")
+                formations[name] = (
+                    channel if channel in ("org_wide", "own") else "own",
+                    _raw_step_refs(formation.get("steps")),
                 )
-        for name, formation in self.formations.items():
-            if formation.channel == "org_wide" and self.channels.org_wide is None:
-                problems.append(
-                    (
-                        f"formations.{name}.channel",
-                        f"formation {name!r} uses the org-wide channel but channels.org_wide names none",
-                    )
-                )
-        return problems
+        names = [name for name in actions if isinstance(name, str)]
+        return _reference_problems(
+            names, _valid_parts(Action, actions), _valid_part(ChannelSelection, data.get("channels", {})), formations
+        )
 
     @property
     def steady_rate_per_hour(self) -> float:
@@ -412,8 +530,71 @@ class BehaviorDocument(BaseModel):
         return sum(action.effective_rate_per_hour for action in self.actions.values())
 
 
+def _reference_problems(
+    action_names: Iterable[str],
+    actions: Mapping[str, Action],
+    channels: ChannelSelection | None,
+    formations: Mapping[str, tuple[str, Sequence[_StepRef]]],
+) -> list[tuple[str, str]]:
+    """Actions using channels no koi has, formations using an unset org-wide channel, unknown step actions.
+
+    Args:
+        action_names: every action's name, valid or not.
+        actions: the valid actions.
+        channels: the channel selection, None when it is invalid itself.
+        formations: each formation's channel and steps.
+    """
+    problems: list[tuple[str, str]] = []
+    if channels is not None:
+        problems += _channel_problems(actions, channels, {name: channel for name, (channel, _) in formations.items()})
+    names = list(action_names)
+    for formation_name, (_, steps) in formations.items():
+        for step in steps:
+            if step.action is not None and step.action not in names:
+                problems.append(
+                    (
+                        f"formations.{formation_name}.steps[{step.position}].action",
+                        f"formation {formation_name!r} step {step.name!r} names unknown action "
+                        f"{step.action!r}; actions: {', '.join(names)}",
+                    )
+                )
+    return problems
+
+
+def _channel_problems(
+    actions: Mapping[str, Action], channels: ChannelSelection, formation_channels: Mapping[str, str]
+) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for name, action in actions.items():
+        if channels.count_per_koi == 0 and action.effective_rate_per_hour > 0 and _uses_channel(action):
+            problems.append(
+                (f"actions.{name}", f"action {name!r} uses a channel variable but channels.count_per_koi is 0")
+            )
+    for name, channel in formation_channels.items():
+        if channel == "org_wide" and channels.org_wide is None:
+            problems.append(
+                (
+                    f"formations.{name}.channel",
+                    f"formation {name!r} uses the org-wide channel but channels.org_wide names none",
+                )
+            )
+    return problems
+
+
 def _uses_channel(action: Action) -> bool:
     return bool({"channel.id", "channel.name", "message.ts"} & action.variables_used())
+
+
+def _valid_part(model: type[_M], data: Any) -> _M | None:
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        return None
+
+
+def _valid_parts(model: type[_M], data: dict[Any, Any]) -> dict[str, _M]:
+    parts = {name: _valid_part(model, value) for name, value in data.items() if isinstance(name, str)}
+    return {name: part for name, part in parts.items() if part is not None}
 
 
 class StoredBehavior(BaseModel):

@@ -303,6 +303,48 @@ def test_every_problem_of_a_file_is_reported_at_once(tmp_path: Path) -> None:
     assert paths == {"actions.post.rate_per_hour", "actions.read.verb"}
 
 
+def test_negative_rate_and_unknown_step_action_are_reported_together(tmp_path: Path) -> None:
+    document = with_change(["actions", "post", "rate_per_hour"], -1)
+    document["formations"]["announce"]["steps"][1]["action"] = "reactt"
+    with pytest.raises(BehaviorInvalidError) as caught:
+        load_behavior_file(write_yaml(tmp_path, document))
+    problems = caught.value.details["problems"]
+    assert [p["path"] for p in problems] == ["actions.post.rate_per_hour", "formations.announce.steps[1].action"]
+    assert "unknown action 'reactt'" in problems[1]["problem"]
+
+
+def test_cross_field_checks_of_every_level_run_beside_field_errors() -> None:
+    document = with_change(["actions", "post", "rate_per_hour"], -1)
+    document["actions"]["post"]["body"]["text"] = "{random.txt}"
+    document["websocket"] = {"reconnect_min_seconds": 100, "reconnect_max_seconds": 10, "ping_interval_seconds": -1}
+    announce = document["formations"]["announce"]
+    announce["start"] = {"every": "soon", "daily_utc": "09:00"}
+    announce["steps"][1]["within_seconds"] = -5
+    announce["steps"][2].update(after="nope", action="nope")
+    document["channels"]["org_wide"] = None
+    assert {p["path"] for p in problems_of(document)} == {
+        "actions.post.rate_per_hour",
+        "actions.post.body.text",
+        "websocket.ping_interval_seconds",
+        "websocket.reconnect_min_seconds",
+        "formations.announce.start.every",
+        "formations.announce.start",
+        "formations.announce.steps[1].within_seconds",
+        "formations.announce.steps[2].after",
+        "formations.announce.steps[2].action",
+        "formations.announce.channel",
+    }
+
+
+def test_a_cross_field_problem_is_reported_once_when_every_field_is_valid() -> None:
+    document = with_change(["formations", "announce", "steps", 1, "action"], "reactt")
+    document["formations"]["announce"]["steps"][2]["after"] = "zzz"
+    assert [p["path"] for p in problems_of(document)] == [
+        "formations.announce.steps[2].after",
+        "formations.announce.steps[1].action",
+    ]
+
+
 def test_invalid_yaml_error_names_the_file(tmp_path: Path) -> None:
     file = tmp_path / "broken.yaml"
     file.write_text("actions: [unclosed\n", encoding="utf-8")
