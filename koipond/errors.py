@@ -11,9 +11,12 @@ KoipondError
 │   ├── EmergencyStopActiveError  new load refused while the stop is pulled    (409)
 │   └── TooManyRunningTestsError  the running-test cap is reached              (409)
 ├── StoreError                 the store failed (throttled, unreachable)       (503)
+│   └── TransactionConflictError  writes kept racing another transaction; retrying is safe (503)
 ├── TokenMintError             a token provider could not mint a batch (token worker: retried)
 ├── PrometheusQueryError       Prometheus could not be read (deploy verdicts: retried next tick)
 └── ConfigurationError         settings are missing or contradictory           (500)
+
+LostLeaseError                 the allocator's lease or an assignment moved under it (never reaches a caller)
 """
 
 from __future__ import annotations
@@ -72,6 +75,10 @@ class StoreError(KoipondError):
     code = "store_unavailable"
 
 
+class TransactionConflictError(StoreError):
+    """Another transaction was writing the same item at the same moment; nothing was written, retrying is safe."""
+
+
 class TokenMintError(KoipondError):
     """A token provider failed; the message names the cause and never holds a token."""
 
@@ -86,3 +93,10 @@ class PrometheusQueryError(KoipondError):
 
 class ConfigurationError(KoipondError):
     code = "configuration_error"
+
+
+class LostLeaseError(Exception):
+    """This allocator's lease was taken over, or an assignment changed under it: stop and reload.
+
+    Not a KoipondError: it never reaches an API caller; the allocator's own loop handles it.
+    """

@@ -44,6 +44,7 @@ from koipond.store.pond_changes import DynamoPondChanges
 from koipond.store.rollouts import DynamoRolloutRepository
 from koipond.store.schools import DynamoSchoolRepository
 from koipond.store.table import DynamoTable
+from koipond.store.writes import DynamoUnitOfWork
 from koipond.tokens.jobs import TokenJobService
 
 if TYPE_CHECKING:
@@ -130,6 +131,7 @@ def build_keeper(
         estop_repo,
         clock,
         settings.max_koi_per_test,
+        DynamoUnitOfWork(table),
     )
     return Keeper(
         settings=settings,

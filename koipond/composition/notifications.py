@@ -10,8 +10,8 @@ from koipond.notifications.config import ConfigSource, NoRoutes, SecretsManagerC
 from koipond.notifications.delivery import NotificationDeliverer
 from koipond.notifications.expansion import IntentExpander
 from koipond.notifications.outbox import OutboxNotifier
-from koipond.notifications.service import NotificationService, loadtest_facts
-from koipond.notifications.store import DynamoNotificationRepository
+from koipond.notifications.service import NotificationService
+from koipond.notifications.store import DynamoNotificationRepository, loadtest_facts
 from koipond.notifications.token_dlq import TokenDlqWatcher
 from koipond.settings import Settings
 from koipond.store.table import DynamoTable

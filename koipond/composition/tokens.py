@@ -18,8 +18,9 @@ from koipond.tokens.batches import TokenBatchWorker
 from koipond.tokens.job_store import DynamoTokenJobRepository
 from koipond.tokens.jobs import TokenJobService
 from koipond.tokens.mint_origins import MintOrigins
-from koipond.tokens.minting import HttpMintTokenProvider, TokenProvider
+from koipond.tokens.minting import HttpMintTokenProvider
 from koipond.tokens.plans import TokenJobPlanner
+from koipond.tokens.ports import TokenProvider
 from koipond.tokens.queue import SqsTokenQueue
 from koipond.tokens.shards import S3TokenShardStore
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Self
 
@@ -24,6 +24,16 @@ DEFAULT_BASELINE_SECONDS = 30 * 60
 MIN_WINDOW_SECONDS = 10
 MAX_SOAK_SECONDS = 6 * 3600
 MAX_BASELINE_SECONDS = 24 * 3600
+
+
+def sortable(at: datetime) -> str:
+    """Fixed-width UTC text, so that string order is time order (a deploy's id and its storage keys use it)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def from_sortable(text: str) -> datetime:
+    """The time :func:`sortable` wrote (in UTC, to the microsecond)."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 class SliKind(StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,6 +28,14 @@ class School(BaseModel):
     first_seen_at: datetime
     assigned_koi: int = Field(default=0, ge=0, description="koi in the School's assignment, as last written")
     assignment_version: int | None = Field(default=None, description="stamp of that assignment; None: none yet")
+
+
+@dataclass(frozen=True)
+class PreviousHeartbeat:
+    """What a poll's heartbeat write replaced: what the poll tells the allocator and the School, at no read cost."""
+
+    school: School | None  # as it was before this poll; None before its first poll
+    running_changed: bool  # its koi per test differ from the ones last reported (by their digest)
 
 
 class LoadTestAssignment(BaseModel):

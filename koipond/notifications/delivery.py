@@ -18,10 +18,10 @@ from koipond.errors import StoreError
 from koipond.notifications.config import ConfigSource, NotificationConfig, Route
 from koipond.notifications.expansion import IntentExpander
 from koipond.notifications.models import DeliveryOutcome, Notification, NotificationStatus
+from koipond.notifications.ports import NotificationRepository
 from koipond.notifications.quiet_logs import quiet_library_logs
 from koipond.notifications.retry import Attempt, RetryPolicy, Verdict, decide
 from koipond.notifications.slack import incoming_payload, workflow_payload
-from koipond.notifications.store import DynamoNotificationRepository
 
 log = logging.getLogger("koipond.notifications")
 
@@ -67,7 +67,7 @@ class NotificationDeliverer:
 
     def __init__(
         self,
-        repo: DynamoNotificationRepository,
+        repo: NotificationRepository,
         config: ConfigSource,
         clock: Clock,
         policy: RetryPolicy | None = None,

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
 
 from koipond.clock import Clock
 from koipond.notifications.config import ConfigSource
-from koipond.notifications.intents import LoadTestFacts, notification_kind, plan_notifications
+from koipond.notifications.intents import notification_kind, plan_notifications
 from koipond.notifications.kinds import LogNotifier, NotificationKind
 from koipond.notifications.outbox import outbox_rows
-from koipond.notifications.store import DynamoNotificationRepository
-from koipond.store.table import TransactionConflict
+from koipond.notifications.ports import LoadTestLookup, NotificationRepository
 
 log = logging.getLogger("koipond.notifications")
-
-# Reads the tests that automatic-resume notices name (id -> name and koi); unknown ids are left out.
-LoadTestLookup = Callable[[Sequence[str]], Mapping[str, LoadTestFacts]]
 
 
 class IntentExpander:
@@ -25,7 +20,7 @@ class IntentExpander:
 
     def __init__(
         self,
-        repo: DynamoNotificationRepository,
+        repo: NotificationRepository,
         config: ConfigSource,
         clock: Clock,
         tests: LoadTestLookup,
@@ -56,11 +51,7 @@ class IntentExpander:
         counts: Counter[str] = Counter()
         for planned in plan_notifications(events, facts):
             rows = outbox_rows(planned.kind, planned.text, planned.fields, planned.key, self._config, self._clock.now())
-            try:
-                fulfilled = self._repo.fulfil(rows, planned.events)
-            except TransactionConflict:
-                fulfilled = False  # another tick is fulfilling the same intents right now
-            if fulfilled:
+            if self._repo.fulfil(rows, planned.events):
                 counts["expanded"] += 1
                 self._log.notify(planned.kind, planned.text, planned.fields, planned.key)
             else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,3 +48,17 @@ class Notification(BaseModel):
     delivered_at: datetime | None = None
     last_outcome: DeliveryOutcome | None = None
     lease_owner: str | None = None
+
+
+class Episode(BaseModel):
+    """A stretch of time something stays wrong (the token DLQ non-empty), notified once however long it lasts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    started_at: datetime
+    notified: bool = False
+
+
+def stamp(at: datetime) -> str:
+    """A sortable UTC timestamp: fixed width, so string order is time order."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")

@@ -10,7 +10,7 @@ from koipond.clock import Clock
 from koipond.notifications.config import ConfigSource, NotificationConfigError
 from koipond.notifications.kinds import LogNotifier, NotificationKind
 from koipond.notifications.models import NO_ROUTE, DeliveryOutcome, Notification, NotificationStatus
-from koipond.notifications.store import DynamoNotificationRepository
+from koipond.notifications.ports import NotificationRepository
 
 log = logging.getLogger("koipond.notifications.kinds")
 
@@ -18,7 +18,7 @@ log = logging.getLogger("koipond.notifications.kinds")
 class OutboxNotifier:
     """Stores notifications for the release tick to deliver, so pulling a stop never waits on Slack."""
 
-    def __init__(self, repo: DynamoNotificationRepository, config: ConfigSource, clock: Clock) -> None:
+    def __init__(self, repo: NotificationRepository, config: ConfigSource, clock: Clock) -> None:
         self._repo = repo
         self._config = config
         self._clock = clock

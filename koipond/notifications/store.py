@@ -28,19 +28,19 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from koipond.errors import StoreError
 from koipond.models.history import HistoryEvent
-from koipond.notifications.intents import notification_kind
+from koipond.notifications.intents import LoadTestFacts, notification_kind
 from koipond.notifications.kinds import NotificationKind
-from koipond.notifications.models import DeliveryOutcome, Notification, NotificationStatus
-from koipond.store.items import event_from_item, history_pk
+from koipond.notifications.models import DeliveryOutcome, Episode, Notification, NotificationStatus, stamp
+from koipond.store.items import event_from_item, history_pk, loadtest_from_item, loadtest_pk
 from koipond.store.schema import GSI1, GSI1_PK, GSI1_SK, META, PK, SK, TTL_ATTRIBUTE
-from koipond.store.table import NEW_ITEM, ConditionFailed, DynamoTable, deserialize, serialize
+from koipond.store.table import NEW_ITEM, ConditionFailed, DynamoTable, TransactionConflict, deserialize, serialize
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -71,11 +71,6 @@ STILL_OURS = "#status = :pending AND #owner = :owner AND #attempts = :attempts"
 NO_EPISODE = "attribute_not_exists(#pk)"
 # Prevents: two ticks expanding the same intent (the second's whole transaction, outbox items included, fails).
 INTENT_WAITING = "attribute_exists(#gpk)"
-
-
-def stamp(at: datetime) -> str:
-    """A sortable UTC timestamp: fixed width, so string order is time order."""
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def notification_pk(key: str) -> str:
@@ -182,7 +177,7 @@ class DynamoNotificationRepository:
 
         Returns:
             True when this call fulfilled the intents; False when they were fulfilled already (by another
-            tick, or before a crash), in which case nothing new was stored.
+            tick, or before a crash), or another tick is fulfilling them right now: nothing new was stored.
         """
         puts = [self._table.put_action(notification_to_item(n), NEW_ITEM) for n in notifications]
         done = [self._fulfil_action(e) for e in events]
@@ -191,12 +186,17 @@ class DynamoNotificationRepository:
         except ConditionFailed:
             # Either another tick fulfilled an intent (then this fails too, and rightly) or the outbox holds
             # these keys already (a Keeper of an older release notified directly): then only mark them.
-            try:
-                self._table.transact(done)
-            except ConditionFailed:
-                return False
+            self._mark_fulfilled(done)
             return False
+        except TransactionConflict:
+            return False  # another tick is fulfilling the same intents right now: looked at again next tick
         return True
+
+    def _mark_fulfilled(self, done: Sequence[TransactWriteItemTypeDef]) -> None:
+        try:
+            self._table.transact(done)
+        except (ConditionFailed, TransactionConflict):
+            return
 
     def _fulfil_action(self, event: HistoryEvent) -> TransactWriteItemTypeDef:
         # Removes only the index attributes: the event's own content stays as it was appended.
@@ -310,9 +310,12 @@ class DynamoNotificationRepository:
                 return
             args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def episode(self, name: str) -> Item | None:
-        """An open episode (e.g. the token DLQ being non-empty): ``started_at`` and ``notified``."""
-        return self._table.get(f"NOTIFY-EPISODE#{name}", META)
+    def episode(self, name: str) -> Episode | None:
+        """The open episode ``name`` (e.g. the token DLQ being non-empty), or None."""
+        item = self._table.get(f"NOTIFY-EPISODE#{name}", META)
+        if item is None:
+            return None
+        return Episode(started_at=datetime.fromisoformat(item["started_at"]), notified=bool(item.get("notified")))
 
     def open_episode(self, name: str, started_at: datetime) -> bool:
         """Open an episode; False when one is open already (another tick won)."""
@@ -339,3 +342,9 @@ class DynamoNotificationRepository:
 
     def close_episode(self, name: str) -> None:
         self._table.transact([self._table.delete_action(f"NOTIFY-EPISODE#{name}", META)])
+
+
+def loadtest_facts(table: DynamoTable, test_ids: Sequence[str]) -> dict[str, LoadTestFacts]:
+    """The name and size of each test an intent names, read in one batch (unknown ids are left out)."""
+    tests = [loadtest_from_item(item) for item in table.batch_get([(loadtest_pk(i), META) for i in set(test_ids)])]
+    return {t.id: LoadTestFacts(name=t.name, koi=t.koi) for t in tests}

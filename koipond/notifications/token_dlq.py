@@ -1,4 +1,8 @@
-"""The release tick's "token_dlq" step: one notification per episode of a non-empty token dead-letter queue."""
+"""The release tick's "token_dlq" step: one notification per episode of a non-empty token dead-letter queue.
+
+It belongs to notifications, not tokens: it keeps a notification episode and notifies, while the token
+slice must never import notifications, so the DLQ reaches it only as a callable returning a DlqSummary.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,8 @@ from typing import Any
 
 from koipond.clock import Clock
 from koipond.notifications.kinds import NotificationKind, Notifier
-from koipond.notifications.store import DynamoNotificationRepository, stamp
+from koipond.notifications.models import Episode, stamp
+from koipond.notifications.ports import NotificationRepository
 from koipond.tokens.models import DlqSummary
 
 EPISODE = "token_dlq"
@@ -19,7 +24,7 @@ class TokenDlqWatcher:
     def __init__(
         self,
         dlq: Callable[[], DlqSummary],
-        repo: DynamoNotificationRepository,
+        repo: NotificationRepository,
         notifier: Notifier,
         clock: Clock,
     ) -> None:
@@ -40,13 +45,14 @@ class TokenDlqWatcher:
         if episode is None:
             now = self._clock.now()
             opened = self._repo.open_episode(EPISODE, now)
-            episode = {"started_at": stamp(now), "notified": False} if opened else self._repo.episode(EPISODE)
+            episode = Episode(started_at=now) if opened else self._repo.episode(EPISODE)
         if episode is None:
             return {"depth": summary.depth}  # opened and closed by others meanwhile
-        if not episode.get("notified"):
-            self._notify(summary, str(episode["started_at"]))
+        started_at = stamp(episode.started_at)
+        if not episode.notified:
+            self._notify(summary, started_at)
             self._repo.mark_episode_notified(EPISODE)
-        return {"depth": summary.depth, "episode": str(episode["started_at"])}
+        return {"depth": summary.depth, "episode": started_at}
 
     def _notify(self, summary: DlqSummary, started_at: str) -> None:
         text = (

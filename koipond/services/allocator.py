@@ -2,7 +2,7 @@
 
 Polls never allocate. One holder at a time (a DynamoDB lease whose token fences every write) runs a
 pass every second or so. A pass reads the lease, the emergency stop and the pond's change counter
-(:mod:`koipond.store.pond_changes`); that is all a quiet pass does, whatever the size of the pond. A
+(:class:`~koipond.services.ports.changes.PondChanges`); that is all a quiet pass does, whatever the size of the pond. A
 full pass (the counter moved, the stop flipped, a silent School may have died, a test's duration may
 be over, or a while went by) also reads the running tests and the Schools' heartbeats, decides with
 the pure :func:`allocate_koi` in blocks of :data:`KOI_BLOCK` koi, and writes only the Schools whose
@@ -23,7 +23,7 @@ from datetime import datetime
 from fractions import Fraction
 
 from koipond.clock import Clock
-from koipond.errors import StoreError
+from koipond.errors import LostLeaseError, StoreError
 from koipond.models.allocation import Allocation, KoiRange, count_koi
 from koipond.models.assignments import KOI_BLOCK, AllocatorLease, SchoolAssignment
 from koipond.models.history import EventKind
@@ -42,12 +42,12 @@ from koipond.services.emergency_stop import REQUEST_BUDGET_SECONDS, stop_running
 from koipond.services.history import describe_reallocation, new_event, reallocation_details
 from koipond.services.koi_ranges import Span, intersect
 from koipond.services.loadtests import LoadTestService
-from koipond.store.assignments import DynamoAssignmentRepository, LostLeaseError
-from koipond.store.estop import DynamoEmergencyStopRepository
-from koipond.store.history import DynamoHistoryRepository
-from koipond.store.loadtests import DynamoLoadTestRepository
-from koipond.store.pond_changes import DynamoPondChanges
-from koipond.store.schools import DynamoSchoolRepository
+from koipond.services.ports.assignments import AssignmentRepository
+from koipond.services.ports.changes import PondChanges
+from koipond.services.ports.estop import EmergencyStopRepository
+from koipond.services.ports.history import HistoryRepository
+from koipond.services.ports.loadtests import LoadTestRepository
+from koipond.services.ports.schools import SchoolRepository
 
 log = logging.getLogger("koipond.allocator")
 # A School far above its fair share gives up whole blocks; one block of slack keeps a just-balanced
@@ -93,13 +93,13 @@ class PassReport:
 class AllocatorService:
     def __init__(
         self,
-        assignments: DynamoAssignmentRepository,
-        schools: DynamoSchoolRepository,
-        tests: DynamoLoadTestRepository,
+        assignments: AssignmentRepository,
+        schools: SchoolRepository,
+        tests: LoadTestRepository,
         lifecycle: LoadTestService,
-        history: DynamoHistoryRepository,
-        estop: DynamoEmergencyStopRepository,
-        changes: DynamoPondChanges,
+        history: HistoryRepository,
+        estop: EmergencyStopRepository,
+        changes: PondChanges,
         clock: Clock,
         timing: AllocatorTiming,
         holder: str,

@@ -20,7 +20,7 @@ from koipond.ids import new_key_id
 from koipond.models.auth import ApiKey, Principal, Role, role_allows, school_binding_problems
 from koipond.models.history import KEYS_SUBJECT, EventKind
 from koipond.services.history import new_event
-from koipond.store.keys import DynamoApiKeyRepository
+from koipond.services.ports.keys import ApiKeyRepository
 
 _KEY_ID = re.compile(r"[a-z0-9-]{1,64}")
 TOKEN_PREFIX = "kp_"  # noqa: S105 - a format marker, not a secret
@@ -87,7 +87,7 @@ class IssuedKey:
 
 
 class AuthService:
-    def __init__(self, keys: DynamoApiKeyRepository, clock: Clock) -> None:
+    def __init__(self, keys: ApiKeyRepository, clock: Clock) -> None:
         self._keys = keys
         self._clock = clock
         # SHA-256 of each bootstrap token this process was given -> (key id, stored hash). A token that

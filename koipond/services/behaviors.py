@@ -12,13 +12,13 @@ from koipond.errors import BehaviorInvalidError, ConflictError
 from koipond.models.behavior import BehaviorDocument, StoredBehavior
 from koipond.models.history import EventKind
 from koipond.services.history import new_event
-from koipond.store.behaviors import DynamoBehaviorRepository
+from koipond.services.ports.behaviors import BehaviorRepository
 
 _RETRIES_ON_RACE = 3
 
 
 class BehaviorService:
-    def __init__(self, behaviors: DynamoBehaviorRepository, clock: Clock) -> None:
+    def __init__(self, behaviors: BehaviorRepository, clock: Clock) -> None:
         self._behaviors = behaviors
         self._clock = clock
 

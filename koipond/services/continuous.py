@@ -23,17 +23,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from koipond.clock import Clock
-from koipond.errors import ConflictError, TooManyRunningTestsError
+from koipond.errors import ConflictError, TooManyRunningTestsError, TransactionConflictError
 from koipond.models.durations import format_duration
 from koipond.models.estop import EmergencyStop
 from koipond.models.history import AUTO_RESUME_ACTOR, GUARD_ACTOR, EventKind, HistoryEvent
 from koipond.models.tests import LoadTest, LoadTestStatus
 from koipond.services.loadtests import LoadTestService
+from koipond.services.ports.estop import EmergencyStopRepository
+from koipond.services.ports.guard import GuardRepository
+from koipond.services.ports.history import HistoryRepository
 from koipond.services.rollout_steps import GuardView, guard_view
-from koipond.store.estop import DynamoEmergencyStopRepository
-from koipond.store.guard import DynamoGuardRepository
-from koipond.store.history import DynamoHistoryRepository
-from koipond.store.table import TransactionConflict
 
 _RECENT_EVENTS = 20  # a stopped test gathers few events; its latest stop is among the newest
 
@@ -80,9 +79,9 @@ class ContinuousTestService:
     def __init__(
         self,
         tests: LoadTestService,
-        history: DynamoHistoryRepository,
-        guard: DynamoGuardRepository,
-        estop: DynamoEmergencyStopRepository,
+        history: HistoryRepository,
+        guard: GuardRepository,
+        estop: EmergencyStopRepository,
         clock: Clock,
     ) -> None:
         self._tests = tests
@@ -116,7 +115,7 @@ class ContinuousTestService:
             except TooManyRunningTestsError:
                 counts["at_cap"] += 1  # tried again next tick, once a running test stops
                 continue
-            except (ConflictError, TransactionConflict):
+            except (ConflictError, TransactionConflictError):
                 counts["raced"] += 1  # a person (or another tick) changed the test first
                 continue
             counts["resumed"] += 1  # the resume's event is its notification intent

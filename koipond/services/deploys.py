@@ -20,13 +20,14 @@ from koipond.models.deploys import (
     SliSettings,
     Verdict,
     VerdictOutcome,
+    sortable,
 )
 from koipond.models.durations import format_duration
 from koipond.models.history import EventKind, HistoryEvent
 from koipond.services.deploy_verdict import compare
 from koipond.services.history import new_event
+from koipond.services.ports.deploys import DeployRepository
 from koipond.services.sli_queries import VectorReader, measure_window
-from koipond.store.deploys import DynamoDeployRepository, sortable
 
 log = logging.getLogger("koipond.deploys")
 TICK_ACTOR = "release tick"
@@ -70,7 +71,7 @@ def _same_windows(existing: Deploy, requested: Deploy) -> Deploy:
 class DeployService:
     def __init__(
         self,
-        repo: DynamoDeployRepository,
+        repo: DeployRepository,
         prometheus: VectorReader,
         clock: Clock,
         clusters: Collection[str],

@@ -12,8 +12,8 @@ from koipond.models.history import ESTOP_SUBJECT, EventKind, HistoryEvent
 from koipond.models.tests import LoadTestStatus
 from koipond.services.history import new_event
 from koipond.services.loadtests import LoadTestService
-from koipond.store.estop import DynamoEmergencyStopRepository
-from koipond.store.history import DynamoHistoryRepository
+from koipond.services.ports.estop import EmergencyStopRepository
+from koipond.services.ports.history import HistoryRepository
 
 # How long a request (or an allocator pass) spends stopping tests one by one while the stop holds.
 REQUEST_BUDGET_SECONDS = 0.5
@@ -47,8 +47,8 @@ class EmergencyStopStatus:
 class EmergencyStopService:
     def __init__(
         self,
-        estop: DynamoEmergencyStopRepository,
-        history: DynamoHistoryRepository,
+        estop: EmergencyStopRepository,
+        history: HistoryRepository,
         tests: LoadTestService,
         clock: Clock,
     ) -> None:

@@ -16,8 +16,8 @@ from koipond.services.guard_defaults import DEFAULT_QUERIES
 from koipond.services.guard_evaluation import error_policy_note, evaluate, should_act
 from koipond.services.history import new_event
 from koipond.services.loadtests import LoadTestChange, LoadTestService
-from koipond.store.estop import DynamoEmergencyStopRepository
-from koipond.store.guard import DynamoGuardRepository
+from koipond.services.ports.estop import EmergencyStopRepository
+from koipond.services.ports.guard import GuardRepository
 
 log = logging.getLogger("koipond.guard")
 
@@ -31,9 +31,9 @@ class GuardStatus:
 class GuardService:
     def __init__(
         self,
-        guard: DynamoGuardRepository,
+        guard: GuardRepository,
         tests: LoadTestService,
-        estop: DynamoEmergencyStopRepository,
+        estop: EmergencyStopRepository,
         prometheus: PrometheusReader,
         clock: Clock,
     ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from koipond.clock import Clock
 from koipond.errors import (
@@ -16,16 +16,15 @@ from koipond.errors import (
     TooManyRunningTestsError,
 )
 from koipond.ids import new_test_id
+from koipond.models.cursors import decode_cursor
 from koipond.models.history import EventKind, HistoryEvent
 from koipond.models.tests import BehaviorRef, LoadTest, LoadTestStatus, ResumePolicy
 from koipond.services.history import new_event
-from koipond.store.behaviors import DynamoBehaviorRepository
-from koipond.store.estop import DynamoEmergencyStopRepository
-from koipond.store.history import DynamoHistoryRepository, decode_cursor
-from koipond.store.loadtests import DynamoLoadTestRepository
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+from koipond.services.ports.behaviors import BehaviorRepository
+from koipond.services.ports.estop import EmergencyStopRepository
+from koipond.services.ports.history import HistoryRepository
+from koipond.services.ports.loadtests import LoadTestRepository
+from koipond.services.ports.writes import StagedWrite
 
 # The scale the allocator is built and measured for (bench/bench_keeper.py); every path that makes a test
 # run checks it. The setting KOIPOND_MAX_RUNNING_TESTS may lower it (a test keeps the two defaults equal).
@@ -59,10 +58,10 @@ class LoadTestChange:
 class LoadTestService:
     def __init__(
         self,
-        tests: DynamoLoadTestRepository,
-        history: DynamoHistoryRepository,
-        estop: DynamoEmergencyStopRepository,
-        behaviors: DynamoBehaviorRepository,
+        tests: LoadTestRepository,
+        history: HistoryRepository,
+        estop: EmergencyStopRepository,
+        behaviors: BehaviorRepository,
         clock: Clock,
         max_koi_per_test: int,
         max_running_tests: int = MAX_RUNNING_TESTS,
@@ -141,9 +140,9 @@ class LoadTestService:
         actor: str,
         reason: str | None,
         expected_version: int | None = None,
-        also: Sequence[TransactWriteItemTypeDef] = (),
+        also: Sequence[StagedWrite] = (),
     ) -> LoadTest:
-        """Scale and/or shed a running test; ``also`` are writes of the caller (e.g. a rollout's transition)
+        """Scale and/or shed a running test; ``also`` are writes the caller staged (e.g. a rollout's transition)
         that must happen in the same transaction or not at all.
 
         Raises:
@@ -237,7 +236,7 @@ class LoadTestService:
         actor: str,
         reason: str | None,
         expected_version: int | None,
-        also: Sequence[TransactWriteItemTypeDef] = (),
+        also: Sequence[StagedWrite] = (),
     ) -> LoadTest:
         """Read, apply, write conditionally; retry on a race unless the caller pinned a version."""
         for attempt in range(_RETRIES_ON_RACE):

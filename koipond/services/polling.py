@@ -22,12 +22,11 @@ from koipond.models.estop import EmergencyStop
 from koipond.models.schools import PollAnswer, School
 from koipond.models.tests import LoadTest
 from koipond.services.allocation import is_live
-from koipond.store.assignments import DynamoAssignmentRepository
-from koipond.store.estop import DynamoEmergencyStopRepository
-from koipond.store.items import school_from_item
-from koipond.store.loadtests import DynamoLoadTestRepository
-from koipond.store.pond_changes import DynamoPondChanges
-from koipond.store.schools import DynamoSchoolRepository
+from koipond.services.ports.assignments import AssignmentRepository
+from koipond.services.ports.changes import PondChanges
+from koipond.services.ports.estop import EmergencyStopRepository
+from koipond.services.ports.loadtests import LoadTestRepository
+from koipond.services.ports.schools import SchoolRepository
 
 log = logging.getLogger("koipond.polls")
 
@@ -35,11 +34,11 @@ log = logging.getLogger("koipond.polls")
 class PollService:
     def __init__(
         self,
-        schools: DynamoSchoolRepository,
-        assignments: DynamoAssignmentRepository,
-        estop: DynamoEmergencyStopRepository,
-        tests: DynamoLoadTestRepository,
-        changes: DynamoPondChanges,
+        schools: SchoolRepository,
+        assignments: AssignmentRepository,
+        estop: EmergencyStopRepository,
+        tests: LoadTestRepository,
+        changes: PondChanges,
         clock: Clock,
         poll_interval_seconds: float,
         missed_polls: int,
@@ -91,14 +90,14 @@ class PollService:
             The stamp of the School's assignment as the allocator last wrote it (None: none yet).
         """
         now = now or self._clock.now()
-        item, running_changed = self._schools.heartbeat(school_id, capacity, running, now)
-        before = school_from_item(item)
+        previous = self._schools.heartbeat(school_id, capacity, running, now)
+        before = previous.school
         if before is None or before.capacity != capacity or not self._live(before, now):
             try:
                 self._changes.move()
             except StoreError as exc:  # the allocator's periodic full pass hears of it instead
                 log.warning("the allocator was not told of %s's news: %s", school_id, exc)
-        if running_changed:
+        if previous.running_changed:
             self._save_running(school_id, running, now)
         return before.assignment_version if before else None
 

@@ -8,17 +8,23 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from koipond.clock import Clock
-from koipond.errors import ConflictError, EmergencyStopActiveError, NotFoundError, StaleVersionError
+from koipond.errors import (
+    ConflictError,
+    EmergencyStopActiveError,
+    NotFoundError,
+    StaleVersionError,
+    TransactionConflictError,
+)
 from koipond.models.history import EventKind, HistoryEvent
 from koipond.models.rollouts import Rollout, RolloutStatus, Transition, TransitionKind
 from koipond.models.tests import LoadTest, LoadTestStatus
 from koipond.services import rollout_steps as steps
 from koipond.services.history import new_event
 from koipond.services.loadtests import LoadTestChange, LoadTestService
-from koipond.store.estop import DynamoEmergencyStopRepository
-from koipond.store.guard import DynamoGuardRepository
-from koipond.store.rollouts import DynamoRolloutRepository, conflict_for_existing
-from koipond.store.table import TransactionConflict
+from koipond.services.ports.estop import EmergencyStopRepository
+from koipond.services.ports.guard import GuardRepository
+from koipond.services.ports.rollouts import RolloutRepository
+from koipond.services.ports.writes import StagedWrite, UnitOfWork
 
 _ID_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _EVENT_KINDS = {
@@ -35,17 +41,29 @@ def new_rollout_id() -> str:
     return "ro-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
 
 
+def conflict_for_existing(test_id: str, rollout_id: str) -> ConflictError:
+    return ConflictError(
+        f"test {test_id!r} is driven by rollout {rollout_id!r} already; abort it first",
+        {"test_id": test_id, "rollout_id": rollout_id},
+    )
+
+
 class RolloutService:
     def __init__(
         self,
-        rollouts: DynamoRolloutRepository,
+        rollouts: RolloutRepository,
         tests: LoadTestService,
-        guard: DynamoGuardRepository,
-        estop: DynamoEmergencyStopRepository,
+        guard: GuardRepository,
+        estop: EmergencyStopRepository,
         clock: Clock,
         max_koi_per_test: int,
+        writes: UnitOfWork,
     ) -> None:
+        """Args:
+        writes: commits a transition's staged writes when no change of its test leads them.
+        """
         self._rollouts = rollouts
+        self._writes = writes
         self._tests = tests
         self._guard = guard
         self._estop = estop
@@ -138,7 +156,7 @@ class RolloutService:
                 if transition is not None:
                     self._commit(rollout, transition, test)
                     counts[transition.kind.value] += 1
-            except (ConflictError, TransactionConflict):
+            except (ConflictError, TransactionConflictError):
                 counts["raced"] += 1  # another tick or a person moved it first; the next tick looks again
         return {"holding": len(holding), **counts}
 
@@ -154,7 +172,9 @@ class RolloutService:
         self._write(rollout, transition, self._rollouts.save_actions(after, rollout.version, event), test)
         return after.model_copy(update={"version": rollout.version + 1})
 
-    def _write(self, rollout: Rollout, transition: Transition, actions: list[Any], test: LoadTest | None) -> None:
+    def _write(
+        self, rollout: Rollout, transition: Transition, writes: Sequence[StagedWrite], test: LoadTest | None
+    ) -> None:
         if transition.koi is not None and test is not None:
             stage = f"stage {rollout.stage_label(transition.to_stage)}"
             self._tests.change(
@@ -163,12 +183,18 @@ class RolloutService:
                 transition.actor,
                 f"rollout {rollout.id} {stage}: {transition.reason}",
                 expected_version=test.version,
-                also=actions,
+                also=writes,
             )
             return
         if test is not None and transition.kind in {TransitionKind.STARTED, TransitionKind.RESUMED}:
-            actions = [*actions, self._rollouts.test_unchanged_action(test.id, test.version)]
-        self._rollouts.transact(actions, rollout.id)
+            writes = [*writes, self._rollouts.test_unchanged_action(test.id, test.version)]
+        try:
+            self._writes.commit(writes)
+        except StaleVersionError as exc:
+            raise StaleVersionError(
+                f"rollout {rollout.id!r} or its test changed meanwhile; read it again and retry",
+                {"rollout_id": rollout.id},
+            ) from exc
 
     def _event(self, rollout: Rollout, transition: Transition) -> HistoryEvent:
         stage = rollout.stages[transition.to_stage]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 
+from koipond.errors import LostLeaseError
 from koipond.models.allocation import KoiRange, count_koi
 from koipond.models.assignments import AllocatorLease, SchoolAssignment
 from koipond.models.schools import LoadTestAssignment
@@ -29,10 +30,6 @@ from koipond.store.table import NEW_ITEM, SAME_VERSION, ConditionFailed, DynamoT
 ASSIGNMENTS_PK = "ASSIGNMENTS"
 LEASE_PK = "ALLOCATOR"
 _HOLDS_LEASE = "#holder = :holder AND #fence = :fence"
-
-
-class LostLeaseError(Exception):
-    """This allocator's lease was taken over, or an assignment changed under it: stop and reload."""
 
 
 def _assignment_sk(school_id: str) -> str:

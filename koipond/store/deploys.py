@@ -16,10 +16,10 @@ A verdict is written in one transaction that also removes the deploy from the qu
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from koipond.errors import NotFoundError
-from koipond.models.deploys import Deploy, ServiceSlis
+from koipond.models.deploys import Deploy, ServiceSlis, from_sortable, sortable
 from koipond.models.history import HistoryEvent
 from koipond.store.history import DynamoHistoryRepository
 from koipond.store.schema import DOC, GSI1_PK, GSI1_SK, META, PK, SK, VERSION
@@ -39,11 +39,6 @@ def deploys_index(service: str) -> str:
 
 def slis_pk(service: str) -> str:
     return f"DEPLOYSLIS#{service}"
-
-
-def sortable(at: datetime) -> str:
-    """Fixed-width UTC text, so that string order is time order."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def pending_sk(deploy: Deploy) -> str:
@@ -101,7 +96,7 @@ class DynamoDeployRepository:
         found = []
         for item in self._table.query(PENDING_PK, limit=limit):
             soak_end, deploy_id = str(item[SK]).split("#", 1)
-            found.append((datetime.strptime(soak_end, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC), deploy_id))
+            found.append((from_sortable(soak_end), deploy_id))
         return found
 
     def save_attempt(self, deploy: Deploy) -> bool:

@@ -6,7 +6,7 @@ from koipond.errors import StaleVersionError
 from koipond.models.estop import EmergencyStop
 from koipond.models.history import HistoryEvent
 from koipond.store.history import DynamoHistoryRepository
-from koipond.store.items import ESTOP_PK, estop_from_item, estop_to_item
+from koipond.store.items import ESTOP, ESTOP_PK
 from koipond.store.schema import META
 from koipond.store.table import SAME_VERSION, SAME_VERSION_OR_NEW, ConditionFailed, DynamoTable
 
@@ -18,7 +18,7 @@ class DynamoEmergencyStopRepository:
 
     def get(self) -> EmergencyStop:
         item = self._table.get(ESTOP_PK, META)
-        return estop_from_item(item) if item else EmergencyStop()
+        return ESTOP.from_item(item) if item else EmergencyStop()
 
     def save(self, estop: EmergencyStop, expected_version: int, event: HistoryEvent) -> EmergencyStop:
         """Flip the switch as version ``expected_version + 1``, with its history event.
@@ -26,10 +26,10 @@ class DynamoEmergencyStopRepository:
         Raises:
             StaleVersionError: someone flipped it in between (two people pulling it at once).
         """
-        stored = estop.model_copy(update={"version": expected_version + 1})
+        stored, item = ESTOP.next_version(estop, expected_version)
         condition = SAME_VERSION_OR_NEW if expected_version == 0 else SAME_VERSION
         # Prevents: a lift and a pull racing so that the history disagrees with the final state.
-        put = self._table.put_action(estop_to_item(stored), condition, {":expected": expected_version})
+        put = self._table.put_action(item, condition, {":expected": expected_version})
         try:
             self._table.transact([put, self._history.append_action(event)])
         except ConditionFailed as exc:

@@ -1,22 +1,17 @@
 """History events: append-only, one partition per subject, in time order; high-volume kinds expire.
 
-A page of history is addressed by an opaque cursor: urlsafe base64 (unpadded) of the JSON list
-``[1, subject, order, sort key of the last event returned]``. It is bound to its subject and order, so a
-cursor of one test's history is refused for another's, and it is checked before anything is read.
+A page of history is addressed by an opaque cursor (see :mod:`koipond.models.cursors`), whose sort key is
+the table's sort key of the last event returned.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import re
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from koipond.errors import BadRequestError
+from koipond.models.cursors import MAX_CURSOR_CHARS, decode_cursor, encode_cursor
 from koipond.models.history import DEFAULT_RETENTION_DAYS, HistoryEvent, expires_at
 from koipond.store.items import Item, event_from_item, event_to_item, history_pk
 from koipond.store.schema import TTL_ATTRIBUTE
@@ -25,45 +20,10 @@ from koipond.store.table import NEW_ITEM, DynamoTable
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
-MAX_CURSOR_CHARS = 512
-_CURSOR_VERSION = 1
-_SORT_KEY = re.compile(r"^[0-9A-Za-z._:-]{1,128}$")
+# Re-exported: callers that page history by hand (tests, tools) import the codec from here too.
+__all__ = ["MAX_CURSOR_CHARS", "DynamoHistoryRepository", "decode_cursor", "encode_cursor"]
+
 _BATCH = 500
-
-
-def encode_cursor(subject: str, sort_key: str, *, newest_first: bool) -> str:
-    """The opaque cursor that continues a listing of ``subject`` after ``sort_key``."""
-    raw = json.dumps([_CURSOR_VERSION, subject, _order(newest_first), sort_key], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str, subject: str, *, newest_first: bool) -> str:
-    """The sort key a cursor continues after.
-
-    Raises:
-        BadRequestError: the cursor is malformed, tampered with, or belongs to another subject or order.
-    """
-    invalid = BadRequestError(
-        "the cursor is not valid for this history: use the next_cursor of the previous page",
-        {"parameter": "cursor"},
-    )
-    if len(cursor) > MAX_CURSOR_CHARS:
-        raise invalid
-    try:
-        decoded: Any = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError):
-        raise invalid from None
-    expected = [_CURSOR_VERSION, subject, _order(newest_first)]
-    if not isinstance(decoded, list) or len(decoded) != 4 or decoded[:3] != expected:
-        raise invalid
-    sort_key = decoded[3]
-    if not isinstance(sort_key, str) or not _SORT_KEY.match(sort_key):
-        raise invalid
-    return sort_key
-
-
-def _order(newest_first: bool) -> str:
-    return "newest" if newest_first else "oldest"
 
 
 def _alive(item: Item, now: datetime) -> bool:

@@ -1,22 +1,28 @@
 """Storage items: explicit mapping between domain models and the table's item shape.
 
-Every item stores its domain model as a JSON document (``doc``) beside the key, index and version
-attributes. The version lives in its own attribute because conditions test it; the mapping puts it
-back into the model on the way out so there is one source of truth.
+Every versioned item stores its domain model as a JSON document (``doc``) beside the key, index and
+version attributes (:class:`VersionedItems`, the one mapping of them all). The version lives in its own
+attribute because conditions test it; the mapping puts it back into the model on the way out so there
+is one source of truth.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from operator import attrgetter
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
 
 from koipond.models.auth import ApiKey
 from koipond.models.behavior import StoredBehavior
 from koipond.models.estop import EmergencyStop
 from koipond.models.history import HistoryEvent
+from koipond.models.rollouts import Rollout, RolloutStatus
 from koipond.models.schools import School
 from koipond.models.tests import LoadTest, LoadTestStatus
 from koipond.store.schema import DOC, GSI1_PK, GSI1_SK, META, PK, SK, TTL_ATTRIBUTE, VERSION
@@ -29,6 +35,41 @@ KEYS_INDEX = "KEYS"
 BEHAVIORS_INDEX = "BEHAVIORS"
 
 
+M = TypeVar("M", bound=BaseModel)
+# Every versioned model names its optimistic-locking counter ``version``.
+_version_of = attrgetter("version")
+
+
+@dataclass(frozen=True)
+class VersionedItems(Generic[M]):
+    """The mapping of one kind of versioned model: its keys, its index entry (if listed) and its version.
+
+    Attributes:
+        model: the domain model stored as the item's document.
+        keys: the item's partition and sort key.
+        index: the item's index partition and sort key; None for an item no listing reads.
+    """
+
+    model: type[M]
+    keys: Callable[[M], tuple[str, str]]
+    index: Callable[[M], tuple[str, str]] | None = None
+
+    def to_item(self, model: M) -> Item:
+        pk, sk = self.keys(model)
+        item: Item = {PK: pk, SK: sk, VERSION: int(_version_of(model)), DOC: model.model_dump_json()}
+        if self.index is not None:
+            item[GSI1_PK], item[GSI1_SK] = self.index(model)
+        return item
+
+    def from_item(self, item: Item) -> M:
+        return self.model.model_validate_json(item[DOC]).model_copy(update={"version": item[VERSION]})
+
+    def next_version(self, model: M, expected_version: int) -> tuple[M, Item]:
+        """``model`` as version ``expected_version + 1``, and its item (to put if the stored one is still there)."""
+        stored = model.model_copy(update={"version": expected_version + 1})
+        return stored, self.to_item(stored)
+
+
 def loadtest_pk(test_id: str) -> str:
     return f"TEST#{test_id}"
 
@@ -37,19 +78,31 @@ def loadtests_index(status: LoadTestStatus) -> str:
     return f"TESTS#{status.value}"
 
 
-def loadtest_to_item(test: LoadTest) -> Item:
-    return {
-        PK: loadtest_pk(test.id),
-        SK: META,
-        GSI1_PK: loadtests_index(test.status),
-        GSI1_SK: f"{test.created_at.isoformat()}#{test.id}",
-        VERSION: test.version,
-        DOC: test.model_dump_json(),
-    }
+def rollout_pk(rollout_id: str) -> str:
+    return f"ROLLOUT#{rollout_id}"
 
 
-def loadtest_from_item(item: Item) -> LoadTest:
-    return LoadTest.model_validate_json(item[DOC]).model_copy(update={"version": item[VERSION]})
+def rollouts_index(status: RolloutStatus) -> str:
+    return f"ROLLOUTS#{status.value}"
+
+
+# The models listed by status, newest first.
+L = TypeVar("L", LoadTest, Rollout)
+
+
+def _listed_by_status(model: type[L], pk: Callable[[str], str], index: Callable[[Any], str]) -> VersionedItems[L]:
+    """Items keyed by id, listed in their status's index partition by creation (ties by id)."""
+    return VersionedItems(
+        model,
+        keys=lambda listed: (pk(listed.id), META),
+        index=lambda listed: (index(listed.status), f"{listed.created_at.isoformat()}#{listed.id}"),
+    )
+
+
+LOADTESTS = _listed_by_status(LoadTest, loadtest_pk, loadtests_index)
+ROLLOUTS = _listed_by_status(Rollout, rollout_pk, rollouts_index)
+loadtest_to_item = LOADTESTS.to_item
+loadtest_from_item = LOADTESTS.from_item
 
 
 def history_pk(subject: str) -> str:
@@ -148,12 +201,7 @@ def school_from_item(item: Item) -> School | None:
     )
 
 
-def estop_to_item(estop: EmergencyStop) -> Item:
-    return {PK: ESTOP_PK, SK: META, VERSION: estop.version, DOC: estop.model_dump_json()}
-
-
-def estop_from_item(item: Item) -> EmergencyStop:
-    return EmergencyStop.model_validate_json(item[DOC]).model_copy(update={"version": item[VERSION]})
+ESTOP = VersionedItems(EmergencyStop, keys=lambda _: (ESTOP_PK, META))
 
 
 def key_pk(key_id: str) -> str:
@@ -176,16 +224,10 @@ def behavior_sk(version: int) -> str:
     return f"V#{version:010d}"
 
 
-def behavior_to_item(behavior: StoredBehavior) -> Item:
-    return {
-        PK: behavior_pk(behavior.name),
-        SK: behavior_sk(behavior.version),
-        GSI1_PK: BEHAVIORS_INDEX,
-        GSI1_SK: f"{behavior.name}#{behavior.version:010d}",
-        VERSION: behavior.version,
-        DOC: behavior.model_dump_json(),
-    }
-
-
-def behavior_from_item(item: Item) -> StoredBehavior:
-    return StoredBehavior.model_validate_json(item[DOC])
+BEHAVIORS = VersionedItems(
+    StoredBehavior,
+    keys=lambda behavior: (behavior_pk(behavior.name), behavior_sk(behavior.version)),
+    index=lambda behavior: (BEHAVIORS_INDEX, f"{behavior.name}#{behavior.version:010d}"),
+)
+behavior_to_item = BEHAVIORS.to_item
+behavior_from_item = BEHAVIORS.from_item

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from koipond.errors import ConflictError, NotFoundError, StaleVersionError
 from koipond.models.history import HistoryEvent
 from koipond.models.tests import LoadTest, LoadTestStatus
 from koipond.store.history import DynamoHistoryRepository
-from koipond.store.items import loadtest_from_item, loadtest_pk, loadtest_to_item, loadtests_index
+from koipond.store.items import LOADTESTS, loadtest_pk, loadtests_index
 from koipond.store.pond_changes import DynamoPondChanges
 from koipond.store.schema import META
-from koipond.store.table import NEW_ITEM, SAME_VERSION, ConditionFailed, DynamoTable
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+from koipond.store.table import NEW_ITEM, SAME_VERSION, ConditionFailed, DynamoTable, staged_actions
 
 
 class DynamoLoadTestRepository:
@@ -28,33 +24,28 @@ class DynamoLoadTestRepository:
         item = self._table.get(loadtest_pk(test_id), META)
         if item is None:
             raise NotFoundError(f"no load test with id {test_id!r}", {"test_id": test_id})
-        return loadtest_from_item(item)
+        return LOADTESTS.from_item(item)
 
     def get_many(self, test_ids: Sequence[str]) -> list[LoadTest]:
         """Consistent reads of the given tests (unknown ids are left out)."""
         items = self._table.batch_get([(loadtest_pk(test_id), META) for test_id in test_ids])
-        return [loadtest_from_item(item) for item in items]
+        return [LOADTESTS.from_item(item) for item in items]
 
     def list_by_status(self, status: LoadTestStatus | None = None) -> list[LoadTest]:
         """Tests by status (all when None), newest first; reads the index, so eventually consistent."""
-        statuses = [status] if status else list(LoadTestStatus)
-        found = [
-            loadtest_from_item(item)
-            for st in statuses
-            for item in self._table.query(loadtests_index(st), index=True, ascending=False)
-        ]
-        return sorted(found, key=lambda t: t.created_at, reverse=True)
+        items = self._table.query_newest(loadtests_index(st) for st in ([status] if status else list(LoadTestStatus)))
+        return sorted(map(LOADTESTS.from_item, items), key=lambda t: t.created_at, reverse=True)
 
     def create(self, test: LoadTest, event: HistoryEvent) -> None:
+        """Store a new test with its history event.
+
+        Raises:
+            ConflictError: a test with that id exists already; nothing was written.
+        """
         try:
             # Prevents: two creates racing on the same id (ids are random, but never overwrite).
-            self._table.transact(
-                [
-                    self._table.put_action(loadtest_to_item(test), NEW_ITEM),
-                    self._history.append_action(event),
-                    self._changes.move_action(),
-                ]
-            )
+            put = self._table.put_action(LOADTESTS.to_item(test), NEW_ITEM)
+            self._table.transact([put, self._history.append_action(event), self._changes.move_action()])
         except ConditionFailed as exc:
             raise ConflictError(f"load test {test.id!r} already exists") from exc
 
@@ -63,20 +54,24 @@ class DynamoLoadTestRepository:
         test: LoadTest,
         expected_version: int,
         event: HistoryEvent,
-        also: Sequence[TransactWriteItemTypeDef] = (),
+        also: Sequence[object] = (),
     ) -> LoadTest:
         """Store ``test`` as version ``expected_version + 1`` with its history event and ``also``.
+
+        Args:
+            also: writes staged by this table's repositories (transaction actions), committed with the test.
 
         Raises:
             StaleVersionError: someone else changed the test since ``expected_version`` was read
                 (``details["conflict"] == "test"``), or one of ``also``'s conditions failed
                 (``details["conflict"] == "other"``); nothing was written.
         """
-        stored = test.model_copy(update={"version": expected_version + 1})
+        stored, item = LOADTESTS.next_version(test, expected_version)
         # Prevents: lost updates when two people (or a person and the guard) change a test at once.
-        put = self._table.put_action(loadtest_to_item(stored), SAME_VERSION, {":expected": expected_version})
+        put = self._table.put_action(item, SAME_VERSION, {":expected": expected_version})
+        actions = [put, self._history.append_action(event), self._changes.move_action(), *staged_actions(also)]
         try:
-            self._table.transact([put, self._history.append_action(event), self._changes.move_action(), *also])
+            self._table.transact(actions)
         except ConditionFailed as exc:
             conflict = "test" if 0 in exc.failed or not exc.failed else "other"
             raise StaleVersionError(

@@ -6,52 +6,24 @@ scaling (see :meth:`koipond.services.loadtests.LoadTestService.change`) commit t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from koipond.errors import ConflictError, NotFoundError, StaleVersionError, StoreError
+from koipond.errors import NotFoundError, StoreError
+from koipond.models.cursors import history_sort_key
 from koipond.models.history import HistoryEvent
 from koipond.models.rollouts import Rollout, RolloutStatus
 from koipond.store.history import DynamoHistoryRepository
-from koipond.store.items import event_from_item, history_pk, loadtest_pk
-from koipond.store.schema import DOC, GSI1_PK, GSI1_SK, META, PK, SK, VERSION
-from koipond.store.table import NEW_ITEM, SAME_VERSION, ConditionFailed, DynamoTable, deserialize, serialize
+from koipond.store.items import ROLLOUTS, event_from_item, history_pk, loadtest_pk, rollout_pk, rollouts_index
+from koipond.store.schema import META, PK, SK
+from koipond.store.table import NEW_ITEM, SAME_VERSION, DynamoTable, deserialize, serialize
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 ACTIVE_ROLLOUT_SK = "ROLLOUT"
-
-
-def rollout_pk(rollout_id: str) -> str:
-    return f"ROLLOUT#{rollout_id}"
-
-
-def rollouts_index(status: RolloutStatus) -> str:
-    return f"ROLLOUTS#{status.value}"
-
-
-def rollout_to_item(rollout: Rollout) -> dict[str, Any]:
-    return {
-        PK: rollout_pk(rollout.id),
-        SK: META,
-        GSI1_PK: rollouts_index(rollout.status),
-        GSI1_SK: f"{rollout.created_at.isoformat()}#{rollout.id}",
-        VERSION: rollout.version,
-        DOC: rollout.model_dump_json(),
-    }
-
-
-def rollout_from_item(item: dict[str, Any]) -> Rollout:
-    return Rollout.model_validate_json(item[DOC]).model_copy(update={"version": item[VERSION]})
-
-
-def history_sort_key(at: datetime) -> str:
-    """The smallest history sort key at or after ``at`` (event ids start with their time, see koipond.ids)."""
-    return at.strftime("%Y%m%dT%H%M%S%fZ")
 
 
 class DynamoRolloutRepository:
@@ -63,17 +35,12 @@ class DynamoRolloutRepository:
         item = self._table.get(rollout_pk(rollout_id), META)
         if item is None:
             raise NotFoundError(f"no rollout with id {rollout_id!r}", {"rollout_id": rollout_id})
-        return rollout_from_item(item)
+        return ROLLOUTS.from_item(item)
 
     def list_by_status(self, status: RolloutStatus | None = None) -> list[Rollout]:
         """Rollouts by status (all when None), newest first; reads the index, so eventually consistent."""
-        statuses = [status] if status else list(RolloutStatus)
-        found = [
-            rollout_from_item(item)
-            for st in statuses
-            for item in self._table.query(rollouts_index(st), index=True, ascending=False)
-        ]
-        return sorted(found, key=lambda r: r.created_at, reverse=True)
+        items = self._table.query_newest(rollouts_index(st) for st in ([status] if status else list(RolloutStatus)))
+        return sorted(map(ROLLOUTS.from_item, items), key=lambda r: r.created_at, reverse=True)
 
     def active_for_test(self, test_id: str) -> str | None:
         """The id of the rollout driving ``test_id`` now, if any."""
@@ -81,10 +48,11 @@ class DynamoRolloutRepository:
         return None if item is None else str(item["rollout_id"])
 
     def create_actions(self, rollout: Rollout, event: HistoryEvent) -> list[TransactWriteItemTypeDef]:
+        """Writes creating ``rollout`` as its test's active rollout, with its start's event."""
         marker = {PK: loadtest_pk(rollout.test_id), SK: ACTIVE_ROLLOUT_SK, "rollout_id": rollout.id}
         return [
             # Prevents: two creates racing on the same id (ids are random, but never overwrite).
-            self._table.put_action(rollout_to_item(rollout), NEW_ITEM),
+            self._table.put_action(ROLLOUTS.to_item(rollout), NEW_ITEM),
             # Prevents: two rollouts driving one test at once (each would scale it to its own stages).
             self._table.put_action(marker, NEW_ITEM),
             self._history.append_action(event),
@@ -94,10 +62,10 @@ class DynamoRolloutRepository:
         self, rollout: Rollout, expected_version: int, event: HistoryEvent
     ) -> list[TransactWriteItemTypeDef]:
         """Actions storing ``rollout`` as version ``expected_version + 1`` with its transition's event."""
-        stored = rollout.model_copy(update={"version": expected_version + 1})
+        stored, item = ROLLOUTS.next_version(rollout, expected_version)
         # Prevents: two ticks (or a tick and a person) both moving the rollout from the same state, e.g. a
         # double advance that would skip a stage.
-        put = self._table.put_action(rollout_to_item(stored), SAME_VERSION, {":expected": expected_version})
+        put = self._table.put_action(item, SAME_VERSION, {":expected": expected_version})
         actions = [put, self._history.append_action(event)]
         if stored.status.finished:
             # A finished rollout frees its test for the next one, in the same write that finishes it.
@@ -105,22 +73,9 @@ class DynamoRolloutRepository:
         return actions
 
     def test_unchanged_action(self, test_id: str, version: int) -> TransactWriteItemTypeDef:
+        """A write that changes nothing and holds only while ``test_id`` is still at ``version``."""
         # Prevents: committing a transition decided on a test that someone changed (stopped, scaled) meanwhile.
         return self._table.check_action(loadtest_pk(test_id), META, SAME_VERSION, {":expected": version})
-
-    def transact(self, actions: Sequence[TransactWriteItemTypeDef], rollout_id: str) -> None:
-        """Write ``actions`` (from this repository) alone.
-
-        Raises:
-            StaleVersionError: a condition failed (the rollout, its test or the test's active rollout changed).
-        """
-        try:
-            self._table.transact(actions)
-        except ConditionFailed as exc:
-            raise StaleVersionError(
-                f"rollout {rollout_id!r} or its test changed meanwhile; read it again and retry",
-                {"rollout_id": rollout_id},
-            ) from exc
 
     def transitions(self, rollout_id: str) -> list[HistoryEvent]:
         return self._history.list_events(rollout_id)
@@ -144,10 +99,3 @@ class DynamoRolloutRepository:
             if "LastEvaluatedKey" not in page:
                 return events
             args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-
-
-def conflict_for_existing(test_id: str, rollout_id: str) -> ConflictError:
-    return ConflictError(
-        f"test {test_id!r} is driven by rollout {rollout_id!r} already; abort it first",
-        {"test_id": test_id, "rollout_id": rollout_id},
-    )

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from datetime import datetime
 
-from koipond.models.schools import School
+from koipond.models.schools import PreviousHeartbeat, School
 from koipond.store.items import (
     LAST_POLL,
     RUNNING_DIGEST,
@@ -38,8 +38,8 @@ class DynamoSchoolRepository:
         item = self._table.get(school_pk(school_id), META)
         return school_from_item(item) if item else None
 
-    def heartbeat(self, school_id: str, capacity: int, running: Mapping[str, int], at: datetime) -> tuple[Item, bool]:
-        """Record a poll in one write, with no read before it; return the item as it was before.
+    def heartbeat(self, school_id: str, capacity: int, running: Mapping[str, int], at: datetime) -> PreviousHeartbeat:
+        """Record a poll in one write, with no read before it; return the School as it was before.
 
         Last writer wins, which is right: a School's newest poll is the truth. ``first_seen_at`` is
         kept from the School's first poll by ``if_not_exists``, so no poll needs to read the item. The
@@ -48,12 +48,12 @@ class DynamoSchoolRepository:
         the allocator (first poll, back from the dead, new capacity).
 
         Returns:
-            The item as it was, and whether the School's koi per test differ from the ones it last
-            reported (by their digest), in which case they are for :meth:`save_running`.
+            The School as it was (None before its first poll), and whether its koi per test differ from
+            the ones it last reported (by their digest), in which case they are for :meth:`save_running`.
         """
         update, values, names = heartbeat_update(school_id, capacity, running, at, HEARTBEAT_TTL_SECONDS)
         before = self._table.update(school_pk(school_id), META, update, values, names, returning="ALL_OLD")
-        return before, before.get(RUNNING_DIGEST) != values[":digest"]
+        return PreviousHeartbeat(school_from_item(before), before.get(RUNNING_DIGEST) != values[":digest"])
 
     def save_running(self, school_id: str, running: Mapping[str, int], at: datetime) -> None:
         """Store what the School runs per test (its poll found the digest changed); expires with the heartbeat."""

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from koipond.backoff import full_jitter_seconds
-from koipond.errors import BadRequestError, StoreError
+from koipond.errors import BadRequestError, StoreError, TransactionConflictError
 from koipond.store.schema import GSI1, GSI1_PK, PK, SK
 
 if TYPE_CHECKING:
@@ -31,8 +31,8 @@ CONFLICT_BACKOFF_SECONDS = 0.025
 CONFLICT_BACKOFF_CAP_SECONDS = 0.4
 
 
-class TransactionConflict(StoreError):
-    """Another transaction was writing the same item at the same moment; retrying is safe."""
+# The error lives in koipond.errors so that services can name it without importing the store.
+TransactionConflict = TransactionConflictError
 
 
 class ItemTooLargeError(BadRequestError, StoreError):
@@ -200,6 +200,10 @@ class DynamoTable:
                 return
             args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    def query_newest(self, partitions: Iterable[str]) -> list[Item]:
+        """The items of several index partitions, each newest first (eventually consistent)."""
+        return [item for pk in partitions for item in self.query(pk, index=True, ascending=False)]
+
     def query_page(
         self, pk: str, *, limit: int, start_after_sk: str | None = None, ascending: bool = True
     ) -> tuple[list[Item], str | None]:
@@ -229,7 +233,7 @@ class DynamoTable:
 
         Raises:
             ConditionFailed: a condition did not hold; nothing was written.
-            TransactionConflict: still conflicting after the retries; nothing was written.
+            TransactionConflictError: still conflicting after the retries; nothing was written.
             StoreError: DynamoDB refused or failed for another reason.
         """
         if len(actions) > MAX_TRANSACTION_ITEMS:
@@ -238,7 +242,7 @@ class DynamoTable:
             try:
                 self._transact_once(actions)
                 return
-            except TransactionConflict:
+            except TransactionConflictError:
                 self._sleep(
                     full_jitter_seconds(attempt, CONFLICT_BACKOFF_SECONDS, CONFLICT_BACKOFF_CAP_SECONDS, self._rng)
                 )
@@ -257,7 +261,7 @@ class DynamoTable:
                 if any(r.get("Code") == "TransactionConflict" for r in reasons) or "TransactionConflict" in error.get(
                     "Message", ""
                 ):
-                    raise TransactionConflict(f"write conflicted: {error.get('Message', exc)}") from exc
+                    raise TransactionConflictError(f"write conflicted: {error.get('Message', exc)}") from exc
             _raise_if_item_too_large(exc)
             raise store_error("a transaction", exc) from exc
         except BotoCoreError as exc:
@@ -394,6 +398,21 @@ class DynamoTable:
             "ExpressionAttributeValues": serialize(values),
         }
         return {"ConditionCheck": check}  # type: ignore[typeddict-item]
+
+
+_ACTIONS = frozenset({"Put", "Update", "Delete", "ConditionCheck"})
+
+
+def staged_actions(writes: Sequence[object]) -> list[TransactWriteItemTypeDef]:
+    """Staged writes handed back by a service, as the transaction actions this table's repositories made.
+
+    Raises:
+        TypeError: a write is not a DynamoDB transaction action (one staged by another store: a wiring bug).
+    """
+    for write in writes:
+        if not (isinstance(write, dict) and len(write) == 1 and next(iter(write)) in _ACTIONS):
+            raise TypeError(f"not a DynamoDB transaction action: {write!r}")
+    return cast("list[TransactWriteItemTypeDef]", list(writes))
 
 
 _PLACEHOLDERS = {"#pk": PK, "#sk": SK, "#version": "version", "#status": "status"}

@@ -10,8 +10,6 @@ from typing import Any
 
 from koipond.clock import Clock
 from koipond.errors import KoipondError, StoreError
-from koipond.tokens.job_store import DynamoTokenJobRepository
-from koipond.tokens.minting import TokenProvider, visibility_backoff_seconds
 from koipond.tokens.models import (
     DEFAULT_MAX_RECEIVE_COUNT,
     PlanMessage,
@@ -20,8 +18,8 @@ from koipond.tokens.models import (
     ShardStatus,
     TokenQueueMessage,
 )
-from koipond.tokens.queue import SqsTokenQueue
-from koipond.tokens.shards import S3TokenShardStore
+from koipond.tokens.ports import TokenJobRepository, TokenProvider, TokenQueue, TokenShardStore
+from koipond.tokens.retry_delays import visibility_backoff_seconds
 
 log = logging.getLogger("koipond.tokens.worker")
 
@@ -57,9 +55,9 @@ class TokenBatchWorker:
 
     def __init__(
         self,
-        jobs: DynamoTokenJobRepository,
-        queue: SqsTokenQueue,
-        shards: S3TokenShardStore,
+        jobs: TokenJobRepository,
+        queue: TokenQueue,
+        shards: TokenShardStore,
         provider: TokenProvider,
         clock: Clock,
         rng: random.Random,

@@ -17,7 +17,6 @@ from koipond.errors import (
     StoreError,
 )
 from koipond.ids import new_token_job_id
-from koipond.tokens.job_store import DynamoTokenJobRepository
 from koipond.tokens.mint_origins import MintOrigins
 from koipond.tokens.models import (
     MAX_USER_INDEX,
@@ -31,7 +30,7 @@ from koipond.tokens.models import (
     TokenJobStatus,
     shards_covering,
 )
-from koipond.tokens.queue import SqsTokenQueue
+from koipond.tokens.ports import TokenJobRepository, TokenQueue
 
 log = logging.getLogger("koipond.tokens")
 
@@ -56,8 +55,8 @@ class TooManyTokenJobsError(ConflictError):
 class TokenJobService:
     def __init__(
         self,
-        jobs: DynamoTokenJobRepository,
-        queue: SqsTokenQueue,
+        jobs: TokenJobRepository,
+        queue: TokenQueue,
         clock: Clock,
         token_ttl_seconds: int,
         origins: MintOrigins,

@@ -1,10 +1,9 @@
-"""Minting users' tokens: the ``TokenProvider`` port, its HTTP adapter, and the retry backoff."""
+"""Minting users' tokens over HTTP: the adapter of the ``TokenProvider`` port."""
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 from pydantic import SecretStr
@@ -13,16 +12,6 @@ from koipond.errors import KoipondError, TokenMintError
 from koipond.tokens.mint_origins import MintOrigins
 
 MINT_PATH = "/api/admin.tokens.mint"
-
-
-class TokenProvider(Protocol):
-    def mint(self, workspace: str, target: str, indexes: Sequence[int]) -> dict[int, str]:
-        """Tokens of users ``indexes`` of ``workspace``, minted by ``target``.
-
-        Raises:
-            TokenMintError: no tokens for this batch; the message never holds a token.
-        """
-        ...
 
 
 class HttpMintTokenProvider:
@@ -102,27 +91,3 @@ def _tokens_of(response: httpx.Response, where: str, indexes: Sequence[int]) -> 
     if missing:
         raise TokenMintError(f"minting at {where} returned no token for {missing} of {len(indexes)} users")
     return {index: tokens[index] for index in indexes}
-
-
-def backoff_ceiling(receive_count: int, base: int = 2, cap: int = 900) -> int:
-    """The longest delay after the ``receive_count``-th failed receive: ``min(cap, base * 2**(n-1))``."""
-    if receive_count <= 1:
-        return min(cap, base)
-    # Past 2**20 every realistic cap is reached; stop before the power gets huge.
-    return min(cap, base * (1 << min(receive_count - 1, 20)))
-
-
-def visibility_backoff_seconds(receive_count: int, rng: random.Random, base: int = 2, cap: int = 900) -> int:
-    """Seconds to hide a failed message before its next try: exponential backoff with full jitter.
-
-    Uniform over ``[0, backoff_ceiling(receive_count, base, cap)]`` (whole seconds, as SQS takes them),
-    so retries of many failing batches spread out instead of arriving together.
-
-    Args:
-        receive_count: the message's ApproximateReceiveCount (1 on its first delivery).
-        rng: the source of jitter (seeded in tests).
-        base: the ceiling after the first failure, seconds.
-        cap: the ceiling never exceeds this, seconds (SQS allows up to 43,200).
-    """
-    ceiling = backoff_ceiling(receive_count, base, cap)
-    return min(ceiling, int(rng.random() * (ceiling + 1)))

@@ -6,10 +6,9 @@ import logging
 from typing import Any
 
 from koipond.errors import NotFoundError, StoreError
-from koipond.tokens.job_store import DynamoTokenJobRepository
 from koipond.tokens.mint_origins import MintOrigins
 from koipond.tokens.models import PlanMessage, ShardMessage
-from koipond.tokens.queue import SqsTokenQueue
+from koipond.tokens.ports import TokenJobRepository, TokenQueue
 
 log = logging.getLogger("koipond.tokens.plan")
 
@@ -26,9 +25,7 @@ class TokenJobPlanner:
     ever run, one loses the cursor's race and stops, so the plan never forks.
     """
 
-    def __init__(
-        self, jobs: DynamoTokenJobRepository, queue: SqsTokenQueue, origins: MintOrigins, step_batches: int
-    ) -> None:
+    def __init__(self, jobs: TokenJobRepository, queue: TokenQueue, origins: MintOrigins, step_batches: int) -> None:
         self._jobs = jobs
         self._queue = queue
         self._origins = origins

@@ -8,7 +8,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,6 +21,7 @@ from koipond.tokens.models import (
     TokenQueueMessage,
     parse_queue_message,
 )
+from koipond.tokens.ports import QueuedBatch
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import (
@@ -43,15 +43,6 @@ _UNSUPPORTED = {"500", "InternalFailure", "NotImplemented", "InvalidAction", "Un
 _MOVE_VISIBILITY_SECONDS = 30
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class QueuedBatch:
-    """A message of the DLQ: its id and its batch or plan step, when its body is one (no tokens are ever queued)."""
-
-    message_id: str
-    batch: ShardMessage | None
-    plan: PlanMessage | None = None
 
 
 def _sdk(what: str, call: Callable[..., T], **kwargs: Any) -> T:

@@ -17,6 +17,7 @@ from koipond.store.guard import DynamoGuardRepository
 from koipond.store.history import DynamoHistoryRepository
 from koipond.store.rollouts import DynamoRolloutRepository
 from koipond.store.table import DynamoTable
+from koipond.store.writes import DynamoUnitOfWork
 from tests.conftest import Api, new_test_body
 
 
@@ -53,6 +54,7 @@ def rival_service(
         DynamoEmergencyStopRepository(table, history),
         clock,
         settings.max_koi_per_test,
+        DynamoUnitOfWork(table),
     )
 
 

@@ -7,7 +7,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from koipond.tokens.minting import backoff_ceiling, visibility_backoff_seconds
+from koipond.tokens.retry_delays import backoff_ceiling, visibility_backoff_seconds
 
 receive_counts = st.integers(min_value=1, max_value=10_000)
 bases = st.integers(min_value=1, max_value=900)

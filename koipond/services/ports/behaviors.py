@@ -9,14 +9,24 @@ from koipond.models.history import HistoryEvent
 
 
 class BehaviorRepository(Protocol):
-    def latest(self, name: str) -> StoredBehavior | None: ...
+    def latest(self, name: str) -> StoredBehavior | None:
+        """The highest version of ``name``; None when no version exists."""
+        ...
 
-    def get(self, name: str, version: int | None = None) -> StoredBehavior: ...
+    def get(self, name: str, version: int | None = None) -> StoredBehavior:
+        """One version of ``name`` (the latest when None).
 
-    def list_latest(self) -> list[StoredBehavior]: ...
+        Raises:
+            NotFoundError: no such behavior, or no such version of it.
+        """
+        ...
+
+    def list_latest(self) -> list[StoredBehavior]:
+        """The latest version of every behavior, by name."""
+        ...
 
     def put(self, behavior: StoredBehavior, event: HistoryEvent) -> None:
-        """Store a new version.
+        """Store a new version, with its history event.
 
         Raises:
             ConflictError: that version exists already (two uploads raced; re-read and retry).

@@ -14,7 +14,13 @@ class DeployRepository(Protocol):
         """Store a new deploy and queue it for its verdict; False when a deploy with its id exists already."""
         ...
 
-    def get(self, deploy_id: str) -> Deploy: ...
+    def get(self, deploy_id: str) -> Deploy:
+        """The deploy with this id.
+
+        Raises:
+            NotFoundError: no deploy has this id.
+        """
+        ...
 
     def list_for_service(self, service: str, limit: int) -> list[Deploy]:
         """The service's deploys, newest first (by deploy time)."""
@@ -36,12 +42,26 @@ class DeployRepository(Protocol):
         """Remove a queue entry whose deploy is judged or gone, so a stray entry can never jam the queue."""
         ...
 
-    def events(self, subject: str) -> list[HistoryEvent]: ...
+    def events(self, subject: str) -> list[HistoryEvent]:
+        """The history of ``subject`` (a deploy's is ``deploy:<id>``), oldest first."""
+        ...
 
-    def get_slis(self, service: str) -> ServiceSlis | None: ...
+    def get_slis(self, service: str) -> ServiceSlis | None:
+        """The service's own SLI settings; None when it has none (the defaults apply)."""
+        ...
 
-    def list_slis(self) -> list[ServiceSlis]: ...
+    def list_slis(self) -> list[ServiceSlis]:
+        """Every service's own SLI settings, by service."""
+        ...
 
-    def put_slis(self, slis: ServiceSlis, event: HistoryEvent) -> None: ...
+    def put_slis(self, slis: ServiceSlis, event: HistoryEvent) -> None:
+        """Create or replace a service's SLI settings, with the history event."""
+        ...
 
-    def delete_slis(self, service: str, event: HistoryEvent) -> None: ...
+    def delete_slis(self, service: str, event: HistoryEvent) -> None:
+        """Remove a service's SLI settings, with the history event.
+
+        Raises:
+            NotFoundError: the service has no SLI settings of its own.
+        """
+        ...

@@ -10,9 +10,13 @@ from koipond.services.ports.writes import StagedWrite
 
 
 class HistoryRepository(Protocol):
-    def append_action(self, event: HistoryEvent) -> StagedWrite: ...
+    def append_action(self, event: HistoryEvent) -> StagedWrite:
+        """A write appending ``event`` (never overwriting an event with the same id)."""
+        ...
 
-    def append(self, event: HistoryEvent) -> None: ...
+    def append(self, event: HistoryEvent) -> None:
+        """Append ``event`` on its own."""
+        ...
 
     def list_events(
         self, subject: str, *, newest_first: bool = False, limit: int | None = None, now: datetime | None = None

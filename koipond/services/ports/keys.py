@@ -9,14 +9,24 @@ from koipond.models.history import HistoryEvent
 
 
 class ApiKeyRepository(Protocol):
-    def find(self, key_id: str) -> ApiKey | None: ...
+    def find(self, key_id: str) -> ApiKey | None:
+        """The key with this id (revoked ones too); None when there is none."""
+        ...
 
-    def get(self, key_id: str) -> ApiKey: ...
+    def get(self, key_id: str) -> ApiKey:
+        """The key with this id (revoked ones too).
 
-    def list_all(self) -> list[ApiKey]: ...
+        Raises:
+            NotFoundError: no key has this id.
+        """
+        ...
+
+    def list_all(self) -> list[ApiKey]:
+        """Every key, revoked ones too, by id."""
+        ...
 
     def create(self, key: ApiKey, event: HistoryEvent | None) -> None:
-        """Store a new key.
+        """Store a new key (with its history event, if any).
 
         Raises:
             ConflictError: a key with this id exists (also how a bootstrap key stays revoked).

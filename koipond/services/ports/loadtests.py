@@ -11,7 +11,13 @@ from koipond.services.ports.writes import StagedWrite
 
 
 class LoadTestRepository(Protocol):
-    def get(self, test_id: str) -> LoadTest: ...
+    def get(self, test_id: str) -> LoadTest:
+        """A consistent read of one test.
+
+        Raises:
+            NotFoundError: no such test.
+        """
+        ...
 
     def get_many(self, test_ids: Sequence[str]) -> list[LoadTest]:
         """Consistent reads of the given tests (unknown ids are left out)."""
@@ -21,7 +27,13 @@ class LoadTestRepository(Protocol):
         """Tests by status (all when None), newest first; reads the index, so eventually consistent."""
         ...
 
-    def create(self, test: LoadTest, event: HistoryEvent) -> None: ...
+    def create(self, test: LoadTest, event: HistoryEvent) -> None:
+        """Store a new test with its history event.
+
+        Raises:
+            ConflictError: a test with that id exists already; nothing was written.
+        """
+        ...
 
     def save(
         self,

@@ -22,22 +22,23 @@ class RolloutRepository(Protocol):
         """The id of the rollout driving ``test_id`` now, if any."""
         ...
 
-    def create_actions(self, rollout: Rollout, event: HistoryEvent) -> list[StagedWrite]: ...
+    def create_actions(self, rollout: Rollout, event: HistoryEvent) -> Sequence[StagedWrite]:
+        """Writes creating ``rollout`` as its test's active rollout, with its start's event.
 
-    def save_actions(self, rollout: Rollout, expected_version: int, event: HistoryEvent) -> list[StagedWrite]:
-        """Actions storing ``rollout`` as version ``expected_version + 1`` with its transition's event."""
+        Their conditions fail (on commit) when the id exists or another rollout drives the test already.
+        """
+        ...
+
+    def save_actions(self, rollout: Rollout, expected_version: int, event: HistoryEvent) -> Sequence[StagedWrite]:
+        """Writes storing ``rollout`` as version ``expected_version + 1`` with its transition's event.
+
+        A finished rollout frees its test for the next one in the same writes.
+        """
         ...
 
     def test_unchanged_action(self, test_id: str, version: int) -> StagedWrite:
+        """A write that changes nothing and holds only while ``test_id`` is still at ``version``."""
         # Prevents: committing a transition decided on a test that someone changed (stopped, scaled) meanwhile.
-        ...
-
-    def transact(self, actions: Sequence[StagedWrite], rollout_id: str) -> None:
-        """Write ``actions`` (from this repository) alone.
-
-        Raises:
-            StaleVersionError: a condition failed (the rollout, its test or the test's active rollout changed).
-        """
         ...
 
     def transitions(self, rollout_id: str) -> list[HistoryEvent]: ...

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from koipond.models.schools import School
+from koipond.models.schools import PreviousHeartbeat, School
 
 
 class SchoolRepository(Protocol):
-    def get(self, school_id: str) -> School | None: ...
+    def get(self, school_id: str) -> School | None:
+        """The School as its last poll and the allocator's last write left it; None before its first poll."""
+        ...
 
-    def heartbeat(
-        self, school_id: str, capacity: int, running: Mapping[str, int], at: datetime
-    ) -> tuple[Mapping[str, Any], bool]:
-        """Record a poll in one write, with no read before it; return the item as it was before.
+    def heartbeat(self, school_id: str, capacity: int, running: Mapping[str, int], at: datetime) -> PreviousHeartbeat:
+        """Record a poll in one write, with no read before it; return the School as it was before.
 
         Last writer wins, which is right: a School's newest poll is the truth. ``first_seen_at`` is
         kept from the School's first poll by ``if_not_exists``, so no poll needs to read the item. The
@@ -24,8 +24,8 @@ class SchoolRepository(Protocol):
         the allocator (first poll, back from the dead, new capacity).
 
         Returns:
-            The item as it was, and whether the School's koi per test differ from the ones it last
-            reported (by their digest), in which case they are for :meth:`save_running`.
+            The School as it was (None before its first poll), and whether its koi per test differ from
+            the ones it last reported (by their digest), in which case they are for :meth:`save_running`.
         """
         ...
 
