@@ -14,7 +14,6 @@ cost of one more connected client.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
 import json
@@ -37,10 +36,12 @@ from common import (
     raise_open_files,
     require,
     rss_bytes,
-    run_worker,
     stop_process,
     verdict,
 )
+from harness import print_result, run_bench, run_worker
+
+from koipond import metric_names as mn
 
 WORKSPACE = "bench"
 TARGET_BYTES_PER_KOI = 20 * 1024
@@ -75,7 +76,7 @@ async def _idle_koi_worker(target_url: str, secret: str, n: int) -> dict[str, ob
     ctx = LoadTestContext("bench-idle", WORKSPACE, target_url, behavior, web_api, metrics, connect_spread(n))
 
     def connected() -> int:
-        return int(metrics.registry.get_sample_value("koi_pond_school_websocket_connections") or 0)
+        return int(metrics.registry.get_sample_value(mn.SCHOOL_WEBSOCKET_CONNECTIONS) or 0)
 
     async def wait_connected(want: int, within_seconds: float) -> int:
         for _ in range(int(within_seconds * 5)):
@@ -93,7 +94,7 @@ async def _idle_koi_worker(target_url: str, secret: str, n: int) -> dict[str, ob
     tasks += [asyncio.create_task(Koi(ctx, i, authority.mint(WORKSPACE, i)).swim()) for i in range(1, n)]
     held = await wait_connected(n, connect_spread(n) + 60)
     rss_all = rss_bytes()
-    failures = metrics.registry.get_sample_value("koi_pond_school_websocket_connect_failures_total") or 0
+    failures = metrics.registry.get_sample_value(mn.SCHOOL_WEBSOCKET_CONNECT_FAILURES_TOTAL) or 0
     for task in tasks:
         task.cancel()
     await asyncio.wait(tasks, timeout=30)
@@ -105,7 +106,7 @@ def worker_main(argv: list[str]) -> None:
     import uvloop
 
     raise_open_files()
-    print(json.dumps(uvloop.run(_idle_koi_worker(argv[0], argv[1], int(argv[2])))))
+    print_result(uvloop.run(_idle_koi_worker(argv[0], argv[1], int(argv[2]))))
 
 
 def measure_school(target: Target, n: int) -> dict[str, object]:
@@ -181,7 +182,6 @@ def per_client(result: dict[str, object]) -> float | None:
 
 
 def main() -> int:
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     n = 300 if quick() else int(os.environ.get("BENCH_IDLE_KOI", "5000"))
     raise_open_files()
     results: dict[str, dict[str, object]] = {}
@@ -210,8 +210,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        worker_main(sys.argv[2:])
-        sys.exit(0)
-    argparse.ArgumentParser(description=__doc__).parse_args()
-    sys.exit(main())
+    run_bench(__doc__, main, worker_main)

@@ -17,10 +17,8 @@ HTTP_POOL in flight.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import gc
-import json
 import os
 import resource
 import subprocess
@@ -40,9 +38,11 @@ from common import (
     quick,
     raise_open_files,
     rss_bytes,
-    run_worker,
     verdict,
 )
+from harness import print_result, run_bench, run_worker
+
+from koipond import metric_names as mn
 
 WANTED_KOI = 20_000
 HTTP_POOL = 64  # HTTP connections beside the websockets: ~210 calls/s, ~20 in flight on average
@@ -50,7 +50,6 @@ FD_MARGIN = 40  # stdio, the event loops' epoll and wake-up descriptors (uvloop 
 LAG_TARGET_SECONDS = 0.050
 STOP_GRACE_SECONDS = 30.0
 WORKSPACE = "bench"
-FAILED_STATUSES = ("api_error", "http_429", "http_4xx", "http_5xx", "timeout", "connect_error", "bad_response")
 
 
 # --- reading the School's histograms -----------------------------------------------------------------
@@ -62,7 +61,7 @@ def buckets(histogram: Any) -> dict[float, float]:
     for family in histogram.collect():
         for sample in family.samples:
             if sample.name.endswith("_bucket"):
-                le = float(sample.labels["le"])
+                le = float(sample.labels[mn.BUCKET_BOUND_LABEL])
                 found[le] = found.get(le, 0.0) + sample.value
     return dict(sorted(found.items()))
 
@@ -148,18 +147,19 @@ class Snapshot:
             for sample in family.samples:
                 if sample.name.endswith("_total"):
                     self.calls += sample.value
-                    if sample.labels["status"] in FAILED_STATUSES:
-                        kind = f"{sample.labels['method']} {sample.labels['status']}"
+                    method, status = sample.labels[mn.METHOD_LABEL], sample.labels[mn.STATUS_LABEL]
+                    if status in mn.FAILED_CALL_STATUSES:
+                        kind = f"{method} {status}"
                         self.failed_by[kind] = self.failed_by.get(kind, 0.0) + sample.value
         self.failed = sum(self.failed_by.values())
 
         def value(name: str) -> float:
             return float(registry.get_sample_value(name) or 0.0)
 
-        self.connected = value("koi_pond_school_websocket_connections")
-        self.connects = value("koi_pond_school_websocket_connects_total")
-        self.connect_failures = value("koi_pond_school_websocket_connect_failures_total")
-        self.disconnects = value("koi_pond_school_websocket_disconnects_total")
+        self.connected = value(mn.SCHOOL_WEBSOCKET_CONNECTIONS)
+        self.connects = value(mn.SCHOOL_WEBSOCKET_CONNECTS_TOTAL)
+        self.connect_failures = value(mn.SCHOOL_WEBSOCKET_CONNECT_FAILURES_TOTAL)
+        self.disconnects = value(mn.SCHOOL_WEBSOCKET_DISCONNECTS_TOTAL)
         self.events = sum(s.value for f in metrics.ws_events.collect() for s in f.samples if s.name.endswith("_total"))
 
 
@@ -255,7 +255,7 @@ def worker_main(argv: list[str]) -> None:
     url, admin, n, spread, settle, window = argv[0], argv[1], int(argv[2]), *map(float, argv[3:6])
 
     async def report() -> None:
-        print(json.dumps(await _scale_worker(url, admin, n, spread, settle, window)), flush=True)
+        print_result(await _scale_worker(url, admin, n, spread, settle, window))
         os._exit(0)  # koi that ignored their cancel would hold up the loop's own task clean-up forever
 
     uvloop.run(report())
@@ -265,7 +265,6 @@ def worker_main(argv: list[str]) -> None:
 
 
 def main() -> int:
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     hard = raise_open_files(WANTED_KOI + HTTP_POOL + FD_MARGIN)
     ceiling = hard - HTTP_POOL - FD_MARGIN
     if quick():
@@ -293,7 +292,7 @@ def main() -> int:
             print(f"bench: the School side failed to run: {exc}", file=sys.stderr)
             return 1
         target_cpu = (cpu_seconds(target.proc.pid) - target_cpu0) / (time.monotonic() - t0)
-        dropped = target.metric("koi_pond_target_websocket_events_dropped_total")
+        dropped = target.metric(mn.TARGET_WEBSOCKET_EVENTS_DROPPED_TOTAL)
     report(r, target_cpu, dropped)
     return 0
 
@@ -355,8 +354,4 @@ def report(r: dict[str, object], target_cpu: float, dropped: float) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        worker_main(sys.argv[2:])
-        sys.exit(0)
-    argparse.ArgumentParser(description=__doc__).parse_args()
-    sys.exit(main())
+    run_bench(__doc__, main, worker_main)

@@ -16,7 +16,6 @@ reported (the machine may be shared; the best round is the least disturbed one).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import csv
 import json
@@ -40,9 +39,11 @@ from common import (
     print_table,
     quick,
     require,
-    run_worker,
     verdict,
 )
+from harness import print_result, run_bench, run_worker
+
+from koipond import metric_names as mn
 
 CONNECTIONS = 64
 KOI = 2000
@@ -99,15 +100,15 @@ async def _koi_worker(base_url: str, koi: int, warmup: float, duration: float) -
 
     def calls(status: str) -> float:
         value = metrics.registry.get_sample_value(
-            "koi_pond_school_web_api_calls_total", {"method": ACTION, "status": status}
+            mn.SCHOOL_WEB_API_CALLS_TOTAL, {mn.METHOD_LABEL: ACTION, mn.STATUS_LABEL: status}
         )
         return value or 0.0
 
     await asyncio.sleep(warmup)
-    ok0, cpu0, t0 = calls("ok"), time.process_time(), time.monotonic()
+    ok0, cpu0, t0 = calls(mn.OK_STATUS), time.process_time(), time.monotonic()
     await asyncio.sleep(duration)
-    ok1, cpu1, t1 = calls("ok"), time.process_time(), time.monotonic()
-    failed = sum(calls(s) for s in ("api_error", "http_4xx", "http_5xx", "timeout", "connect_error", "bad_response"))
+    ok1, cpu1, t1 = calls(mn.OK_STATUS), time.process_time(), time.monotonic()
+    failed = sum(calls(s) for s in mn.FAILED_CALL_STATUSES)
     for task in tasks:
         task.cancel()
     await asyncio.wait(tasks, timeout=30)
@@ -146,7 +147,7 @@ def worker_main(argv: list[str]) -> None:
         result = uvloop.run(_koi_worker(url.rsplit("/", 1)[0], KOI, warmup, duration))
     else:
         result = uvloop.run(_raw_worker(url, warmup, duration, "aiohttp" if kind == "raw-aiohttp" else "reqwest"))
-    print(json.dumps(result))
+    print_result(result)
 
 
 # --- the peers -----------------------------------------------------------------------------------------
@@ -248,7 +249,6 @@ TOOLS: dict[str, Callable[[str, float], tuple[float, int]]] = {
 
 
 def main() -> int:
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     duration = 3.0 if quick() else 15.0
     rounds = 1 if quick() else int(os.environ.get("BENCH_ROUNDS", "2"))
     best: dict[str, Result] = {}
@@ -319,8 +319,4 @@ def report(best: dict[str, Result], rounds: int) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        worker_main(sys.argv[2:])
-        sys.exit(0)
-    argparse.ArgumentParser(description=__doc__).parse_args()
-    sys.exit(main())
+    run_bench(__doc__, main, worker_main)

@@ -20,6 +20,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from koipond import metric_names as mn
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 CLIENT_CORE = 0  # the tool being measured
@@ -213,7 +215,7 @@ class Target:
         return total
 
     def websocket_connections(self) -> int:
-        return int(self.metric("koi_pond_target_websocket_connections"))
+        return int(self.metric(mn.TARGET_WEBSOCKET_CONNECTIONS))
 
     def mint(self, workspace: str, count: int) -> list[str]:
         """Tokens of users ``[0, count)`` via the admin endpoint, as any client of the target would get them."""
@@ -256,19 +258,6 @@ def bundled_target() -> Iterator[Target]:
         yield Target(proc, port, secret, admin)
     finally:
         stop_process(proc, signal.SIGTERM, 20)
-
-
-# --- running a pinned worker that answers with one JSON line -----------------------------------------
-
-
-def run_worker(script: Path, args: Sequence[str], timeout: float) -> dict[str, object]:
-    """Run ``python script --worker args`` on CLIENT_CORE; its last stdout line is a JSON result (stderr shows)."""
-    argv = pinned(CLIENT_CORE, [sys.executable, str(script), "--worker", *args])
-    done = subprocess.run(argv, stdout=subprocess.PIPE, text=True, timeout=timeout, check=False)
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"worker {script.name} {' '.join(args)} failed with exit code {done.returncode}")
-    return dict(json.loads(lines[-1]))
 
 
 # --- reporting ---------------------------------------------------------------------------------------

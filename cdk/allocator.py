@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from cdk.config import StageConfig
-from cdk.functions import koipond_function
+from cdk.functions import koipond_function, run_on_schedule
 from koipond import envvars
 from koipond.store.schema import GSI1
 
@@ -52,11 +50,11 @@ class Allocator(Construct):
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=INDEX_ACTIONS, resources=[f"{table.table_arn}/index/{GSI1}"])
         )
-        self.rule = events.Rule(
+        # A failed run is not retried: the next scheduled run (or the lease's next holder) takes over.
+        self.rule = run_on_schedule(
             self,
             "Schedule",
+            self.function,
+            expression=config.allocator_schedule,
             description="Restart the koipond allocator's loop of allocation passes.",
-            schedule=events.Schedule.expression(config.allocator_schedule),
-            # A failed run is not retried: the next scheduled run (or the lease's next holder) takes over.
-            targets=[targets.LambdaFunction(self.function, retry_attempts=0)],
         )

@@ -1,8 +1,10 @@
-"""One way to build a koipond Lambda: the local-bundled asset, Python 3.11, a retained log group."""
+"""One way to build a koipond Lambda (local-bundled asset, Python 3.11, retained logs) and to run it on a schedule."""
 
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -43,6 +45,28 @@ def koipond_function(
         log_group=log_group,
         environment={envvars.AWS_REGION: Stack.of(scope).region, **environment},
         tracing=lambda_.Tracing.ACTIVE,
+    )
+
+
+def run_on_schedule(
+    scope: Construct,
+    construct_id: str,
+    function: lambda_.IFunction,
+    *,
+    expression: str,
+    description: str,
+    retry_attempts: int = 0,
+) -> events.Rule:
+    """An EventBridge rule invoking ``function`` on ``expression`` (``rate(...)`` or ``cron(...)``).
+
+    By default a failed run is not retried: the next scheduled run does the same work from fresh state.
+    """
+    return events.Rule(
+        scope,
+        construct_id,
+        description=description,
+        schedule=events.Schedule.expression(expression),
+        targets=[targets.LambdaFunction(function, retry_attempts=retry_attempts)],
     )
 
 

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from constructs import Construct
 
 from cdk.config import StageConfig
-from cdk.functions import koipond_function
+from cdk.functions import koipond_function, run_on_schedule
 from koipond import envvars
 
 
@@ -37,10 +35,10 @@ class ShutdownGuard(Construct):
             log_retention_days=config.log_retention_days,
         )
         table.grant_read_write_data(self.function)
-        self.rule = events.Rule(
+        self.rule = run_on_schedule(
             self,
             "Schedule",
+            self.function,
+            expression=config.guard_schedule,
             description="Run the koipond shutdown guard.",
-            schedule=events.Schedule.expression(config.guard_schedule),
-            targets=[targets.LambdaFunction(self.function, retry_attempts=0)],
         )

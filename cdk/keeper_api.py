@@ -13,9 +13,8 @@ from constructs import Construct
 
 from cdk.config import StageConfig
 from cdk.functions import koipond_function
-from cdk.token_pipeline import TokenQueues
+from cdk.token_pipeline import TokenQueues, token_environment
 from cdk.token_storage import TokenStorage
-from koipond import envvars
 
 # One line per request; no Authorization header or body is ever logged.
 ACCESS_LOG_FORMAT = {
@@ -49,14 +48,7 @@ class KeeperApi(Construct):
             "Function",
             lambda_name="keeper_api",
             handler="lambda_handler",
-            environment={
-                envvars.TABLE_NAME: table.table_name,
-                envvars.TOKEN_BUCKET: storage.bucket.bucket_name,
-                envvars.TOKEN_KMS_ALIAS: storage.alias.alias_name,
-                **queues.environment(),
-                # Token jobs whose target is not an allowed mint origin are refused at creation.
-                **config.mint_origins_environment(),
-            },
+            environment=token_environment(config, table, storage, queues),
             # API Gateway gives up after 30 s; a poll is answered in well under a second.
             timeout=Duration.seconds(29),
             log_retention_days=config.log_retention_days,

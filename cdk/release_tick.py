@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from cdk.config import StageConfig
-from cdk.functions import koipond_function
+from cdk.functions import koipond_function, run_on_schedule
 from cdk.guard import guard_environment
 from cdk.secrets import PlatformSecrets
 from cdk.token_pipeline import TokenQueues
@@ -51,10 +49,10 @@ class ReleaseTick(Construct):
             iam.PolicyStatement(actions=["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], resources=[queues.dlq.queue_arn])
         )
         PlatformSecrets.let_read(notifications, self.function, envvars.NOTIFICATION_SECRET)
-        self.rule = events.Rule(
+        self.rule = run_on_schedule(
             self,
             "Schedule",
+            self.function,
+            expression=config.release_tick_schedule,
             description="Run the koipond release tick.",
-            schedule=events.Schedule.expression(config.release_tick_schedule),
-            targets=[targets.LambdaFunction(self.function, retry_attempts=0)],
         )

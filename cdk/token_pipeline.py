@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
@@ -14,7 +14,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk.config import StageConfig
-from cdk.functions import koipond_function
+from cdk.functions import koipond_function, run_on_schedule
 from cdk.token_storage import TokenStorage
 from koipond import envvars
 
@@ -30,21 +30,11 @@ class TokenQueues(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
         super().__init__(scope, construct_id)
-        self.dlq = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            queue_name=config.token_dlq_name,
-            retention_period=DLQ_RETENTION,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-        )
-        self.queue = sqs.Queue(
-            self,
+        self.dlq = self._queue("DeadLetterQueue", config.token_dlq_name, retention_period=DLQ_RETENTION)
+        self.queue = self._queue(
             "Queue",
-            queue_name=config.token_queue_name,
+            config.token_queue_name,
             visibility_timeout=VISIBILITY_TIMEOUT,
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
             dead_letter_queue=sqs.DeadLetterQueue(queue=self.dlq, max_receive_count=config.max_receive_count),
         )
         cfn_dlq = self.dlq.node.default_child
@@ -61,6 +51,17 @@ class TokenQueues(Construct):
             evaluation_periods=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+
+    def _queue(self, construct_id: str, queue_name: str, **props: Any) -> sqs.Queue:
+        """A queue of the pipeline: encrypted at rest (SQS-managed keys), refusing any request without TLS."""
+        return sqs.Queue(
+            self,
+            construct_id,
+            queue_name=queue_name,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            **props,
         )
 
     def environment(self) -> dict[str, str]:
@@ -92,6 +93,23 @@ class TokenQueues(Construct):
         )
 
 
+def token_environment(
+    config: StageConfig, table: dynamodb.ITableV2, storage: TokenStorage, queues: TokenQueues
+) -> dict[str, str]:
+    """What the Keeper and the token Lambdas share: the table, the token store, the queues, the mint origins.
+
+    The Keeper refuses token jobs whose target is not an allowed mint origin; the worker re-checks every
+    job's target before the mint token leaves with a request.
+    """
+    return {
+        envvars.TABLE_NAME: table.table_name,
+        envvars.TOKEN_BUCKET: storage.bucket.bucket_name,
+        envvars.TOKEN_KMS_ALIAS: storage.alias.alias_name,
+        **queues.environment(),
+        **config.mint_origins_environment(),
+    }
+
+
 class TokenPipeline(Construct):
     """Worker (SQS, partial batch failures) and renewal (EventBridge cron) Lambdas over the queues."""
 
@@ -106,14 +124,7 @@ class TokenPipeline(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.queues = TokenQueues(self, "Queues", config=config)
-        environment = {
-            envvars.TABLE_NAME: table.table_name,
-            envvars.TOKEN_BUCKET: storage.bucket.bucket_name,
-            envvars.TOKEN_KMS_ALIAS: storage.alias.alias_name,
-            **self.queues.environment(),
-            # The worker re-checks every job's target before the mint token leaves with a request.
-            **config.mint_origins_environment(),
-        }
+        environment = token_environment(config, table, storage, self.queues)
         self.worker = koipond_function(
             self,
             "Worker",
@@ -148,12 +159,13 @@ class TokenPipeline(Construct):
         )
         table.grant_read_write_data(self.renewer)
         self.queues.grant_enqueue(self.renewer)
-        self.renew_rule = events.Rule(
+        self.renew_rule = run_on_schedule(
             self,
             "RenewSchedule",
+            self.renewer,
+            expression=config.token_renew_schedule,
             description="Re-enqueue token jobs whose tokens expire soon.",
-            schedule=events.Schedule.expression(config.token_renew_schedule),
-            targets=[targets.LambdaFunction(self.renewer, retry_attempts=2)],
+            retry_attempts=2,
         )
 
     @property

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from koipond import metric_names as mn
+
 
 @dataclass
 class Scrape:
@@ -32,17 +34,17 @@ def parse_scrape(text: str, at: float) -> Scrape:
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             name, labels, value = sample.name, sample.labels, sample.value
-            if name == "koi_pond_school_koi":
+            if name == mn.SCHOOL_KOI:
                 scrape.koi += value
-            elif name == "koi_pond_school_web_api_calls_total":
+            elif name == mn.SCHOOL_WEB_API_CALLS_TOTAL:
                 scrape.calls += value
-                scrape.ok_calls += value if labels.get("status") == "ok" else 0.0
-            elif name == "koi_pond_school_websocket_events_total":
+                scrape.ok_calls += value if labels.get(mn.STATUS_LABEL) == mn.OK_STATUS else 0.0
+            elif name == mn.SCHOOL_WEBSOCKET_EVENTS_TOTAL:
                 scrape.ws_events += value
-            elif name == "koi_pond_school_websocket_connections":
+            elif name == mn.SCHOOL_WEBSOCKET_CONNECTIONS:
                 scrape.ws_connections += value
-            elif name == "koi_pond_school_web_api_call_duration_seconds_bucket":
-                buckets[float(labels["le"])] += value
+            elif name == mn.SCHOOL_WEB_API_CALL_DURATION_SECONDS_BUCKET:
+                buckets[float(labels[mn.BUCKET_BOUND_LABEL])] += value
     scrape.latency_buckets = dict(buckets)
     return scrape
 

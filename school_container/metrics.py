@@ -6,12 +6,13 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from koipond import metric_names as mn
+
 # Latency buckets from 5 ms to 30 s: koi latencies are measured from the scheduled time, so a
 # saturated target shows up as long tails here rather than as fewer requests.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
-# Call outcomes: a closed set, so a misbehaving target cannot blow up label cardinality.
-STATUSES = ("ok", "api_error", "http_429", "http_4xx", "http_5xx", "timeout", "connect_error", "bad_response")
+STATUSES = mn.CALL_STATUSES
 MAX_METHODS = 200
 # Websocket event types counted by name; any other type counts as "other", unparsable ones as "malformed".
 EVENT_TYPES = frozenset({"hello", "message", "reaction_added", "malformed"})
@@ -24,48 +25,51 @@ class SchoolMetrics:
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self.calls = Counter(
-            "koi_pond_school_web_api_calls", "Web API calls by method and outcome.", ["method", "status"], registry=r
+            mn.SCHOOL_WEB_API_CALLS,
+            "Web API calls by method and outcome.",
+            [mn.METHOD_LABEL, mn.STATUS_LABEL],
+            registry=r,
         )
         self.failures = Counter(
-            "koi_pond_school_web_api_call_failures", "Web API calls that did not succeed.", ["method"], registry=r
+            mn.SCHOOL_WEB_API_CALL_FAILURES, "Web API calls that did not succeed.", [mn.METHOD_LABEL], registry=r
         )
         self.duration = Histogram(
-            "koi_pond_school_web_api_call_duration_seconds",
+            mn.SCHOOL_WEB_API_CALL_DURATION_SECONDS,
             "Web API call latency, from the call's scheduled time to its answer.",
-            ["method"],
+            [mn.METHOD_LABEL],
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.ws_connects = Counter("koi_pond_school_websocket_connects", "Websocket connections opened.", registry=r)
+        self.ws_connects = Counter(mn.SCHOOL_WEBSOCKET_CONNECTS, "Websocket connections opened.", registry=r)
         self.ws_connect_failures = Counter(
-            "koi_pond_school_websocket_connect_failures", "Websocket connections that failed to open.", registry=r
+            mn.SCHOOL_WEBSOCKET_CONNECT_FAILURES, "Websocket connections that failed to open.", registry=r
         )
         self.ws_disconnects = Counter(
-            "koi_pond_school_websocket_disconnects", "Websockets closed by the target or the network.", registry=r
+            mn.SCHOOL_WEBSOCKET_DISCONNECTS, "Websockets closed by the target or the network.", registry=r
         )
-        self.ws_connections = Gauge("koi_pond_school_websocket_connections", "Open websockets.", registry=r)
+        self.ws_connections = Gauge(mn.SCHOOL_WEBSOCKET_CONNECTIONS, "Open websockets.", registry=r)
         self.ws_events = Counter(
-            "koi_pond_school_websocket_events", "Websocket events received, by type.", ["type"], registry=r
+            mn.SCHOOL_WEBSOCKET_EVENTS, "Websocket events received, by type.", [mn.TYPE_LABEL], registry=r
         )
         self.ws_lag = Histogram(
-            "koi_pond_school_websocket_event_lag_seconds",
+            mn.SCHOOL_WEBSOCKET_EVENT_LAG_SECONDS,
             "End-to-end lag of message events: a koi's send to another koi's receipt.",
             buckets=LAG_BUCKETS,
             registry=r,
         )
-        self.koi = Gauge("koi_pond_school_koi", "Koi swimming, by test.", ["test"], registry=r)
+        self.koi = Gauge(mn.SCHOOL_KOI, "Koi swimming, by test.", [mn.TEST_LABEL], registry=r)
         self.schedule_lag = Histogram(
-            "koi_pond_school_schedule_lag_seconds",
+            mn.SCHOOL_SCHEDULE_LAG_SECONDS,
             "How late actions start relative to their scheduled time (the School's own overload).",
             buckets=LAG_BUCKETS,
             registry=r,
         )
-        self.polls = Counter("koi_pond_school_keeper_polls", "Keeper polls by outcome.", ["outcome"], registry=r)
+        self.polls = Counter(mn.SCHOOL_KEEPER_POLLS, "Keeper polls by outcome.", [mn.OUTCOME_LABEL], registry=r)
         self.skipped = Counter(
-            "koi_pond_school_actions_skipped", "Actions skipped (e.g. nothing to react to yet).", ["method"], registry=r
+            mn.SCHOOL_ACTIONS_SKIPPED, "Actions skipped (e.g. nothing to react to yet).", [mn.METHOD_LABEL], registry=r
         )
         self.koi_crashes = Counter(
-            "koi_pond_school_koi_crashes", "Koi that ended on their own (restarted at the next poll).", registry=r
+            mn.SCHOOL_KOI_CRASHES, "Koi that ended on their own (restarted at the next poll).", registry=r
         )
         self._methods: set[str] = set()
         self._call_children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
@@ -95,7 +99,7 @@ class SchoolMetrics:
         children = self._call_children.get(key)
         if children is None:
             label = self.method_label(method)
-            failure = self.failures.labels(label) if status != "ok" else None
+            failure = self.failures.labels(label) if status != mn.OK_STATUS else None
             children = (self.calls.labels(label, status), failure, self.duration.labels(label))
             self._call_children[key] = children
         calls, failures, duration = children

@@ -19,6 +19,7 @@ import aiohttp
 from pyreqwest.client import Client, ClientBuilder
 from pyreqwest.exceptions import PyreqwestError
 
+from koipond.metric_names import OK_STATUS
 from school_container.websocket import KoiSocket, OnMessage, open_koi_socket
 
 CALL_TIMEOUT_SECONDS = 30.0
@@ -65,7 +66,7 @@ def classify(http_status: int, body: dict[str, Any] | None) -> str:
         return "http_4xx"
     if body is None:
         return "bad_response"
-    return "ok" if body.get("ok", True) is not False else "api_error"
+    return OK_STATUS if body.get("ok", True) is not False else "api_error"
 
 
 def outcome(http_status: int, raw: bytes) -> CallOutcome:

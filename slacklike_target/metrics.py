@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from koipond import metric_names as mn
 from slacklike_target.wire import INJECTED_ERRORS, KNOWN_METHODS, ErrorCode
 
 OTHER = "other"
@@ -30,40 +31,40 @@ class TargetMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "koi_pond_target_requests",
+            mn.TARGET_REQUESTS,
             "Web API calls and websocket upgrades, by method and status (HTTP status or Slack error code).",
-            ["method", "status"],
+            [mn.METHOD_LABEL, mn.STATUS_LABEL],
             registry=self.registry,
         )
         self.request_duration = Histogram(
-            "koi_pond_target_request_duration_seconds",
+            mn.TARGET_REQUEST_DURATION_SECONDS,
             "Time to answer a Web API call or websocket upgrade, injected latency included.",
-            ["method"],
+            [mn.METHOD_LABEL],
             buckets=DURATION_BUCKETS,
             registry=self.registry,
         )
         self.websocket_connections = Gauge(
-            "koi_pond_target_websocket_connections", "Open websocket connections.", registry=self.registry
+            mn.TARGET_WEBSOCKET_CONNECTIONS, "Open websocket connections.", registry=self.registry
         )
         self.events_sent = Counter(
-            "koi_pond_target_websocket_events_sent",
+            mn.TARGET_WEBSOCKET_EVENTS_SENT,
             "Websocket events written, by event type.",
-            ["type"],
+            [mn.TYPE_LABEL],
             registry=self.registry,
         )
         self.events_dropped = Counter(
-            "koi_pond_target_websocket_events_dropped",
+            mn.TARGET_WEBSOCKET_EVENTS_DROPPED,
             "Fan-out events not sent because the client's send buffer was full (a slow reader).",
             registry=self.registry,
         )
         self.faults_injected = Counter(
-            "koi_pond_target_faults_injected",
+            mn.TARGET_FAULTS_INJECTED,
             "Injected faults, by method and kind (error, latency, websocket_reset).",
-            ["method", "kind"],
+            [mn.METHOD_LABEL, mn.KIND_LABEL],
             registry=self.registry,
         )
         self.history_reaction_entries = Counter(
-            "koi_pond_target_history_reaction_entries_visited",
+            mn.TARGET_HISTORY_REACTION_ENTRIES_VISITED,
             "Reaction user entries visited building conversations.history answers (their CPU cost).",
             registry=self.registry,
         )

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from koipond import envvars
+from koipond import metric_names as mn
 from koipond.clock import Clock
 from koipond.errors import BadRequestError, StoreError
 from koipond.models.durations import format_duration, parse_duration
@@ -145,20 +146,20 @@ def build_promql(series: ChartSeries, window: ChartWindow, test: str | None) -> 
     rate = f"{max(2 * window.step_seconds, MIN_RATE_WINDOW_SECONDS)}s"
     if series is ChartSeries.SUCCESS_RATE:
         return (
-            f"1 - ((sum(rate(koi_pond_school_web_api_call_failures_total[{rate}])) or vector(0))"
-            f" / sum(rate(koi_pond_school_web_api_calls_total[{rate}])))"
+            f"1 - ((sum(rate({mn.SCHOOL_WEB_API_CALL_FAILURES_TOTAL}[{rate}])) or vector(0))"
+            f" / sum(rate({mn.SCHOOL_WEB_API_CALLS_TOTAL}[{rate}])))"
         )
     if series is ChartSeries.KOI:
         selector = f'{{test="{test}"}}' if test else ""
         # A School drops a test's series when it stops; while Schools are scraped that reads as 0 koi, and
         # only with no School at all as "no data" (every School exports the unlabelled connections gauge).
-        return f"sum(koi_pond_school_koi{selector}) or on() (0 * count(koi_pond_school_websocket_connections))"
+        return f"sum({mn.SCHOOL_KOI}{selector}) or on() (0 * count({mn.SCHOOL_WEBSOCKET_CONNECTIONS}))"
     quantile, metric = {
-        ChartSeries.LATENCY_P50: ("0.5", "koi_pond_school_web_api_call_duration_seconds"),
-        ChartSeries.LATENCY_P99: ("0.99", "koi_pond_school_web_api_call_duration_seconds"),
-        ChartSeries.WEBSOCKET_LAG_P99: ("0.99", "koi_pond_school_websocket_event_lag_seconds"),
+        ChartSeries.LATENCY_P50: ("0.5", mn.SCHOOL_WEB_API_CALL_DURATION_SECONDS_BUCKET),
+        ChartSeries.LATENCY_P99: ("0.99", mn.SCHOOL_WEB_API_CALL_DURATION_SECONDS_BUCKET),
+        ChartSeries.WEBSOCKET_LAG_P99: ("0.99", mn.SCHOOL_WEBSOCKET_EVENT_LAG_SECONDS_BUCKET),
     }[series]
-    return f"histogram_quantile({quantile}, sum by (le) (rate({metric}_bucket[{rate}])))"
+    return f"histogram_quantile({quantile}, sum by (le) (rate({metric}[{rate}])))"
 
 
 def chart_request(series_name: str, range_text: str, step_text: str | None, test: str | None) -> ChartRequest:

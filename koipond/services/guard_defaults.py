@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from koipond import metric_names as mn
 from koipond.models.guard import Comparator, GuardQuery
 
 # Rates over 1m windows evaluated every 30 s for 5 minutes: a 5-minute sustained breach stops load.
@@ -10,8 +11,8 @@ DEFAULT_QUERIES = (
         label="web-api-success-rate",
         # `or vector(0)`: the failure counter has no series until the first failure.
         query=(
-            "1 - (sum(rate(koi_pond_school_web_api_call_failures_total[1m])) or vector(0))"
-            " / sum(rate(koi_pond_school_web_api_calls_total[1m]))"
+            f"1 - (sum(rate({mn.SCHOOL_WEB_API_CALL_FAILURES_TOTAL}[1m])) or vector(0))"
+            f" / sum(rate({mn.SCHOOL_WEB_API_CALLS_TOTAL}[1m]))"
         ),
         time_range="5m",
         step="30s",
@@ -20,7 +21,7 @@ DEFAULT_QUERIES = (
     ),
     GuardQuery(
         label="web-api-p99-latency",
-        query="histogram_quantile(0.99, sum by (le) (rate(koi_pond_school_web_api_call_duration_seconds_bucket[1m])))",
+        query=f"histogram_quantile(0.99, sum by (le) (rate({mn.SCHOOL_WEB_API_CALL_DURATION_SECONDS_BUCKET}[1m])))",
         time_range="5m",
         step="30s",
         threshold=2.0,
@@ -29,9 +30,9 @@ DEFAULT_QUERIES = (
     GuardQuery(
         label="websocket-connect-failure-rate",
         query=(
-            "sum(rate(koi_pond_school_websocket_connect_failures_total[1m]))"
-            " / (sum(rate(koi_pond_school_websocket_connects_total[1m]))"
-            " + sum(rate(koi_pond_school_websocket_connect_failures_total[1m])))"
+            f"sum(rate({mn.SCHOOL_WEBSOCKET_CONNECT_FAILURES_TOTAL}[1m]))"
+            f" / (sum(rate({mn.SCHOOL_WEBSOCKET_CONNECTS_TOTAL}[1m]))"
+            f" + sum(rate({mn.SCHOOL_WEBSOCKET_CONNECT_FAILURES_TOTAL}[1m])))"
         ),
         time_range="5m",
         step="30s",

@@ -13,16 +13,17 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
+from koipond import metric_names as mn
 from koipond.errors import PrometheusQueryError
 from koipond.models.deploys import SliKind, SliSettings
 from koipond.models.prometheus import VectorResult
 from koipond.services.deploy_verdict import MethodMeasurement, WindowMeasurements
 
-CALLS = "koi_pond_school_web_api_calls_total"
-DURATION_BUCKETS = "koi_pond_school_web_api_call_duration_seconds_bucket"
-LAG_BUCKETS = "koi_pond_school_websocket_event_lag_seconds_bucket"
-LAG_COUNT = "koi_pond_school_websocket_event_lag_seconds_count"
-OK_STATUS = "ok"  # school_container.metrics.STATUSES: every other status is a failure
+CALLS = mn.SCHOOL_WEB_API_CALLS_TOTAL
+DURATION_BUCKETS = mn.SCHOOL_WEB_API_CALL_DURATION_SECONDS_BUCKET
+LAG_BUCKETS = mn.SCHOOL_WEBSOCKET_EVENT_LAG_SECONDS_BUCKET
+LAG_COUNT = mn.SCHOOL_WEBSOCKET_EVENT_LAG_SECONDS_COUNT
+OK_STATUS = mn.OK_STATUS  # every other status is a failure
 _QUANTILES = {SliKind.LATENCY_P50: 0.5, SliKind.LATENCY_P99: 0.99}
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from koipond import metric_names as mn
 from koipond.store.assignments import ASSIGNMENTS_PK
 from local_pond.pond import LocalPond
 
@@ -22,8 +23,8 @@ Ranges = list[tuple[int, int]]
 class SchoolView:
     """One scrape of a School's ``/metrics``."""
 
-    koi: dict[str, int]  # koi_pond_school_koi by test
-    polls_ok: int  # koi_pond_school_keeper_polls_total{outcome="ok"}: the School's successful polls
+    koi: dict[str, int]  # mn.SCHOOL_KOI by test
+    polls_ok: int  # mn.SCHOOL_KEEPER_POLLS_TOTAL with outcome mn.POLL_OK: the School's successful polls
     websockets: int
 
     @property
@@ -64,11 +65,11 @@ def school_view(metrics_url: str) -> SchoolView | None:
     koi: dict[str, int] = {}
     polls_ok = websockets = 0
     for name, labels, value in samples:
-        if name == "koi_pond_school_koi" and value:
-            koi[labels["test"]] = int(value)
-        elif name == "koi_pond_school_keeper_polls_total" and labels.get("outcome") == "ok":
+        if name == mn.SCHOOL_KOI and value:
+            koi[labels[mn.TEST_LABEL]] = int(value)
+        elif name == mn.SCHOOL_KEEPER_POLLS_TOTAL and labels.get(mn.OUTCOME_LABEL) == mn.POLL_OK:
             polls_ok = int(value)
-        elif name == "koi_pond_school_websocket_connections":
+        elif name == mn.SCHOOL_WEBSOCKET_CONNECTIONS:
             websockets = int(value)
     return SchoolView(koi, polls_ok, websockets)
 
@@ -80,9 +81,9 @@ def target_view(target_url: str) -> TargetView | None:
         return None
     requests = websockets = 0
     for name, labels, value in samples:
-        if name == "koi_pond_target_requests_total" and labels.get("method") != MINT_METHOD:
+        if name == mn.TARGET_REQUESTS_TOTAL and labels.get(mn.METHOD_LABEL) != MINT_METHOD:
             requests += int(value)
-        elif name == "koi_pond_target_websocket_connections":
+        elif name == mn.TARGET_WEBSOCKET_CONNECTIONS:
             websockets = int(value)
     return TargetView(requests, websockets)
 
