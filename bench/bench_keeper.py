@@ -586,7 +586,7 @@ def _machine_busy_seconds() -> float:
 def _set_up(pond: Any, plan: PondPlan, tests: int) -> tuple[list[SimSchool], list[str]]:
     with pond.client() as admin:
         schools = [
-            SimSchool(sid, admin.create_key(sid, "school", school_id=sid)["token"], plan.capacity)
+            SimSchool(sid, admin.create_key(sid, "school", school_id=sid).token, plan.capacity)
             for sid in (f"sim-{n:03d}" for n in range(plan.schools))
         ]
         per_test = [plan.koi // tests + (1 if n < plan.koi % tests else 0) for n in range(tests)]
@@ -597,7 +597,7 @@ def _set_up(pond: Any, plan: PondPlan, tests: int) -> tuple[list[SimSchool], lis
                 behavior="average_user",
                 workspace="bench",
                 koi=koi,
-            )["id"]
+            ).id
             for n, koi in enumerate(per_test)
         ]
     return schools, test_ids

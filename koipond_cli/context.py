@@ -6,9 +6,11 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 import click
+from pydantic_core import to_jsonable_python
 from rich.console import Console
 
 from koipond import envvars
@@ -17,6 +19,7 @@ from koipond.models.durations import parse_duration
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
+_Data = TypeVar("_Data")
 
 
 @dataclass
@@ -63,13 +66,26 @@ def keeper_call() -> Iterator[KeeperClient]:
         client.close()
 
 
-def emit(data: Any, human: Callable[[Any], None]) -> None:
-    """Print ``data`` as JSON with --json, else with the ``human`` renderer."""
+def emit(data: _Data, human: Callable[[_Data], None]) -> None:
+    """Print ``data`` (the Keeper's models, or plain data holding them) as JSON with --json, else with ``human``.
+
+    The JSON is the Keeper's own: models dump every field, None included, and times as it writes them.
+    """
     state = click.get_current_context().find_object(CliState)
     if state is not None and state.as_json:
-        click.echo(json.dumps(data, indent=2, default=str))
+        click.echo(json.dumps(to_jsonable_python(data), indent=2, default=str))
     else:
         human(data)
+
+
+def wire_time(value: datetime) -> str:
+    """A time written as the Keeper's JSON writes it, e.g. ``2026-11-28T12:00:00.000004Z``."""
+    return str(to_jsonable_python(value))
+
+
+def wire_time_or_empty(value: datetime | None) -> str:
+    """:func:`wire_time`, or "" for no time."""
+    return "" if value is None else wire_time(value)
 
 
 def duration_seconds(_: click.Context, __: click.Parameter, value: str | None) -> int | None:

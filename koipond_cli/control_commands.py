@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.table import Table
 
+from koipond.api.behaviors import BehaviorOut
+from koipond.api.estop import EmergencyStopOut
+from koipond.api.keys import KeyOut
+from koipond.api.schools import SchoolOut
 from koipond.behavior_files import load_behavior_file
 from koipond.errors import BehaviorInvalidError
-from koipond_cli.context import console, emit, keeper_call
+from koipond_cli.context import console, emit, keeper_call, wire_time, wire_time_or_empty
 
 
 @click.group("estop")
@@ -18,23 +21,23 @@ def estop_group() -> None:
     """The emergency stop: halt all load at once."""
 
 
-def _print_estop(state: dict[str, Any]) -> None:
-    if state["active"]:
+def _print_estop(state: EmergencyStopOut) -> None:
+    if state.active:
+        since = "None" if state.activated_at is None else wire_time(state.activated_at)
         console.print(
-            f"[bold white on red] EMERGENCY STOP ACTIVE [/] since {state['activated_at']} "
-            f"by {state['activated_by']}: {state['reason']}"
+            f"[bold white on red] EMERGENCY STOP ACTIVE [/] since {since} by {state.activated_by}: {state.reason}"
         )
     else:
         console.print(
             "[green]emergency stop not active[/]"
-            + (f" (lifted {state['lifted_at']} by {state['lifted_by']})" if state["lifted_at"] else "")
+            + (f" (lifted {wire_time(state.lifted_at)} by {state.lifted_by})" if state.lifted_at else "")
         )
-    if not state.get("changed", True):
+    if not state.changed:
         console.print("(it already was; nothing changed)")
-    if state["history"]:
+    if state.history:
         table = Table("when", "event", "by", "why", title="history (newest first)")
-        for e in state["history"]:
-            table.add_row(e["at"][:19].replace("T", " "), e["kind"], e["actor"], e["reason"] or "")
+        for e in state.history:
+            table.add_row(wire_time(e.at)[:19].replace("T", " "), e.kind, e.actor, e.reason or "")
         console.print(table)
 
 
@@ -90,17 +93,17 @@ def keys_create(name: str, role: str, school_id: str | None, school_prefix: str 
         emit(
             keeper.create_key(name, role, school_id=school_id, school_prefix=school_prefix),
             lambda k: console.print(
-                f"created {k['id']} ({k['role']}{_binding(k)}) for {k['name']}\ntoken (shown once): {k['token']}"
+                f"created {k.id} ({k.role}{_binding(k)}) for {k.name}\ntoken (shown once): {k.token}"
             ),
         )
 
 
-def _binding(key: dict[str, Any]) -> str:
+def _binding(key: KeyOut) -> str:
     """The Schools a school key may act as: ", School s-7" or ", Schools eks-prod-*"; "" for other keys."""
-    if key.get("school_id"):
-        return f", School {key['school_id']}"
-    if key.get("school_prefix"):
-        return f", Schools {key['school_prefix']}*"
+    if key.school_id:
+        return f", School {key.school_id}"
+    if key.school_prefix:
+        return f", Schools {key.school_prefix}*"
     return ""
 
 
@@ -108,7 +111,7 @@ def _binding(key: dict[str, Any]) -> str:
 def keys_whoami() -> None:
     """Show the key your KOIPOND_TOKEN belongs to: its id, name and role (any key may ask)."""
     with keeper_call() as keeper:
-        emit(keeper.whoami(), lambda k: console.print(f"{k['name']} ({k['role']}), key {k['key_id']}"))
+        emit(keeper.whoami(), lambda k: console.print(f"{k.name} ({k.role}), key {k.key_id}"))
 
 
 @keys_group.command("list")
@@ -117,16 +120,16 @@ def keys_list() -> None:
     with keeper_call() as keeper:
         keys = keeper.list_keys()
 
-    def human(rows: list[dict[str, Any]]) -> None:
+    def human(rows: list[KeyOut]) -> None:
         table = Table("id", "name", "role", "created", "by", "revoked")
         for k in rows:
             table.add_row(
-                k["id"],
-                k["name"],
-                k["role"] + _binding(k),
-                k["created_at"][:19],
-                k["created_by"],
-                (k["revoked_at"] or "")[:19],
+                k.id,
+                k.name,
+                k.role + _binding(k),
+                wire_time(k.created_at)[:19],
+                k.created_by,
+                wire_time_or_empty(k.revoked_at)[:19],
             )
         console.print(table)
 
@@ -138,7 +141,7 @@ def keys_list() -> None:
 def keys_revoke(key_id: str) -> None:
     """Revoke a key; requests with its token fail from now on."""
     with keeper_call() as keeper:
-        emit(keeper.revoke_key(key_id), lambda k: console.print(f"revoked {k['id']} ({k['name']})"))
+        emit(keeper.revoke_key(key_id), lambda k: console.print(f"revoked {k.id} ({k.name})"))
 
 
 @click.group("behaviors")
@@ -158,7 +161,7 @@ def behaviors_put(file: Path, name: str | None) -> None:
         raise click.ClickException(f"{exc.message}\n{problems}".rstrip()) from exc
     with keeper_call() as keeper:
         stored = keeper.put_behavior(name or file.stem, document.model_dump(mode="json", exclude_none=True))
-    emit(stored, lambda b: console.print(f"stored behavior {b['name']} version {b['version']}"))
+    emit(stored, lambda b: console.print(f"stored behavior {b.name} version {b.version}"))
 
 
 @behaviors_group.command("list")
@@ -167,15 +170,15 @@ def behaviors_list() -> None:
     with keeper_call() as keeper:
         behaviors = keeper.list_behaviors()
 
-    def human(rows: list[dict[str, Any]]) -> None:
+    def human(rows: list[BehaviorOut]) -> None:
         table = Table("name", "version", "description", "stored", "by")
         for b in rows:
             table.add_row(
-                b["name"],
-                str(b["version"]),
-                b["document"].get("description", ""),
-                b["created_at"][:19],
-                b["created_by"],
+                b.name,
+                str(b.version),
+                b.document.get("description", ""),
+                wire_time(b.created_at)[:19],
+                b.created_by,
             )
         console.print(table)
 
@@ -188,18 +191,18 @@ def schools_command() -> None:
     with keeper_call() as keeper:
         schools = keeper.list_schools()
 
-    def human(rows: list[dict[str, Any]]) -> None:
+    def human(rows: list[SchoolOut]) -> None:
         if not rows:
             console.print("no School has polled yet")
             return
         table = Table("school", "live", "capacity", "assigned", "last poll")
         for s in rows:
             table.add_row(
-                s["id"],
-                "yes" if s["live"] else "[red]no[/]",
-                f"{s['capacity']:,}",
-                f"{s['assigned_koi']:,}",
-                s["last_poll_at"][:19],
+                s.id,
+                "yes" if s.live else "[red]no[/]",
+                f"{s.capacity:,}",
+                f"{s.assigned_koi:,}",
+                wire_time(s.last_poll_at)[:19],
             )
         console.print(table)
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from koipond.api.client import KeeperApiError, KeeperClient
+from koipond.api.history import EventOut
+from koipond_cli.context import wire_time
 from koipond_cli.tokens_commands import follow_token_job
 from local_pond.live import Figures, Scrape, combine, figures_between, scrape
 from local_pond.pond import LocalPond, PondConfig
@@ -88,19 +89,17 @@ def run_demo(state_dir: Path) -> None:
 def _drive(pond: LocalPond, admin: KeeperClient) -> None:
     _step(f"1. tokens for {KOI:,} users through the pipeline: SQS batches, a worker, encrypted S3 shards")
     job = follow_token_job(admin, admin.create_token_job("pond", pond.target_url, 0, KOI), timeout=120)
-    _expect(job["status"] == "done", f"{job['batches_done']} batches minted and stored (SSE-KMS)")
+    _expect(job.status == "done", f"{job.batches_done} batches minted and stored (SSE-KMS)")
 
     _step(f"2. a continuous test rolled out to {KOI:,} koi in stages: " + " -> ".join(f"{s['koi']:,}" for s in ROLLOUT))
     test = admin.start_test(
         name="demo average users", target=pond.target_url, behavior="average_user", workspace="pond", koi=KOI
     )
-    test_id = test["id"]
+    test_id = test.id
     rollout = admin.start_rollout(test_id, ROLLOUT, reason="demo: ramp up safely")
     console.print(f"  each stage holds {ROLLOUT[0]['hold']} with the guard healthy, then the release tick advances it")
-    figures = _watch(
-        pond, 60, until=lambda f: f.koi == KOI and admin.show_rollout(rollout["id"])["status"] == "completed"
-    )
-    _expect(admin.show_rollout(rollout["id"])["status"] == "completed", "the rollout went through every stage")
+    figures = _watch(pond, 60, until=lambda f: f.koi == KOI and admin.show_rollout(rollout.id).status == "completed")
+    _expect(admin.show_rollout(rollout.id).status == "completed", "the rollout went through every stage")
     _expect(figures.koi == KOI, f"{KOI:,} koi swimming across both Schools")
     _expect((figures.success_rate or 0) >= 0.95, f"success rate {100 * (figures.success_rate or 0):.1f}% >= 95%")
     _expect("from s3 shards" in pond.schools[0].log_path.read_text(), "koi took their tokens from the S3 shards")
@@ -114,7 +113,7 @@ def _drive(pond: LocalPond, admin: KeeperClient) -> None:
     _step("5. kill school-2: after 3 missed polls its koi move to school-1")
     pond.schools[1].kill()
     figures = _watch(pond, 10, until=lambda f: f.koi == KOI // 2)
-    split = admin.show_test(test_id)["koi_per_school"]
+    split = admin.show_test(test_id).koi_per_school
     _expect(split == {"school-1": KOI // 2}, f"all {KOI // 2:,} koi on school-1 ({split})")
 
     _step("6. kill the Keeper and start it again: Schools keep swimming, nothing is lost")
@@ -132,8 +131,8 @@ def _drive(pond: LocalPond, admin: KeeperClient) -> None:
     _watch(pond, 60, until=lambda f: f.koi == 0)
     pond.target_faults("DELETE")
     stopped = admin.test_events(test_id)[-1]
-    _expect(stopped["kind"] == "test_stopped" and stopped["actor"] == "guard", "the guard stopped the test")
-    console.print(f"  why: {stopped['reason']}")
+    _expect(stopped.kind == "test_stopped" and stopped.actor == "guard", "the guard stopped the test")
+    console.print(f"  why: {stopped.reason}")
     admin.request("DELETE", "/v1/guard/queries/demo-success-rate")
     admin.resume_test(test_id, "demo: the target recovered")
     figures = _watch(pond, 15, until=lambda f: f.koi == KOI // 2)
@@ -150,7 +149,7 @@ def _drive(pond: LocalPond, admin: KeeperClient) -> None:
     except KeeperApiError as exc:
         _expect(exc.status == 409, f"new tests refused: {exc.message}")
     admin.estop_off("demo: all clear")
-    _show_history(admin.test_events(test_id), admin.estop_status()["history"])
+    _show_history(admin.test_events(test_id), admin.estop_status().history)
 
 
 def _deploy_gate(pond: LocalPond, admin: KeeperClient) -> None:
@@ -160,17 +159,18 @@ def _deploy_gate(pond: LocalPond, admin: KeeperClient) -> None:
     deploy = admin.record_deploy("slack-like", "demo-2", soak=DEPLOY_WINDOW, baseline=DEPLOY_WINDOW)
     pond.target_faults("PUT", {"route": "*", "added_latency_ms": ADDED_LATENCY_MS})
     try:
-        _watch(pond, 60, until=lambda _: admin.deploy(deploy["id"])["status"] == "judged")
+        _watch(pond, 60, until=lambda _: admin.deploy(deploy.id).status == "judged")
     finally:
         pond.target_faults("DELETE")
-    verdict = admin.deploy(deploy["id"])["verdict"] or {}
-    table = Table("SLI", "method", "before", "after", "threshold", "ok", title=f"verdict: {verdict.get('outcome')}")
-    for row in verdict.get("rows", []):
-        if row["ok"] is False:
-            table.add_row(row["kind"], row["method"] or "", _number(row["baseline"]), _number(row["after"]),
-                          row["threshold"], "[red]no[/]")  # fmt: skip
+    verdict = admin.deploy(deploy.id).verdict
+    outcome = None if verdict is None else verdict.outcome
+    table = Table("SLI", "method", "before", "after", "threshold", "ok", title=f"verdict: {outcome}")
+    for row in [] if verdict is None else verdict.rows:
+        if row.ok is False:
+            table.add_row(row.kind, row.method or "", _number(row.baseline), _number(row.after),
+                          row.threshold, "[red]no[/]")  # fmt: skip
     console.print(table)
-    _expect(verdict.get("outcome") == "fail", "the gate failed the build: `koipond verify` would exit 1")
+    _expect(outcome == "fail", "the gate failed the build: `koipond verify` would exit 1")
 
 
 def _number(value: float | str | None) -> str:
@@ -186,9 +186,9 @@ def _show_notifications(admin: KeeperClient, sink: WebhookSink) -> None:
         time.sleep(1)
     table = Table("when", "kind", "status", "text", title="notifications (GET /v1/notifications)")
     for n in reversed(admin.notifications(limit=100)):
-        if n["route"] != "workflow":
+        if n.route != "workflow":
             continue  # each notice also went to the incoming webhook route: one row per notice is enough
-        table.add_row(n["created_at"][11:19], n["kind"], n["status"], n["text"][:90])
+        table.add_row(wire_time(n.created_at)[11:19], n.kind, n.status, n.text[:90])
     console.print(table)
     missing = kinds - _delivered_kinds(sink)
     _expect(not missing, f"the webhook sink received every kind of notice ({len(sink.state.received())} posts)")
@@ -254,8 +254,8 @@ def _expect(condition: bool, what: str) -> None:
     console.print(f"  [green]ok[/] {what}")
 
 
-def _show_history(events: list[dict[str, Any]], estop_events: list[dict[str, Any]]) -> None:
+def _show_history(events: list[EventOut], estop_events: list[EventOut]) -> None:
     table = Table("when", "subject", "event", "by", "why", title="history")
-    for e in sorted(events + estop_events, key=lambda e: e["at"]):
-        table.add_row(e["at"][11:19], e["subject"], e["kind"], e["actor"], e["reason"] or "")
+    for e in sorted(events + estop_events, key=lambda e: e.at):
+        table.add_row(wire_time(e.at)[11:19], e.subject, e.kind, e.actor, e.reason or "")
     console.print(table)

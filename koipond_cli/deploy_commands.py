@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
 
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from koipond.api.client import KeeperClient
-from koipond.api.deploys import format_sli_value
+from koipond.api.deploys import DeployOut, WindowValue, format_sli_value
 from koipond.models.deploys import SliKind
-from koipond_cli.context import KeeperCallFailed, console, duration_seconds, emit, err_console, keeper_call
+from koipond_cli.context import KeeperCallFailed, console, duration_seconds, emit, err_console, keeper_call, wire_time
 
 EXIT_PASS, EXIT_FAIL, EXIT_NO_VERDICT = 0, 1, 2
 _OK = {True: "[green]ok[/]", False: "[bold red]FAIL[/]", None: "[yellow]?[/]"}
@@ -67,7 +66,7 @@ def verify_command(
     try:
         with keeper_call() as keeper:
             deploy = _find_or_record(keeper, service, build, at, soak, baseline)
-            if wait and deploy["status"] == "pending":
+            if wait and deploy.status == "pending":
                 deploy = _wait(keeper, deploy, timeout, poll)
     except KeeperCallFailed as exc:
         raise NoVerdict(exc.message) from exc
@@ -77,50 +76,50 @@ def verify_command(
 
 def _find_or_record(
     keeper: KeeperClient, service: str, build: str, at: datetime | None, soak: int | None, baseline: int | None
-) -> dict[str, Any]:
+) -> DeployOut:
     if at is None:
         latest = keeper.deploys(service, build, limit=1)
         if latest:
             return latest[0]
         at = datetime.now(UTC)  # chosen here, so a retried POST carries the same time and finds the same deploy
-    return keeper.record_deploy(service, build, at=at.isoformat(), soak=soak, baseline=baseline)
+    return keeper.record_deploy(service, build, at=at, soak=soak, baseline=baseline)
 
 
-def _wait(keeper: KeeperClient, deploy: dict[str, Any], timeout: int, poll: float) -> dict[str, Any]:
+def _wait(keeper: KeeperClient, deploy: DeployOut, timeout: int, poll: float) -> DeployOut:
     deadline = time.monotonic() + timeout
-    soak_end = datetime.fromisoformat(deploy["soak"]["end"])
+    soak_end = deploy.soak.end
     columns = (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=False) as progress:
-        task = progress.add_task(f"soaking {deploy['service']} {deploy['build']}", total=deploy["soak"]["seconds"])
-        while deploy["status"] == "pending":
+        task = progress.add_task(f"soaking {deploy.service} {deploy.build}", total=deploy.soak.seconds)
+        while deploy.status == "pending":
             if time.monotonic() > deadline:
-                raise NoVerdict(f"no verdict on deploy {deploy['id']} within {timeout}s; it is still pending")
+                raise NoVerdict(f"no verdict on deploy {deploy.id} within {timeout}s; it is still pending")
             left = (soak_end - datetime.now(UTC)).total_seconds()
-            progress.update(task, completed=max(0.0, deploy["soak"]["seconds"] - max(left, 0.0)))
+            progress.update(task, completed=max(0.0, deploy.soak.seconds - max(left, 0.0)))
             if left <= 0:
-                error = f" (last error: {deploy['last_error']})" if deploy.get("last_error") else ""
-                progress.update(task, description=f"judging {deploy['service']} {deploy['build']}{error}")
+                error = f" (last error: {deploy.last_error})" if deploy.last_error else ""
+                progress.update(task, description=f"judging {deploy.service} {deploy.build}{error}")
             time.sleep(poll)
-            deploy = keeper.deploy(deploy["id"])
+            deploy = keeper.deploy(deploy.id)
     return deploy
 
 
-def _exit_code(deploy: dict[str, Any], inconclusive: str) -> int:
-    verdict = deploy.get("verdict")
+def _exit_code(deploy: DeployOut, inconclusive: str) -> int:
+    verdict = deploy.verdict
     if verdict is None:
         return EXIT_PASS  # recorded, not waited for
-    if verdict["outcome"] == "pass":
+    if verdict.outcome == "pass":
         return EXIT_PASS
-    if verdict["outcome"] == "fail":
+    if verdict.outcome == "fail":
         return EXIT_FAIL
     return EXIT_PASS if inconclusive == "pass" else EXIT_NO_VERDICT
 
 
-def _number(kind: str, value: Any) -> str:
-    return value if isinstance(value, str) else format_sli_value(SliKind(kind), value)
+def _number(kind: SliKind, value: WindowValue) -> str:
+    return value if isinstance(value, str) else format_sli_value(kind, value)
 
 
-def _delta(kind: str, value: Any) -> str:
+def _delta(kind: SliKind, value: WindowValue) -> str:
     if value is None or isinstance(value, str):
         return value or "-"
     if kind == SliKind.SUCCESS_RATE:
@@ -128,32 +127,32 @@ def _delta(kind: str, value: Any) -> str:
     return f"{value * 1000:+.1f} ms"
 
 
-def _show(deploy: dict[str, Any]) -> None:
+def _show(deploy: DeployOut) -> None:
     console.print(
-        f"deploy [bold]{deploy['id']}[/]: {deploy['service']} {deploy['build']} at {deploy['at']}  "
-        f"baseline {deploy['baseline']['seconds']}s, soak {deploy['soak']['seconds']}s"
+        f"deploy [bold]{deploy.id}[/]: {deploy.service} {deploy.build} at {wire_time(deploy.at)}  "
+        f"baseline {deploy.baseline.seconds}s, soak {deploy.soak.seconds}s"
     )
-    verdict = deploy.get("verdict")
+    verdict = deploy.verdict
     if verdict is None:
-        error = f"; last error: {deploy['last_error']}" if deploy.get("last_error") else ""
-        console.print(f"status: pending (soak window ends {deploy['soak']['end']}){error}")
+        error = f"; last error: {deploy.last_error}" if deploy.last_error else ""
+        console.print(f"status: pending (soak window ends {wire_time(deploy.soak.end)}){error}")
         return
     table = Table("SLI", "method", "baseline", "after", "delta", "threshold", "ok", "note")
-    for row in verdict["rows"]:
-        kind = row["kind"]
+    for row in verdict.rows:
+        kind = row.kind
         table.add_row(
             kind,
-            row["method"] or "-",
-            _number(kind, row["baseline"]),
-            _number(kind, row["after"]),
-            _delta(kind, row["delta"]),
-            row["threshold"],
-            _OK[row["ok"]],
-            row["note"] or "",
+            row.method or "-",
+            _number(kind, row.baseline),
+            _number(kind, row.after),
+            _delta(kind, row.delta),
+            row.threshold,
+            _OK[row.ok],
+            row.note or "",
         )
     console.print(table)
-    colour = {"pass": "green", "fail": "bold red"}.get(verdict["outcome"], "yellow")
-    console.print(f"verdict: [{colour}]{verdict['outcome'].upper()}[/] - {verdict['reason']}")
+    colour = {"pass": "green", "fail": "bold red"}.get(verdict.outcome, "yellow")
+    console.print(f"verdict: [{colour}]{verdict.outcome.upper()}[/] - {verdict.reason}")
 
 
 @click.group("deploy")
@@ -170,13 +169,11 @@ def list_command(service: str, build: str | None, limit: int) -> None:
     with keeper_call() as keeper:
         deploys = keeper.deploys(service, build, limit)
 
-    def human(rows: list[dict[str, Any]]) -> None:
+    def human(rows: list[DeployOut]) -> None:
         table = Table("id", "build", "at", "status", "verdict", "reason")
         for d in rows:
-            verdict = d.get("verdict") or {}
-            table.add_row(
-                d["id"], d["build"], d["at"], d["status"], verdict.get("outcome", "-"), verdict.get("reason", "")
-            )
+            outcome, reason = ("-", "") if d.verdict is None else (d.verdict.outcome, d.verdict.reason)
+            table.add_row(d.id, d.build, wire_time(d.at), d.status, outcome, reason)
         console.print(table)
 
     emit(deploys, human)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 from rich.table import Table
 
+from koipond.api.notifications import NotificationOut
 from koipond.notifications.kinds import NotificationKind
-from koipond.notifications.models import NotificationStatus
-from koipond_cli.context import console, emit, keeper_call
+from koipond.notifications.models import DeliveryOutcome, NotificationStatus
+from koipond_cli.context import console, emit, keeper_call, wire_time
 
 
 @click.group("notifications")
@@ -28,29 +27,29 @@ def list_command(kind: str | None, status: str | None, limit: int) -> None:
     emit(found, _print_notifications)
 
 
-def _print_notifications(rows: list[dict[str, Any]]) -> None:
+def _print_notifications(rows: list[NotificationOut]) -> None:
     if not rows:
         console.print("no notifications")
         return
     table = Table("created", "kind", "route", "status", "tries", "last outcome", "text")
     for n in rows:
         table.add_row(
-            n["created_at"][:19],
-            n["kind"],
-            n["route"],
-            n["status"],
-            str(n["attempts"]),
-            _outcome(n.get("last_outcome")),
-            n["text"][:80],
+            wire_time(n.created_at)[:19],
+            n.kind,
+            n.route,
+            n.status,
+            str(n.attempts),
+            _outcome(n.last_outcome),
+            n.text[:80],
         )
     console.print(table)
 
 
-def _outcome(outcome: dict[str, Any] | None) -> str:
-    if not outcome:
+def _outcome(outcome: DeliveryOutcome | None) -> str:
+    if outcome is None:
         return "-"
-    said = f"HTTP {outcome['http_status']}" if outcome.get("http_status") is not None else outcome.get("error") or "?"
-    return f"{said} {outcome.get('detail') or ''}".strip()[:60]
+    said = f"HTTP {outcome.http_status}" if outcome.http_status is not None else outcome.error or "?"
+    return f"{said} {outcome.detail or ''}".strip()[:60]
 
 
 @click.command("webhook-sink")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +10,10 @@ import click
 import yaml
 from rich.table import Table
 
+from koipond.api.rollouts import RolloutOut
 from koipond.models.durations import parse_duration
 from koipond.user_files import FileLimitError, load_yaml, read_user_file
-from koipond_cli.context import console, emit, keeper_call
+from koipond_cli.context import console, emit, keeper_call, wire_time
 
 STATUSES = ["holding", "paused", "completed", "aborted"]
 
@@ -121,37 +123,37 @@ for _name, _summary in (
     rollout_group.add_command(_action(_name, _summary))
 
 
-def _print_rollouts(rollouts: list[dict[str, Any]]) -> None:
+def _print_rollouts(rollouts: list[RolloutOut]) -> None:
     if not rollouts:
         console.print("no rollouts yet; start one with: koipond rollout start --help")
         return
     table = Table("id", "test", "status", "stage", "koi", "hold ends", "paused because")
     for r in rollouts:
-        stage = r["stages"][r["current_stage"] - 1]
+        stage = r.stages[r.current_stage - 1]
         table.add_row(
-            r["id"], r["test_id"], r["status"], f"{r['current_stage']}/{len(r['stages'])}", f"{stage['koi']:,}",
-            _when(r["hold_ends_at"]), r["paused_reason"] or "",
+            r.id, r.test_id, r.status, f"{r.current_stage}/{len(r.stages)}", f"{stage.koi:,}",
+            _when(r.hold_ends_at), r.paused_reason or "",
         )  # fmt: skip
     console.print(table)
 
 
-def _print_rollout(r: dict[str, Any]) -> None:
-    console.print(f"[bold]{r['id']}[/] on test {r['test_id']} - [bold]{r['status']}[/], version {r['version']}")
-    if r["paused_reason"]:
-        console.print(f"  paused: {r['paused_reason']}")
+def _print_rollout(r: RolloutOut) -> None:
+    console.print(f"[bold]{r.id}[/] on test {r.test_id} - [bold]{r.status}[/], version {r.version}")
+    if r.paused_reason:
+        console.print(f"  paused: {r.paused_reason}")
     stages = Table("", "stage", "koi", "hold", "state")
-    for s in r["stages"]:
-        marker = "▶" if s["state"] == "current" and r["status"] in {"holding", "paused"} else ""
-        stages.add_row(marker, f"{s['number']}/{len(r['stages'])}", f"{s['koi']:,}", s["hold"], s["state"])
+    for s in r.stages:
+        marker = "▶" if s.state == "current" and r.status in {"holding", "paused"} else ""
+        stages.add_row(marker, f"{s.number}/{len(r.stages)}", f"{s.koi:,}", s.hold, s.state)
     console.print(stages)
-    if r["hold_ends_at"]:
-        console.print(f"  current stage held at the earliest {_when(r['hold_ends_at'])} (guard healthy)")
+    if r.hold_ends_at:
+        console.print(f"  current stage held at the earliest {_when(r.hold_ends_at)} (guard healthy)")
     history = Table("when", "transition", "by", "why", "stage", title="transitions")
-    for t in r.get("transitions") or []:
-        stage = f"{t['details'].get('to_stage')}/{t['details'].get('stages')}"
-        history.add_row(_when(t["at"]), t["kind"].removeprefix("rollout_"), t["actor"], t["reason"] or "", stage)
+    for t in r.transitions or []:
+        stage = f"{t.details.get('to_stage')}/{t.details.get('stages')}"
+        history.add_row(_when(t.at), t.kind.removeprefix("rollout_"), t.actor, t.reason or "", stage)
     console.print(history)
 
 
-def _when(value: str | None) -> str:
-    return "" if not value else value[:19].replace("T", " ")
+def _when(value: datetime | None) -> str:
+    return "" if value is None else wire_time(value)[:19].replace("T", " ")

@@ -7,14 +7,16 @@ from typing import Any
 import click
 from rich.table import Table
 
+from koipond.api.history import EventOut
+from koipond.api.loadtests import LoadTestOut
 from koipond.models.durations import format_duration
-from koipond_cli.context import console, duration_seconds, emit, keeper_call
+from koipond_cli.context import console, duration_seconds, emit, keeper_call, wire_time
 
 _DETAILS_CHARS = 200
 
 
-def _behavior(test: dict[str, Any]) -> str:
-    return f"{test['behavior']['name']} v{test['behavior']['version']}"
+def _behavior(test: LoadTestOut) -> str:
+    return f"{test.behavior['name']} v{test.behavior['version']}"
 
 
 @click.group("test")
@@ -87,7 +89,7 @@ def start(
     emit(
         test,
         lambda t: console.print(
-            f"started [bold]{t['id']}[/] ({t['name']}): {t['koi']:,} koi of {_behavior(t)} against {t['target']}"
+            f"started [bold]{t.id}[/] ({t.name}): {t.koi:,} koi of {_behavior(t)} against {t.target}"
         ),
     )
 
@@ -101,23 +103,23 @@ def list_tests(status: str | None) -> None:
     emit(tests, _print_tests)
 
 
-def _print_tests(tests: list[dict[str, Any]]) -> None:
+def _print_tests(tests: list[LoadTestOut]) -> None:
     if not tests:
         console.print("no load tests yet; start one with: koipond test start --help")
         return
     table = Table("id", "name", "status", "koi", "shed", "active", "assigned", "schools", "behavior", "age")
     for t in tests:
         table.add_row(
-            t["id"],
-            t["name"],
-            t["status"],
-            f"{t['koi']:,}",
-            f"{t['shed_percent']:g}%",
-            f"{t['active_koi']:,}",
-            f"{t['assigned_koi']:,}",
-            str(len(t["koi_per_school"])),
-            f"{t['behavior']['name']} v{t['behavior']['version']}",
-            t["created_at"][:19].replace("T", " "),
+            t.id,
+            t.name,
+            t.status,
+            f"{t.koi:,}",
+            f"{t.shed_percent:g}%",
+            f"{t.active_koi:,}",
+            f"{t.assigned_koi:,}",
+            str(len(t.koi_per_school)),
+            _behavior(t),
+            wire_time(t.created_at)[:19].replace("T", " "),
         )
     console.print(table)
 
@@ -138,49 +140,47 @@ def show(test_id: str, event_count: int) -> None:
         test = keeper.show_test(test_id)
         # One event more than shown tells whether older ones exist.
         newest = keeper.test_events(test_id, limit=event_count + 1, newest_first=True)
-    test["events"] = newest[:event_count][::-1]
-    test["more_events"] = len(newest) > event_count
-    emit(test, _print_test)
+    shown_events = newest[:event_count][::-1]
+    more_events = len(newest) > event_count
+    # The JSON is the test as the Keeper shows it, with the history shown beside it.
+    shown = {**test.model_dump(mode="json"), "events": shown_events, "more_events": more_events}
+    emit(shown, lambda _: _print_test(test, shown_events, more_events))
 
 
-def _print_test(t: dict[str, Any]) -> None:
-    length = "continuous" if t["continuous"] else f"{format_duration(t['duration_seconds'])}, ends {t['ends_at']}"
-    policy = t.get("resume_policy") or {}
-    if policy.get("mode") == "auto":
-        length += f", resumes {format_duration(policy['cool_down_seconds'])} after a guard stop once healthy"
-    console.print(f"[bold]{t['id']}[/] {t['name']} - [bold]{t['status']}[/] ({length}), version {t['version']}")
-    console.print(f"  target {t['target']}  behavior {_behavior(t)}  workspace {t['workspace']}")
-    console.print(
-        f"  koi {t['koi']:,}  shed {t['shed_percent']:g}%  active {t['active_koi']:,}  assigned {t['assigned_koi']:,}"
-    )
-    for school, koi in sorted(t["koi_per_school"].items()):
+def _print_test(t: LoadTestOut, events: list[EventOut], more_events: bool) -> None:
+    ends = "None" if t.ends_at is None else wire_time(t.ends_at)
+    length = "continuous" if t.continuous else f"{format_duration(t.duration_seconds or 0)}, ends {ends}"
+    if t.resume_policy.mode == "auto":
+        length += f", resumes {format_duration(t.resume_policy.cool_down_seconds)} after a guard stop once healthy"
+    console.print(f"[bold]{t.id}[/] {t.name} - [bold]{t.status}[/] ({length}), version {t.version}")
+    console.print(f"  target {t.target}  behavior {_behavior(t)}  workspace {t.workspace}")
+    console.print(f"  koi {t.koi:,}  shed {t.shed_percent:g}%  active {t.active_koi:,}  assigned {t.assigned_koi:,}")
+    for school, koi in sorted(t.koi_per_school.items()):
         console.print(f"    {school}: {koi:,} koi")
-    events = t.get("events", [])
     if events:
         _print_events(events)
-    if t.get("more_events"):
+    if more_events:
         shown = f"the newest {len(events)} shown" if events else "none shown"
         console.print(
-            f"  older events exist ({shown}): koipond test show {t['id']} --events {max(2 * len(events), 20)},"
-            f" or all of them: koipond test events {t['id']}"
+            f"  older events exist ({shown}): koipond test show {t.id} --events {max(2 * len(events), 20)},"
+            f" or all of them: koipond test events {t.id}"
         )
 
 
-def _print_events(events: list[dict[str, Any]]) -> None:
+def _print_events(events: list[EventOut]) -> None:
     table = Table("when", "event", "by", "why", "details", title="history")
     for e in events:
-        details = ", ".join(f"{k}={v}" for k, v in e["details"].items())
+        details = ", ".join(f"{k}={v}" for k, v in e.details.items())
         # Reallocations written before their details were compact hold a map of every School.
         if len(details) > _DETAILS_CHARS:
             details = details[: _DETAILS_CHARS - 1] + "…"
-        table.add_row(e["at"][:19].replace("T", " "), e["kind"], e["actor"], e["reason"] or "", details)
+        table.add_row(wire_time(e.at)[:19].replace("T", " "), e.kind, e.actor, e.reason or "", details)
     console.print(table)
 
 
-def _print_change(t: dict[str, Any]) -> None:
+def _print_change(t: LoadTestOut) -> None:
     console.print(
-        f"{t['id']}: {t['status']}, koi {t['koi']:,}, shed {t['shed_percent']:g}%, "
-        f"active {t['active_koi']:,} (version {t['version']})"
+        f"{t.id}: {t.status}, koi {t.koi:,}, shed {t.shed_percent:g}%, active {t.active_koi:,} (version {t.version})"
     )
 
 

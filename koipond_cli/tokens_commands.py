@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from koipond.api.client import KeeperClient
-from koipond.api.tokens import SHARD_USERS, minted_users
-from koipond_cli.context import console, emit, err_console, keeper_call
+from koipond.api.tokens import SHARD_USERS, DlqSummary, TokenJobOut, minted_users
+from koipond_cli.context import console, emit, err_console, keeper_call, wire_time
 
 
 @click.group("tokens")
@@ -52,9 +51,9 @@ def generate(workspace: str, users: tuple[int, int], target: str, wait: bool, ti
         if wait:
             job = follow_token_job(keeper, job, timeout)
     emit(job, lambda j: _print_job(j, rounded))
-    if job["status"] == "failed":
+    if job.status == "failed":
         raise click.ClickException(
-            f"{job['batches_failed']} batches failed ({job['last_error']}); see `koipond tokens dlq`, then redrive"
+            f"{job.batches_failed} batches failed ({job.last_error}); see `koipond tokens dlq`, then redrive"
         )
 
 
@@ -62,21 +61,19 @@ def generate(workspace: str, users: tuple[int, int], target: str, wait: bool, ti
 UNFINISHED = ("planning", "running")
 
 
-def follow_token_job(keeper: KeeperClient, job: dict[str, Any], timeout: float) -> dict[str, Any]:
+def follow_token_job(keeper: KeeperClient, job: TokenJobOut, timeout: float) -> TokenJobOut:
     """Poll a token job with a progress bar until it is done or failed (or ``timeout`` passes)."""
     columns = (TextColumn("minting {task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     deadline = time.monotonic() + timeout
-    users = f"{job['workspace']} users {job['start']}-{job['end']}"
+    users = f"{job.workspace} users {job.start}-{job.end}"
     with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task(users, total=job["batches_total"])
-        while job["status"] in UNFINISHED and time.monotonic() < deadline:
+        task = progress.add_task(users, total=job.batches_total)
+        while job.status in UNFINISHED and time.monotonic() < deadline:
             time.sleep(0.5)
-            job = keeper.token_job(job["id"])
-            queued = job.get("batches_queued", job["batches_total"])
-            planning = (
-                f" ({queued:,} of {job['batches_total']:,} batches queued)" if queued < job["batches_total"] else ""
-            )
-            progress.update(task, completed=job["batches_done"] + job["batches_failed"], description=users + planning)
+            job = keeper.token_job(job.id)
+            queued = job.batches_queued
+            planning = f" ({queued:,} of {job.batches_total:,} batches queued)" if queued < job.batches_total else ""
+            progress.update(task, completed=job.batches_done + job.batches_failed, description=users + planning)
     return job
 
 
@@ -91,12 +88,12 @@ def _rounding(start: int, end: int) -> str:
     )
 
 
-def _print_job(job: dict[str, Any], rounded: str = "") -> None:
-    queued = job.get("batches_queued", job["batches_total"])
-    planning = f" ({queued}/{job['batches_total']} queued)" if queued < job["batches_total"] else ""
+def _print_job(job: TokenJobOut, rounded: str = "") -> None:
+    queued = job.batches_queued
+    planning = f" ({queued}/{job.batches_total} queued)" if queued < job.batches_total else ""
     console.print(
-        f"{job['id']}: {job['status']}{planning}, {job['batches_done']}/{job['batches_total']} batches done, "
-        f"{job['batches_failed']} failed; workspace {job['workspace']} users {job['start']}-{job['end']}"
+        f"{job.id}: {job.status}{planning}, {job.batches_done}/{job.batches_total} batches done, "
+        f"{job.batches_failed} failed; workspace {job.workspace} users {job.start}-{job.end}"
         + (f" ({rounded})" if rounded else "")
     )
 
@@ -107,17 +104,17 @@ def status(job_id: str | None) -> None:
     """One job's progress, or every job."""
     with keeper_call() as keeper:
         if job_id:
-            emit(keeper.token_job(job_id), lambda j: _print_job(j, _rounding(j["start"], j["end"])))
+            emit(keeper.token_job(job_id), lambda j: _print_job(j, _rounding(j.start, j.end)))
             return
         jobs = keeper.token_jobs()
 
-    def human(rows: list[dict[str, Any]]) -> None:
+    def human(rows: list[TokenJobOut]) -> None:
         table = Table("job", "workspace", "users", "status", "done", "failed", "created")
         for j in rows:
-            progress = f"{j['batches_done']}/{j['batches_total']}"
-            users = f"{j['start']}-{j['end']}"
+            progress = f"{j.batches_done}/{j.batches_total}"
+            users = f"{j.start}-{j.end}"
             table.add_row(
-                j["id"], j["workspace"], users, j["status"], progress, str(j["batches_failed"]), j["created_at"][:19]
+                j.id, j.workspace, users, j.status, progress, str(j.batches_failed), wire_time(j.created_at)[:19]
             )
         console.print(table)
 
@@ -130,12 +127,12 @@ def dlq() -> None:
     with keeper_call() as keeper:
         summary = keeper.token_dlq()
 
-    def human(s: dict[str, Any]) -> None:
-        console.print(f"dead-letter queue depth: {s['depth']}")
-        if s["sample"]:
+    def human(s: DlqSummary) -> None:
+        console.print(f"dead-letter queue depth: {s.depth}")
+        if s.sample:
             table = Table("job", "workspace", "shard", "attempts", "last error")
-            for b in s["sample"]:
-                table.add_row(b["job_id"], b["workspace"], str(b["shard"]), str(b["attempts"]), b["last_error"] or "")
+            for b in s.sample:
+                table.add_row(b.job_id, b.workspace, str(b.shard), str(b.attempts), b.last_error or "")
             console.print(table)
 
     emit(summary, human)
@@ -145,4 +142,4 @@ def dlq() -> None:
 def redrive() -> None:
     """Move the dead-letter queue's batches back to the queue, to be minted again."""
     with keeper_call() as keeper:
-        emit(keeper.token_redrive(), lambda r: console.print(f"redrive: {r}"))
+        emit(keeper.token_redrive(), lambda r: console.print(f"redrive: {r.model_dump(mode='json')}"))

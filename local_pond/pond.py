@@ -200,12 +200,12 @@ class LocalPond:
             token = path.read_text().strip()
             try:
                 with self.client(token) as school:
-                    if school.whoami()["role"] == "school":
+                    if school.whoami().role == "school":
                         return token
             except KeeperApiError:
                 pass  # revoked, or of another pond: make a new one
         with self.client() as keeper:
-            token = str(keeper.create_key("pond schools", "school", school_prefix=POND_SCHOOL_PREFIX)["token"])
+            token = keeper.create_key("pond schools", "school", school_prefix=POND_SCHOOL_PREFIX).token
         if self.config.persistent:
             _write_private(path, token)
         return token
@@ -307,7 +307,7 @@ class LocalPond:
         """Upload each shipped behavior unless a version of it is stored already."""
         seeded = []
         with self.client() as keeper:
-            stored = {b["name"] for b in keeper.list_behaviors()}
+            stored = {b.name for b in keeper.list_behaviors()}
             for name, document in sorted(load_behavior_dir(self.config.behaviors_dir).items()):
                 if name not in stored:
                     keeper.put_behavior(name, document.model_dump(mode="json", exclude_none=True))

@@ -1,13 +1,22 @@
-"""A typed-enough client of the Keeper HTTP API, used by the CLI, the demo and Schools."""
+"""The typed client of the Keeper HTTP API, used by the CLI, the demo, the drills and Schools."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from koipond.api.meta import VocabularyOut
+from koipond.api.behaviors import BehaviorDocument, BehaviorListOut, BehaviorOut
+from koipond.api.deploys import DeployEventsOut, DeployListOut, DeployOut, ServiceSlisOut, SliSettings
+from koipond.api.estop import EmergencyStopOut
+from koipond.api.history import EventListOut, EventOut
+from koipond.api.keys import IssuedKeyOut, KeyListOut, KeyOut, WhoAmIOut
+from koipond.api.loadtests import LoadTestListOut, LoadTestOut
+from koipond.api.meta import HealthOut, VocabularyOut
+from koipond.api.notifications import NotificationListOut, NotificationOut
 from koipond.api.poll import (
     LoadTestSpecsRequest,
     LoadTestSpecsResponse,
@@ -15,7 +24,15 @@ from koipond.api.poll import (
     PollResponse,
     describe_problems,
 )
+from koipond.api.rollouts import RolloutListOut, RolloutOut, StageIn
+from koipond.api.schools import SchoolListOut, SchoolOut
+from koipond.api.tokens import DlqSummary, RedriveResult, TokenJobListOut, TokenJobOut
 from koipond.errors import KoipondError
+from koipond.models.auth import Role
+from koipond.models.rollouts import RolloutStatus
+from koipond.models.tests import LoadTestStatus
+from koipond.notifications.kinds import NotificationKind
+from koipond.notifications.models import NotificationStatus
 
 _Answer = TypeVar("_Answer", bound=BaseModel)
 
@@ -30,7 +47,11 @@ class KeeperApiError(KoipondError):
 
 
 class KeeperClient:
-    """One method per API call; JSON in, JSON (dicts) out; errors raise :class:`KeeperApiError`."""
+    """One method per API call; each answers its route's response model from :mod:`koipond.api`.
+
+    Errors raise :class:`KeeperApiError`; an answer that is not the route's model raises it with code
+    ``invalid_answer``. :meth:`request` stays for calls without a method of their own (it answers JSON).
+    """
 
     def __init__(self, base_url: str, token: str | None, timeout: float = 15.0) -> None:
         headers = {"authorization": f"Bearer {token}"} if token else {}
@@ -61,73 +82,79 @@ class KeeperClient:
                 response.status_code, "http_error", response.text[:500] or response.reason_phrase
             ) from None
 
-    def health(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", "/healthz")
-        return result
+    def health(self) -> HealthOut:
+        return _parse(HealthOut, self.request("GET", "/healthz"), "a health answer")
 
     def vocabulary(self) -> VocabularyOut:
         """Every value of the enums clients offer as choices (notification kinds, statuses)."""
         return _parse(VocabularyOut, self.request("GET", "/v1/vocabulary"), "the vocabulary")
 
-    def start_test(self, **spec: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", "/v1/tests", json=spec)
-        return result
+    def start_test(self, **spec: Any) -> LoadTestOut:
+        """Start a test; ``spec`` holds the fields of :class:`CreateTestRequest` (checked by the Keeper)."""
+        return _parse(LoadTestOut, self.request("POST", "/v1/tests", json=spec), "a load test")
 
-    def list_tests(self, status: str | None = None) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.request("GET", "/v1/tests", params={"status": status} if status else None)[
-            "tests"
-        ]
-        return result
+    def list_tests(self, status: LoadTestStatus | str | None = None) -> list[LoadTestOut]:
+        answer = self.request("GET", "/v1/tests", params={"status": str(status)} if status else None)
+        return _parse(LoadTestListOut, answer, "a list of load tests").tests
 
-    def show_test(self, test_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", f"/v1/tests/{test_id}")
-        return result
+    def show_test(self, test_id: str) -> LoadTestOut:
+        return _parse(LoadTestOut, self.request("GET", f"/v1/tests/{test_id}"), "a load test")
 
-    def update_test(self, test_id: str, **change: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("PATCH", f"/v1/tests/{test_id}", json=change)
-        return result
+    def update_test(
+        self,
+        test_id: str,
+        *,
+        koi: int | None = None,
+        shed_percent: float | None = None,
+        reason: str | None = None,
+        version: int | None = None,
+    ) -> LoadTestOut:
+        """Scale and/or shed a test; None leaves a field as it is (with ``version``: only at that version)."""
+        change = {"koi": koi, "shed_percent": shed_percent, "reason": reason, "version": version}
+        answer = self.request("PATCH", f"/v1/tests/{test_id}", json=change)
+        return _parse(LoadTestOut, answer, "a load test")
 
-    def stop_test(self, test_id: str, reason: str | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", f"/v1/tests/{test_id}/stop", json={"reason": reason})
-        return result
+    def stop_test(self, test_id: str, reason: str | None = None) -> LoadTestOut:
+        answer = self.request("POST", f"/v1/tests/{test_id}/stop", json={"reason": reason})
+        return _parse(LoadTestOut, answer, "a load test")
 
-    def resume_test(self, test_id: str, reason: str | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", f"/v1/tests/{test_id}/resume", json={"reason": reason})
-        return result
+    def resume_test(self, test_id: str, reason: str | None = None) -> LoadTestOut:
+        answer = self.request("POST", f"/v1/tests/{test_id}/resume", json={"reason": reason})
+        return _parse(LoadTestOut, answer, "a load test")
 
-    def test_events(
-        self, test_id: str, *, limit: int | None = None, newest_first: bool = False
-    ) -> list[dict[str, Any]]:
+    def test_events(self, test_id: str, *, limit: int | None = None, newest_first: bool = False) -> list[EventOut]:
         """A test's history, following the pages: all of it, or the first ``limit`` events in that order."""
-        events: list[dict[str, Any]] = []
+        events: list[EventOut] = []
         params: dict[str, Any] = {"order": "newest" if newest_first else "oldest"}
         while limit is None or len(events) < limit:
             params["limit"] = 500 if limit is None else min(500, limit - len(events))
-            page = self.request("GET", f"/v1/tests/{test_id}/events", params=params)
-            events.extend(page["events"])
-            if not page.get("next_cursor"):
+            answer = self.request("GET", f"/v1/tests/{test_id}/events", params=params)
+            page = _parse(EventListOut, answer, "a page of events")
+            events.extend(page.events)
+            if not page.next_cursor:
                 break
-            params["cursor"] = page["next_cursor"]
+            params["cursor"] = page.next_cursor
         return events
 
-    def start_rollout(self, test_id: str, stages: list[dict[str, Any]], reason: str | None = None) -> dict[str, Any]:
-        body = {"test_id": test_id, "stages": stages, "reason": reason}
-        result: dict[str, Any] = self.request("POST", "/v1/rollouts", json=body)
-        return result
+    def start_rollout(
+        self, test_id: str, stages: Sequence[Mapping[str, Any] | StageIn], reason: str | None = None
+    ) -> RolloutOut:
+        """``stages``: ``{koi, hold}`` each, ``hold`` in seconds or a duration such as ``7d``."""
+        plan = [s.model_dump() if isinstance(s, StageIn) else dict(s) for s in stages]
+        body = {"test_id": test_id, "stages": plan, "reason": reason}
+        return _parse(RolloutOut, self.request("POST", "/v1/rollouts", json=body), "a rollout")
 
-    def list_rollouts(self, status: str | None = None) -> list[dict[str, Any]]:
-        params = {"status": status} if status else None
-        result: list[dict[str, Any]] = self.request("GET", "/v1/rollouts", params=params)["rollouts"]
-        return result
+    def list_rollouts(self, status: RolloutStatus | str | None = None) -> list[RolloutOut]:
+        params = {"status": str(status)} if status else None
+        return _parse(RolloutListOut, self.request("GET", "/v1/rollouts", params=params), "a list of rollouts").rollouts
 
-    def show_rollout(self, rollout_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", f"/v1/rollouts/{rollout_id}")
-        return result
+    def show_rollout(self, rollout_id: str) -> RolloutOut:
+        return _parse(RolloutOut, self.request("GET", f"/v1/rollouts/{rollout_id}"), "a rollout")
 
-    def rollout_action(self, rollout_id: str, action: str, reason: str) -> dict[str, Any]:
+    def rollout_action(self, rollout_id: str, action: str, reason: str) -> RolloutOut:
         """``action`` is ``advance``, ``pause``, ``resume`` or ``abort``."""
-        result: dict[str, Any] = self.request("POST", f"/v1/rollouts/{rollout_id}/{action}", json={"reason": reason})
-        return result
+        answer = self.request("POST", f"/v1/rollouts/{rollout_id}/{action}", json={"reason": reason})
+        return _parse(RolloutOut, answer, "a rollout")
 
     def poll(
         self, school_id: str, capacity: int, running: dict[str, int], known_version: int | None = None
@@ -154,110 +181,114 @@ class KeeperClient:
         answer = self.request("POST", f"/v1/schools/{school_id}/test-specs", json=body)
         return _parse(LoadTestSpecsResponse, answer, "a list of test specs")
 
-    def list_schools(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.request("GET", "/v1/schools")["schools"]
-        return result
+    def list_schools(self) -> list[SchoolOut]:
+        return _parse(SchoolListOut, self.request("GET", "/v1/schools"), "a list of Schools").schools
 
-    def estop_on(self, reason: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", "/v1/emergency-stop", json={"reason": reason})
-        return result
+    def estop_on(self, reason: str) -> EmergencyStopOut:
+        answer = self.request("POST", "/v1/emergency-stop", json={"reason": reason})
+        return _parse(EmergencyStopOut, answer, "the emergency stop")
 
-    def estop_off(self, reason: str | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("DELETE", "/v1/emergency-stop", json={"reason": reason})
-        return result
+    def estop_off(self, reason: str | None = None) -> EmergencyStopOut:
+        answer = self.request("DELETE", "/v1/emergency-stop", json={"reason": reason})
+        return _parse(EmergencyStopOut, answer, "the emergency stop")
 
-    def estop_status(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", "/v1/emergency-stop")
-        return result
+    def estop_status(self) -> EmergencyStopOut:
+        return _parse(EmergencyStopOut, self.request("GET", "/v1/emergency-stop"), "the emergency stop")
 
-    def put_behavior(self, name: str, document: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("PUT", f"/v1/behaviors/{name}", json=document)
-        return result
+    def put_behavior(self, name: str, document: BehaviorDocument | Mapping[str, Any]) -> BehaviorOut:
+        body = (
+            document.model_dump(mode="json", exclude_none=True) if isinstance(document, BaseModel) else dict(document)
+        )
+        return _parse(BehaviorOut, self.request("PUT", f"/v1/behaviors/{name}", json=body), "a behavior")
 
-    def get_behavior(self, name: str, version: int | None = None) -> dict[str, Any]:
+    def get_behavior(self, name: str, version: int | None = None) -> BehaviorOut:
         params = {"version": version} if version else None
-        result: dict[str, Any] = self.request("GET", f"/v1/behaviors/{name}", params=params)
-        return result
+        return _parse(BehaviorOut, self.request("GET", f"/v1/behaviors/{name}", params=params), "a behavior")
 
-    def list_behaviors(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.request("GET", "/v1/behaviors")["behaviors"]
-        return result
+    def list_behaviors(self) -> list[BehaviorOut]:
+        return _parse(BehaviorListOut, self.request("GET", "/v1/behaviors"), "a list of behaviors").behaviors
 
-    def whoami(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", "/v1/whoami")
-        return result
+    def whoami(self) -> WhoAmIOut:
+        return _parse(WhoAmIOut, self.request("GET", "/v1/whoami"), "a key's identity")
 
     def create_key(
-        self, name: str, role: str, *, school_id: str | None = None, school_prefix: str | None = None
-    ) -> dict[str, Any]:
+        self, name: str, role: Role | str, *, school_id: str | None = None, school_prefix: str | None = None
+    ) -> IssuedKeyOut:
         """A new key and its token; a school key is bound to one School or to a prefix of School ids."""
-        body: dict[str, Any] = {"name": name, "role": role}
+        body: dict[str, Any] = {"name": name, "role": str(role)}
         if school_id is not None:
             body["school_id"] = school_id
         if school_prefix is not None:
             body["school_prefix"] = school_prefix
-        result: dict[str, Any] = self.request("POST", "/v1/keys", json=body)
-        return result
+        return _parse(IssuedKeyOut, self.request("POST", "/v1/keys", json=body), "a new key")
 
-    def list_keys(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.request("GET", "/v1/keys")["keys"]
-        return result
+    def list_keys(self) -> list[KeyOut]:
+        return _parse(KeyListOut, self.request("GET", "/v1/keys"), "a list of keys").keys
 
-    def revoke_key(self, key_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("DELETE", f"/v1/keys/{key_id}")
-        return result
+    def revoke_key(self, key_id: str) -> KeyOut:
+        return _parse(KeyOut, self.request("DELETE", f"/v1/keys/{key_id}"), "a key")
 
-    def create_token_job(self, workspace: str, target: str, start: int, end: int) -> dict[str, Any]:
+    def create_token_job(self, workspace: str, target: str, start: int, end: int) -> TokenJobOut:
         body = {"workspace": workspace, "target": target, "users": {"start": start, "end": end}}
-        result: dict[str, Any] = self.request("POST", "/v1/token-jobs", json=body)
-        return result
+        return _parse(TokenJobOut, self.request("POST", "/v1/token-jobs", json=body), "a token job")
 
-    def token_job(self, job_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", f"/v1/token-jobs/{job_id}")
-        return result
+    def token_job(self, job_id: str) -> TokenJobOut:
+        return _parse(TokenJobOut, self.request("GET", f"/v1/token-jobs/{job_id}"), "a token job")
 
-    def token_jobs(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.request("GET", "/v1/token-jobs")["jobs"]
-        return result
+    def token_jobs(self) -> list[TokenJobOut]:
+        return _parse(TokenJobListOut, self.request("GET", "/v1/token-jobs"), "a list of token jobs").jobs
 
-    def token_dlq(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", "/v1/token-jobs/dlq")
-        return result
+    def token_dlq(self) -> DlqSummary:
+        return _parse(DlqSummary, self.request("GET", "/v1/token-jobs/dlq"), "a dead-letter queue summary")
 
-    def token_redrive(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("POST", "/v1/token-jobs/dlq/redrive")
-        return result
+    def token_redrive(self) -> RedriveResult:
+        return _parse(RedriveResult, self.request("POST", "/v1/token-jobs/dlq/redrive"), "a redrive result")
 
-    def record_deploy(self, service: str, build: str, **optional: Any) -> dict[str, Any]:
-        """``optional``: ``at`` (ISO 8601 with a zone), ``soak`` and ``baseline`` (seconds or e.g. ``15m``)."""
+    def record_deploy(
+        self,
+        service: str,
+        build: str,
+        *,
+        at: datetime | str | None = None,
+        soak: int | str | None = None,
+        baseline: int | str | None = None,
+    ) -> DeployOut:
+        """``at`` with a zone (default now); ``soak`` and ``baseline`` in seconds or e.g. ``15m``."""
+        optional = {"at": at.isoformat() if isinstance(at, datetime) else at, "soak": soak, "baseline": baseline}
         body = {"service": service, "build": build, **{k: v for k, v in optional.items() if v is not None}}
-        result: dict[str, Any] = self.request("POST", "/v1/deploys", json=body)
-        return result
+        return _parse(DeployOut, self.request("POST", "/v1/deploys", json=body), "a deploy")
 
-    def deploy(self, deploy_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", f"/v1/deploys/{deploy_id}")
-        return result
+    def deploy(self, deploy_id: str) -> DeployOut:
+        return _parse(DeployOut, self.request("GET", f"/v1/deploys/{deploy_id}"), "a deploy")
 
-    def deploys(self, service: str, build: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+    def deploy_events(self, deploy_id: str) -> list[EventOut]:
+        """A deploy's history, oldest first."""
+        answer = self.request("GET", f"/v1/deploys/{deploy_id}/events")
+        return _parse(DeployEventsOut, answer, "a deploy's events").events
+
+    def deploys(self, service: str, build: str | None = None, limit: int = 20) -> list[DeployOut]:
         params = {"service": service, "limit": limit, **({"build": build} if build else {})}
-        result: list[dict[str, Any]] = self.request("GET", "/v1/deploys", params=params)["deploys"]
-        return result
+        return _parse(DeployListOut, self.request("GET", "/v1/deploys", params=params), "a list of deploys").deploys
 
-    def deploy_slis(self, service: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("GET", f"/v1/deploys/slis/{service}")
-        return result
+    def deploy_slis(self, service: str) -> ServiceSlisOut:
+        return _parse(ServiceSlisOut, self.request("GET", f"/v1/deploys/slis/{service}"), "a service's SLIs")
 
-    def put_deploy_slis(self, service: str, settings: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self.request("PUT", f"/v1/deploys/slis/{service}", json=settings)
-        return result
+    def put_deploy_slis(self, service: str, settings: SliSettings | Mapping[str, Any]) -> ServiceSlisOut:
+        body = settings.model_dump(mode="json") if isinstance(settings, BaseModel) else dict(settings)
+        answer = self.request("PUT", f"/v1/deploys/slis/{service}", json=body)
+        return _parse(ServiceSlisOut, answer, "a service's SLIs")
 
     def notifications(
-        self, kind: str | None = None, status: str | None = None, limit: int = 50
-    ) -> list[dict[str, Any]]:
+        self,
+        kind: NotificationKind | str | None = None,
+        status: NotificationStatus | str | None = None,
+        limit: int = 50,
+    ) -> list[NotificationOut]:
         """Notifications newest first, optionally of one kind and/or delivery status."""
-        params = {k: v for k, v in {"kind": kind, "status": status, "limit": limit}.items() if v is not None}
-        result: list[dict[str, Any]] = self.request("GET", "/v1/notifications", params=params)["notifications"]
-        return result
+        filters = {"kind": kind, "status": status, "limit": limit}
+        params = {k: str(v) if k != "limit" else v for k, v in filters.items() if v is not None}
+        answer = self.request("GET", "/v1/notifications", params=params)
+        return _parse(NotificationListOut, answer, "a list of notifications").notifications
 
 
 def _parse(model: type[_Answer], answer: Any, what: str) -> _Answer:

@@ -17,11 +17,11 @@ Measured, with I the poll interval the Keeper hands out:
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from functools import partial
-from typing import Any
 
 from koipond.api.client import KeeperClient
+from koipond.api.estop import EmergencyStopOut
+from koipond.api.history import EventOut
 from local_pond.drills.conditions import ESTOP, PondConditions
 from local_pond.drills.findings import Findings
 from local_pond.drills.invariants import Timing
@@ -68,7 +68,7 @@ class EstopDrill:
         """Pull, measure, lift. The caller makes no other change meanwhile."""
         settled = self._settle()
         swimming = {s for s, v in self._observer.school_views().items() if v.total_koi and s in settled}
-        running = [t["id"] for t in self._operations.tests() if t["status"] == "running"]
+        running = [t.id for t in self._operations.tests() if t.status == "running"]
         reason = self._operations.reason("estop")
         self._conditions.away(ESTOP)
         try:
@@ -98,36 +98,36 @@ class EstopDrill:
         return settled
 
     def _pull(self, reason: str) -> float:
-        def pulled(client: KeeperClient) -> dict[str, Any] | None:
+        def pulled(client: KeeperClient) -> EmergencyStopOut | None:
             status = client.estop_status()
-            return status if status["active"] and status["reason"] == reason else None
+            return status if status.active and status.reason == reason else None
 
         self._caller.call("estop pull", lambda c: c.estop_on(reason), pulled)
         sent = self._caller.sent_at
         event = self._estop_event(reason, "estop_activated")
         if event is None:
             return sent
-        self._audit.expect(f"estop#on#{event['id']}", "emergency stop pulled")
+        self._audit.expect(f"estop#on#{event.id}", "emergency stop pulled")
         # The Keeper stamps the flip (then stops tests for up to half a second before it answers): the
         # promise runs from that stamp, on this machine's own clock, never before the request was sent.
-        flipped = datetime.fromisoformat(str(event["at"]).replace("Z", "+00:00")).timestamp()
+        flipped = event.at.timestamp()
         return max(sent, time.monotonic() - (time.time() - flipped))
 
     def _lift(self, reason: str) -> None:
-        def lifted(client: KeeperClient) -> dict[str, Any] | None:
+        def lifted(client: KeeperClient) -> EmergencyStopOut | None:
             status = client.estop_status()
-            return None if status["active"] else status
+            return None if status.active else status
 
         self._caller.call("estop lift", lambda c: c.estop_off(reason), lifted)
         event = self._estop_event(reason, "estop_lifted")
         if event is not None:
-            self._audit.expect(f"estop#off#{event['id']}", "emergency stop lifted")
+            self._audit.expect(f"estop#off#{event.id}", "emergency stop lifted")
         self._findings.operation("estop")
 
-    def _estop_event(self, reason: str, kind: str) -> dict[str, Any] | None:
-        history = self._caller.read("estop status", lambda c: c.estop_status())["history"]
+    def _estop_event(self, reason: str, kind: str) -> EventOut | None:
+        history = self._caller.read("estop status", lambda c: c.estop_status()).history
         event_id = self._ledger.recorded(ESTOP_SUBJECT, history, kind, reason)
-        return next((e for e in history if e["id"] == event_id), None)
+        return next((e for e in history if e.id == event_id), None)
 
     def _watch_schools(self, pulled: float, swimming: set[str]) -> None:
         bound = self._timing.estop_bound

@@ -10,6 +10,7 @@ from functools import partial
 from typing import Any
 
 from koipond.api.client import KeeperApiError, KeeperClient
+from koipond.api.history import EventOut
 from local_pond.drills.findings import Findings
 
 NOTHING_LOST = "nothing lost"
@@ -43,16 +44,16 @@ class Ledger:
                 case "deploy":
                     self.deploys.add(ident)
 
-    def saw(self, subject: str, events: Iterable[dict[str, Any]]) -> None:
+    def saw(self, subject: str, events: Iterable[EventOut]) -> None:
         with self._lock:
-            self.events[subject].update(str(e["id"]) for e in events)
+            self.events[subject].update(e.id for e in events)
 
-    def recorded(self, subject: str, events: list[dict[str, Any]], kind: str | None, reason: str | None) -> str | None:
+    def recorded(self, subject: str, events: list[EventOut], kind: str | None, reason: str | None) -> str | None:
         """Check that ``events`` (the subject's history) hold the change just made; its event id, if so."""
         self.saw(subject, events)
-        found = [e for e in events if kind in (None, e["kind"]) and (reason is None or e.get("reason") == reason)]
+        found = [e for e in events if kind in (None, e.kind) and (reason is None or e.reason == reason)]
         self._findings.check(HISTORY_RECORDED, bool(found), f"{subject}: no {kind} event with reason {reason!r}")
-        return str(found[-1]["id"]) if found else None
+        return found[-1].id if found else None
 
     def check_nothing_lost(self, client: KeeperClient, when: str) -> None:
         """Everything made is still there, each history event seen included; one check per item.
@@ -70,10 +71,10 @@ class Ledger:
             read = partial(_transitions, client, rollout_id)
             self._still(f"rollout {rollout_id}", read, events.pop(rollout_id, set()), when)
         for deploy_id in sorted(deploys):
-            read = partial(_deploy_events, client, deploy_id)
+            read = partial(client.deploy_events, deploy_id)
             self._still(f"deploy {deploy_id}", read, events.pop(f"deploy:{deploy_id}", set()), when)
         self._estop_history(client, events.pop(ESTOP_SUBJECT, set()), when)
-        stored_keys = {k["id"] for k in client.list_keys()}
+        stored_keys = {k.id for k in client.list_keys()}
         for key in sorted(keys):
             self._findings.check(NOTHING_LOST, key in stored_keys, f"{when}: key {key} is gone")
         for name, version in sorted(behaviors):
@@ -82,12 +83,12 @@ class Ledger:
     def _still(
         self,
         what: str,
-        read: Callable[[], list[dict[str, Any]]],
+        read: Callable[[], list[EventOut]],
         event_ids: set[str],
         when: str,
     ) -> None:
         try:
-            shown = {str(e.get("id")) for e in read()}
+            shown = {e.id for e in read()}
         except KeeperApiError as exc:
             if exc.status != 404:
                 raise
@@ -97,10 +98,10 @@ class Ledger:
         self._findings.check(NOTHING_LOST, not missing, f"{when}: {what} lost history events {sorted(missing)[:5]}")
 
     def _estop_history(self, client: KeeperClient, event_ids: set[str], when: str) -> None:
-        history = client.estop_status()["history"]
-        shown = {str(e["id"]) for e in history}
+        history = client.estop_status().history
+        shown = {e.id for e in history}
         if len(history) >= ESTOP_HISTORY_SHOWN:  # older ones are past what the API shows: compare the window
-            oldest = min(str(e["id"]) for e in history)
+            oldest = min(e.id for e in history)
             event_ids = {i for i in event_ids if i >= oldest}
         missing = event_ids - shown
         self._findings.check(NOTHING_LOST, not missing, f"{when}: emergency stop events lost {sorted(missing)[:5]}")
@@ -117,15 +118,11 @@ class Ledger:
             }
 
 
-def _transitions(client: KeeperClient, rollout_id: str) -> list[dict[str, Any]]:
-    transitions: list[dict[str, Any]] = client.show_rollout(rollout_id)["transitions"] or []
-    return transitions
+def _transitions(client: KeeperClient, rollout_id: str) -> list[EventOut]:
+    return client.show_rollout(rollout_id).transitions or []
 
 
-def _deploy_events(client: KeeperClient, deploy_id: str) -> list[dict[str, Any]]:
-    events: list[dict[str, Any]] = client.request("GET", f"/v1/deploys/{deploy_id}/events")["events"]
-    return events
-
-
-def _behavior(client: KeeperClient, name: str, version: int) -> list[dict[str, Any]]:
-    return [client.get_behavior(name, version)]
+def _behavior(client: KeeperClient, name: str, version: int) -> list[EventOut]:
+    """No history to compare: reading the version (a 404 if it is gone) is the check."""
+    client.get_behavior(name, version)
+    return []

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from koipond.api.client import KeeperClient
+from koipond.api.notifications import NotificationOut
 from koipond.notifications.kinds import NotificationKind
 from koipond.notifications.slack import MAX_FIELDS, escape_mrkdwn
 from local_pond.drills.findings import Findings
@@ -53,16 +53,18 @@ class NotificationAudit:
         Raises:
             KeeperApiError: the Keeper is away (the next audit looks again).
         """
-        rows = [row for kind in NotificationKind for row in client.notifications(kind=kind.value, limit=200)]
+        rows = [row for kind in NotificationKind for row in client.notifications(kind=kind, limit=200)]
         received = {route: [r.body for r in self._sink.state.received(path)] for route, path in ROUTE_PATHS.items()}
         delivered: set[tuple[str, str]] = set()
         for row in rows:
-            if row["status"] == "delivered" and row["route"] in received:
-                delivered.add((row["key"], row["route"]))
-                copies = sum(_matches(row, body) for body in received[row["route"]])
-                self._once(row, copies == 1, f"{copies} copies of {row['kind']} {row['key']} at route {row['route']}")
+            if row.status == "delivered" and row.route in received:
+                delivered.add((row.key, row.route))
+                copies = sum(_matches(row, body) for body in received[row.route])
+                self._once(
+                    (row.key, row.route), copies == 1, f"{copies} copies of {row.kind} {row.key} at route {row.route}"
+                )
             elif final:
-                self._once(row, False, f"{row['kind']} {row['key']} at route {row['route']} is {row['status']}")
+                self._once((row.key, row.route), False, f"{row.kind} {row.key} at route {row.route} is {row.status}")
         return self._expected_delivered(delivered, final)
 
     def _expected_delivered(self, delivered: set[tuple[str, str]], final: bool) -> bool:
@@ -76,13 +78,13 @@ class NotificationAudit:
                     continue
                 complete = False
                 if final or now - made > DELIVERY_GRACE_SECONDS:
-                    row = {"key": key, "route": route}
-                    self._once(row, False, f"{what} ({key}) not delivered to route {route} after {now - made:.0f}s")
+                    self._once(
+                        (key, route), False, f"{what} ({key}) not delivered to route {route} after {now - made:.0f}s"
+                    )
         return complete
 
-    def _once(self, row: Mapping[str, Any], ok: bool, detail: str) -> None:
-        """Count a check; a failing row is reported once, however many audits see it."""
-        mark = (str(row["key"]), str(row["route"]))
+    def _once(self, mark: tuple[str, str], ok: bool, detail: str) -> None:
+        """Count a check; a failing row (key, route) is reported once, however many audits see it."""
         if ok or mark in self._reported:
             self._findings.check(NOTIFIED_ONCE, True)
             return
@@ -90,13 +92,13 @@ class NotificationAudit:
         self._findings.check(NOTIFIED_ONCE, False, detail)
 
 
-def _matches(row: Mapping[str, Any], body: Any) -> bool:
+def _matches(row: NotificationOut, body: Any) -> bool:
     """Whether a request the sink received is this row's notification (its fields identify its event)."""
-    fields: dict[str, str] = row["fields"]
+    fields = row.fields
     if not isinstance(body, dict):
         return False
-    if row["route"] == "workflow":
-        return body.get("kind") == row["kind"] and all(body.get(k) == escape_mrkdwn(v) for k, v in fields.items())
+    if row.route == "workflow":
+        return body.get("kind") == row.kind and all(body.get(k) == escape_mrkdwn(v) for k, v in fields.items())
     shown = {
         field.get("text")
         for block in body.get("blocks", [])

@@ -97,7 +97,7 @@ class Observer:
             allocation = stored_allocation(self._dynamodb, self._table)
         except (KeeperApiError, BotoCoreError, ClientError):
             return None
-        demand = {t["id"]: int(t["active_koi"]) if t["status"] == "running" else 0 for t in tests}
+        demand = {t.id: t.active_koi if t.status == "running" else 0 for t in tests}
         return Sample(at, demand, self.school_views(), allocation, excused, back_at)
 
     def school_views(self) -> dict[str, SchoolView]:

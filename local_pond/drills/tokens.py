@@ -6,11 +6,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 
 from koipond.api.client import KeeperApiError, KeeperClient
+from koipond.api.tokens import TokenJobOut
 from local_pond.drills.chaos import clear_target_fault
 from local_pond.drills.findings import Findings
 from local_pond.drills.keeper_calls import DrillCallError, KeeperCaller
@@ -24,8 +24,8 @@ POISONED_USERS = 20  # one batch
 
 
 def wait_for_job(
-    caller: KeeperCaller, job_id: str, ok: Callable[[dict[str, Any]], bool], timeout: float
-) -> dict[str, Any] | None:
+    caller: KeeperCaller, job_id: str, ok: Callable[[TokenJobOut], bool], timeout: float
+) -> TokenJobOut | None:
     """The job once ``ok`` holds, or None after ``timeout`` (the Keeper being away meanwhile is fine)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -39,9 +39,9 @@ def wait_for_job(
     return None
 
 
-def create_job(caller: KeeperCaller, what: str, workspace: str, target: str, users: int) -> dict[str, Any]:
-    def made(client: KeeperClient) -> dict[str, Any] | None:
-        return next((j for j in client.token_jobs() if j["workspace"] == workspace), None)
+def create_job(caller: KeeperCaller, what: str, workspace: str, target: str, users: int) -> TokenJobOut:
+    def made(client: KeeperClient) -> TokenJobOut | None:
+        return next((j for j in client.token_jobs() if j.workspace == workspace), None)
 
     return caller.call(what, lambda c: c.create_token_job(workspace, target, 0, users), made)
 
@@ -49,8 +49,8 @@ def create_job(caller: KeeperCaller, what: str, workspace: str, target: str, use
 def generate_tokens(caller: KeeperCaller, findings: Findings, workspace: str, target: str, users: int) -> None:
     """The tokens the drill's koi use, from a job that must complete (before the chaos begins)."""
     job = create_job(caller, "token job", workspace, target, users)
-    done = wait_for_job(caller, job["id"], lambda j: j["status"] == "done", JOB_TIMEOUT_SECONDS)
-    findings.check(TOKEN_JOB_DONE, done is not None, f"token job {job['id']} not done in {JOB_TIMEOUT_SECONDS:.0f}s")
+    done = wait_for_job(caller, job.id, lambda j: j.status == "done", JOB_TIMEOUT_SECONDS)
+    findings.check(TOKEN_JOB_DONE, done is not None, f"token job {job.id} not done in {JOB_TIMEOUT_SECONDS:.0f}s")
     findings.operation("token_job")
 
 
@@ -85,24 +85,24 @@ class PoisonedTokenJob:
     def _drill(self) -> None:
         self._pond.target_faults("PUT", {"route": MINT_METHOD, "error_rate": 1.0, "status": 503})
         job = create_job(self._caller, "poisoned token job", self._workspace, self._pond.target_url, POISONED_USERS)
-        failed = wait_for_job(self._caller, job["id"], lambda j: j["status"] == "failed", JOB_TIMEOUT_SECONDS)
-        in_dlq = failed is not None and self._wait_dlq(job["id"])
+        failed = wait_for_job(self._caller, job.id, lambda j: j.status == "failed", JOB_TIMEOUT_SECONDS)
+        in_dlq = failed is not None and self._wait_dlq(job.id)
         self._clear_fault()
-        if not self._findings.check(POISONED_JOB_REDRIVEN, in_dlq, f"token job {job['id']} never reached the DLQ"):
+        if not self._findings.check(POISONED_JOB_REDRIVEN, in_dlq, f"token job {job.id} never reached the DLQ"):
             return
         self._caller.call("token redrive", lambda c: c.token_redrive())
-        done = wait_for_job(self._caller, job["id"], lambda j: j["status"] == "done", JOB_TIMEOUT_SECONDS)
-        self._findings.check(POISONED_JOB_REDRIVEN, done is not None, f"redriven token job {job['id']} not done")
+        done = wait_for_job(self._caller, job.id, lambda j: j.status == "done", JOB_TIMEOUT_SECONDS)
+        self._findings.check(POISONED_JOB_REDRIVEN, done is not None, f"redriven token job {job.id} not done")
         self._findings.operation("token_poison")
 
     def _wait_dlq(self, job_id: str) -> bool:
         deadline = time.monotonic() + JOB_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             try:
-                dlq = self._caller.client.token_dlq()
+                sample = self._caller.client.token_dlq().sample
             except KeeperApiError:
-                dlq = {"sample": []}
-            if any(b.get("job_id") == job_id for b in dlq["sample"]):
+                sample = []
+            if any(b.job_id == job_id for b in sample):
                 return True
             time.sleep(1.0)
         return False

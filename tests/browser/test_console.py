@@ -76,7 +76,7 @@ def test_start_shed_and_emergency_stop_from_the_console(page: Page, pond: LocalP
     banner = page.locator("#estop-banner")
     expect(banner).to_be_visible()
     expect(banner).to_contain_text("browser test: target on fire")
-    for test in (test_id, other["id"]):
+    for test in (test_id, other.id):
         expect(row_of(page, test).locator(".badge")).to_have_text("stopped")
         wait_for(f"{test}'s koi gone", lambda t=test: running_koi(page, t), lambda text: text == "0")
     shot(page, "04-tests-stopped", page.locator("#tests-list"))
@@ -105,7 +105,7 @@ def test_start_form_shows_validation_messages(page: Page, pond: LocalPond) -> No
     expect(page.locator("#start-target-error")).to_contain_text("not a URL")
     shot(page, "06-start-form-validation")
     with pond.client() as admin:
-        assert [t for t in admin.list_tests() if t["name"] == "bad koi"] == []
+        assert [t for t in admin.list_tests() if t.name == "bad koi"] == []
 
 
 def test_emergency_stop_is_reachable_and_operable_by_keyboard(page: Page, pond: LocalPond) -> None:
@@ -170,10 +170,10 @@ def test_every_page_has_labelled_controls_and_readable_contrast(page: Page, pond
 
 def test_a_viewer_sees_everything_but_steers_nothing_except_the_emergency_stop(page: Page, pond: LocalPond) -> None:
     with pond.client() as admin:
-        viewer = admin.create_key("vera the viewer", "viewer")["token"]
+        viewer = admin.create_key("vera the viewer", "viewer").token
         test_id = admin.start_test(
             name="watched", target=pond.target_url, behavior="average_user", workspace="browser", koi=4
-        )["id"]
+        ).id
     sign_in(page, pond, viewer)
     expect(page.locator("#whoami")).to_have_text("Signed in as vera the viewer (viewer) · ")
     expect(page.get_by_role("button", name="Start a test")).to_be_hidden()
@@ -193,7 +193,7 @@ def test_a_viewer_sees_everything_but_steers_nothing_except_the_emergency_stop(p
     expect(page.get_by_text("Lifting it needs an operator key.")).to_be_visible()
     expect(page.get_by_role("button", name="Lift the emergency stop")).to_be_hidden()
     with pond.client() as admin:
-        assert admin.estop_status()["active"] is True
+        assert admin.estop_status().active is True
         admin.stop_test(test_id, reason="viewer test done")
 
 

@@ -25,7 +25,7 @@ def accessible(page: Page) -> None:
 def start_test(pond: LocalPond, name: str, koi: int = 10) -> str:
     with pond.client() as admin:
         test = admin.start_test(name=name, target=pond.target_url, behavior="average_user", workspace="rel", koi=koi)
-    return str(test["id"])
+    return test.id
 
 
 def open_page(page: Page, pond: LocalPond, name: str) -> None:
@@ -87,7 +87,7 @@ def test_start_a_rollout_from_the_console_then_pause_it(page: Page, pond: LocalP
     expect(row.locator(".stage-koi")).to_have_text("20")
     expect(row.locator("progress")).to_have_attribute("aria-label", re.compile(r"left of 7d"))
     with pond.client() as admin:
-        assert admin.show_test(test_id)["koi"] == 20  # stage 1 scaled the test in the same transaction
+        assert admin.show_test(test_id).koi == 20  # stage 1 scaled the test in the same transaction
     shot(page, "22-rollout-started", detail)
 
     pause = detail.get_by_role("button", name="Pause", exact=True)
@@ -116,7 +116,7 @@ def test_start_a_rollout_from_the_console_then_pause_it(page: Page, pond: LocalP
 def test_refusals_show_the_keepers_message(page: Page, pond: LocalPond) -> None:
     test_id = start_test(pond, "refusals")
     with pond.client() as admin:
-        viewer = admin.create_key("browser-viewer", "viewer")["token"]
+        viewer = admin.create_key("browser-viewer", "viewer").token
     sign_in(page, pond)
     open_page(page, pond, "Rollouts")
     page.get_by_role("button", name="Start a rollout").click()
@@ -136,7 +136,7 @@ def test_refusals_show_the_keepers_message(page: Page, pond: LocalPond) -> None:
     sign_in(page, pond, viewer)
     open_page(page, pond, "Rollouts")
     expect(page.get_by_role("button", name="Start a rollout")).to_be_hidden()  # a viewer cannot start one
-    rollout_row(page, rollout["id"]).get_by_role("button", name="Open").click()
+    rollout_row(page, rollout.id).get_by_role("button", name="Open").click()
     detail = page.locator("#rollout-detail")
     expect(
         detail.get_by_text("Read-only: advancing, pausing, resuming and aborting need an operator key.")
@@ -144,7 +144,7 @@ def test_refusals_show_the_keepers_message(page: Page, pond: LocalPond) -> None:
     expect(detail.get_by_role("button", name="Abort", exact=True)).to_be_hidden()
     shot(page, "25-rollout-read-only-for-viewers", detail)
     with pond.client() as admin:
-        assert admin.show_rollout(rollout["id"])["status"] == "holding"
+        assert admin.show_rollout(rollout.id).status == "holding"
 
 
 def test_a_deploy_posted_through_the_api_is_listed_as_pending(page: Page, pond: LocalPond) -> None:
@@ -154,7 +154,7 @@ def test_a_deploy_posted_through_the_api_is_listed_as_pending(page: Page, pond: 
     open_page(page, pond, "Deploys")
     page.get_by_label("Service").fill("chat-api")
     page.get_by_role("button", name="Show deploys").click()
-    row = page.locator(f'tr[data-deploy-id="{deploy["id"]}"]')
+    row = page.locator(f'tr[data-deploy-id="{deploy.id}"]')
     expect(row).to_contain_text("build-42")
     expect(row.locator(".badge").first).to_have_text("pending")
     expect(row).to_contain_text("no verdict yet")
@@ -181,7 +181,7 @@ def test_a_judged_deploy_shows_its_verdict_in_words_and_its_sli_rows(page: Page,
     open_page(page, pond, "Deploys")
     page.get_by_label("Service").fill("judge-me")
     page.get_by_role("button", name="Show deploys").click()
-    row = page.locator(f'tr[data-deploy-id="{deploy["id"]}"]')
+    row = page.locator(f'tr[data-deploy-id="{deploy.id}"]')
     expect(row.locator(".badge").first).to_have_text("judged")
     verdict = row.locator(".verdict")
     outcome = verdict.get_attribute("data-outcome")
@@ -191,9 +191,9 @@ def test_a_judged_deploy_shows_its_verdict_in_words_and_its_sli_rows(page: Page,
     detail = page.locator("#deploy-detail")
     expect(detail.locator(".verdict-reason")).to_contain_text("Why:")
     with pond.client() as admin:
-        judged = admin.deploy(deploy["id"])
+        judged = admin.deploy(deploy.id)
     sli_rows = detail.locator("tr[data-sli]")
-    expect(sli_rows).to_have_count(len(judged["verdict"]["rows"]))
+    expect(sli_rows).to_have_count(len(judged.verdict.rows if judged.verdict else []))
     accessible(page)
     shot(page, "28-deploy-judged", detail)
 
@@ -202,7 +202,7 @@ def test_notifications_list_the_rollouts_notifications(page: Page, pond: LocalPo
     test_id = start_test(pond, "notify-me")
     with pond.client() as admin:
         rollout = admin.start_rollout(test_id, [{"koi": 11, "hold": "1h"}])
-        admin.rollout_action(rollout["id"], "pause", "notification check")
+        admin.rollout_action(rollout.id, "pause", "notification check")
     # The transitions' history events are their notification intents: one release tick puts them in the outbox.
     env = {**os.environ, **pond.component_env()}
     subprocess.run([str(Path(sys.executable).parent / "koipond"), "tick", "--once"], env=env, check=True, timeout=120)

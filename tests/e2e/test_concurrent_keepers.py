@@ -51,18 +51,18 @@ def test_concurrent_polls_through_two_keepers_never_double_assign(pond: LocalPon
         thread.start()
     with pond.client() as admin:
         for koi in (5000, 1500, 4000):
-            admin.update_test(test["id"], koi=koi)
+            admin.update_test(test.id, koi=koi)
     for thread in threads:
         thread.join(timeout=120)
     assert not errors
     with pond.client() as admin:
-        final = admin.show_test(test["id"])
-        split = final["koi_per_school"]
-        assert sum(split.values()) <= final["active_koi"] == 4000
+        final = admin.show_test(test.id)
+        split = final.koi_per_school
+        assert sum(split.values()) <= final.active_koi == 4000
         seen: list[tuple[int, int]] = []
         for school_id in split:
             answer = admin.poll(school_id, 1000, {})
             seen += [(r.start, r.end) for a in answer.assignments for r in a.ranges]
-        admin.stop_test(test["id"], "races done")
+        admin.stop_test(test.id, "races done")
     seen.sort()
     assert all(a_end <= b_start for (_, a_end), (b_start, _) in itertools.pairwise(seen))

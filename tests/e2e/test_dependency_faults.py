@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from koipond.api.client import KeeperApiError
+from koipond.api.history import EventOut
 from koipond.settings import Settings
 from local_pond.fault_proxy import FaultProxy, Mode
 from local_pond.pond import LocalPond, PondConfig
@@ -75,9 +76,9 @@ def new_test(pond: LocalPond, name: str, koi: int = KOI) -> dict[str, Any]:
     return {"name": name, "target": pond.target_url, "behavior": "busy", "workspace": "faults", "koi": koi}
 
 
-def people_events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def people_events(events: list[EventOut]) -> list[EventOut]:
     """A test's events but the allocator's ``test_reallocated``, which it writes whenever koi move."""
-    return [event for event in events if event["kind"] != "test_reallocated"]
+    return [event for event in events if event.kind != "test_reallocated"]
 
 
 def stored_test_ids(pond: LocalPond) -> set[str]:
@@ -118,7 +119,7 @@ def test_the_keeper_answers_503_store_unavailable_with_retry_after_while_dynamod
         proxy.set("pass")
         assert http.get("/v1/tests").status_code == 200
     with pond.client() as admin:
-        assert "during outage" not in {t["name"] for t in admin.list_tests()}
+        assert "during outage" not in {t.name for t in admin.list_tests()}
 
 
 def test_a_school_keeps_its_koi_within_the_failsafe_stops_them_after_it_and_resumes_after_recovery(
@@ -140,10 +141,10 @@ def test_a_school_keeps_its_koi_within_the_failsafe_stops_them_after_it_and_resu
         # The test was never stopped in the Keeper: the School's next answered poll brings its koi back.
         wait_for("koi back after recovery", lambda: koi_running(pond), lambda n: n == KOI, timeout=60)
         with pond.client() as admin:
-            assert admin.show_test(test["id"])["status"] == "running"
+            assert admin.show_test(test.id).status == "running"
     finally:
         with pond.client() as admin:
-            admin.stop_test(test["id"], "dependency faults e2e done")
+            admin.stop_test(test.id, "dependency faults e2e done")
 
 
 def test_a_write_that_fails_after_its_reads_leaves_the_stored_state_as_it_was(
@@ -157,24 +158,24 @@ def test_a_write_that_fails_after_its_reads_leaves_the_stored_state_as_it_was(
     """
     with pond.client() as admin:
         kept = admin.start_test(**new_test(pond, "kept as it was", koi=1))
-        events_before = admin.test_events(kept["id"])
+        events_before = admin.test_events(kept.id)
     ids_before = stored_test_ids(pond)
     proxy.set("503", "dynamodb", operation="TransactWriteItems")
     with pond.client() as admin:
         with pytest.raises(KeeperApiError) as created:
             admin.start_test(**new_test(pond, "half written"))
         with pytest.raises(KeeperApiError) as changed:
-            admin.update_test(kept["id"], koi=5, version=kept["version"])
+            admin.update_test(kept.id, koi=5, version=kept.version)
     for refused in (created.value, changed.value):
         assert (refused.status, refused.code) == (503, "store_unavailable"), refused.message
     proxy.set("pass")
     assert stored_test_ids(pond) == ids_before, "the refused creation left an item or an event behind"
     with pond.client() as admin:
-        assert "half written" not in {t["name"] for t in admin.list_tests()}
-        after = admin.show_test(kept["id"])
-        assert (after["version"], after["koi"]) == (kept["version"], kept["koi"])
-        assert people_events(admin.test_events(kept["id"])) == people_events(events_before)
-        admin.stop_test(kept["id"], "dependency faults e2e done")
+        assert "half written" not in {t.name for t in admin.list_tests()}
+        after = admin.show_test(kept.id)
+        assert (after.version, after.koi) == (kept.version, kept.koi)
+        assert people_events(admin.test_events(kept.id)) == people_events(events_before)
+        admin.stop_test(kept.id, "dependency faults e2e done")
 
 
 def queued_messages(pond: LocalPond) -> int:
@@ -210,9 +211,9 @@ def test_a_token_job_created_while_sqs_is_down_is_a_503_and_a_failed_job_that_qu
     proxy.set("pass")
     with pond.client() as admin:
         job = admin.token_job(error.details["job_id"])
-        assert job["status"] == "failed"
-        assert "queueing its plan failed" in job["last_error"]
+        assert job.status == "failed"
+        assert "queueing its plan failed" in job.last_error
         assert queued_messages(pond) == queued_before
         again = admin.create_token_job("faults", pond.target_url, 0, 100)
-        assert admin.token_job(again["id"])["status"] == "planning"
+        assert admin.token_job(again.id).status == "planning"
     assert queued_messages(pond) == queued_before + 1

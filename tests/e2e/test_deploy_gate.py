@@ -48,7 +48,7 @@ def gated_pond(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPond]:
         yield pond
         pond.target_faults("DELETE")
         with pond.client() as admin:
-            admin.stop_test(test["id"], "e2e done")
+            admin.stop_test(test.id, "e2e done")
 
 
 def calls_in_last_window(pond: LocalPond, method: str | None = None) -> float:
@@ -104,5 +104,5 @@ def test_a_neutral_deploy_passes_and_added_latency_fails_verify(gated_pond: Loca
             lambda found: len(found) >= 2,
             timeout=20,
         )
-    verdicts = sorted((n["fields"]["build"], n["fields"]["outcome"]) for n in notices)
+    verdicts = sorted((n.fields["build"], n.fields["outcome"]) for n in notices)
     assert verdicts == [("neutral", "pass"), ("slow", "fail")]

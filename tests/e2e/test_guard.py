@@ -53,7 +53,7 @@ def guard(guarded_pond: LocalPond) -> Iterator[Keeper]:
 def start(pond: LocalPond, koi: int = 60) -> str:
     with pond.client() as admin:
         test = admin.start_test(name="guarded", target=pond.target_url, behavior="busy", workspace="guard", koi=koi)
-    return str(test["id"])
+    return test.id
 
 
 def status_of(keeper: Keeper, test_id: str) -> LoadTestStatus:

@@ -13,12 +13,12 @@ def test_killed_keeper_restarts_with_every_test_assignment_and_event(pond: Local
         admin.poll("restart-a", 5000, {})
         admin.poll("restart-b", 5000, {})
         admin.poll("restart-a", 5000, {})
-        admin.update_test(test["id"], shed_percent=25, reason="before the crash")
+        admin.update_test(test.id, shed_percent=25, reason="before the crash")
         admin.estop_on("crash drill")
         admin.estop_off("crash drill over")
-        before = (admin.list_tests(), admin.test_events(test["id"]), admin.estop_status(), admin.list_keys())
+        before = (admin.list_tests(), admin.test_events(test.id), admin.estop_status(), admin.list_keys())
     pond.restart_keeper(crash=True)
     with pond.client() as admin:
-        after = (admin.list_tests(), admin.test_events(test["id"]), admin.estop_status(), admin.list_keys())
+        after = (admin.list_tests(), admin.test_events(test.id), admin.estop_status(), admin.list_keys())
     assert after == before
-    assert [e["kind"] for e in after[1]][-1] == "test_stopped"
+    assert [e.kind for e in after[1]][-1] == "test_stopped"

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from koipond.api.notifications import NotificationOut
 from local_pond.pond import LocalPond
 from local_pond.webhook_sink import WebhookSink
 from tests.e2e.conftest import notifying_pond, run_cli
@@ -27,7 +28,7 @@ def pond(tmp_path_factory: pytest.TempPathFactory, sink: WebhookSink) -> Iterato
         yield running
 
 
-def delivered(pond: LocalPond, kind: str) -> list[dict[str, object]]:
+def delivered(pond: LocalPond, kind: str) -> list[NotificationOut]:
     with pond.client() as admin:
         return admin.notifications(kind=kind)
 
@@ -38,14 +39,14 @@ def test_pulling_and_lifting_the_stop_posts_one_notification_each(pond: LocalPon
     wait_for(
         "the emergency stop notice delivered to both routes",
         lambda: delivered(pond, "emergency_stop_on"),
-        lambda rows: len(rows) == 2 and all(r["status"] == "delivered" for r in rows),
+        lambda rows: len(rows) == 2 and all(r.status == "delivered" for r in rows),
     )
     lifted = run_cli(pond, "estop", "off", "--reason", "e2e: fixed")
     assert lifted.returncode == 0, lifted.stderr
     wait_for(
         "the lift notice delivered to both routes",
         lambda: delivered(pond, "emergency_stop_off"),
-        lambda rows: len(rows) == 2 and all(r["status"] == "delivered" for r in rows),
+        lambda rows: len(rows) == 2 and all(r.status == "delivered" for r in rows),
     )
     workflow = [r.body for r in sink.state.received(WORKFLOW)]
     assert [w["kind"] for w in workflow] == ["emergency_stop_on", "emergency_stop_off"]

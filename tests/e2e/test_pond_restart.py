@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from koipond.api.tokens import TokenJobOut
 from local_pond.pond import LocalPond, PondConfig
 from local_pond.processes import free_port
 from tests.e2e.conftest import REPO
@@ -58,15 +59,15 @@ def start_running_test(pond: LocalPond) -> str:
     with pond.client() as admin:
         admin.put_behavior("busy", BUSY)
         test = admin.start_test(name="survivor", target=pond.target_url, behavior="busy", workspace="e2e", koi=KOI)
-        admin.update_test(test["id"], shed_percent=0, reason="a history event of ours")
+        admin.update_test(test.id, shed_percent=0, reason="a history event of ours")
         admin.create_key("restart ci", "operator")
-    koi_running(pond, test["id"])
-    return str(test["id"])
+    koi_running(pond, test.id)
+    return test.id
 
 
-def token_job_done(pond: LocalPond, job_id: str) -> dict[str, Any]:
+def token_job_done(pond: LocalPond, job_id: str) -> TokenJobOut:
     with pond.client() as admin:
-        return wait_for("the token job", lambda: admin.token_job(job_id), lambda j: j["status"] == "done", timeout=90)
+        return wait_for("the token job", lambda: admin.token_job(job_id), lambda j: j.status == "done", timeout=90)
 
 
 def shard_keys(pond: LocalPond) -> list[str]:
@@ -79,10 +80,10 @@ def kept_state(pond: LocalPond, test_id: str) -> dict[str, Any]:
     with pond.client() as admin:
         test = admin.show_test(test_id)
         return {
-            "test": {field: test[field] for field in ("id", "name", "status", "koi", "behavior", "target")},
+            "test": test.model_dump(include={"id", "name", "status", "koi", "behavior", "target"}),
             "events": admin.test_events(test_id),
-            "keys": sorted((key["id"], key["name"], key["role"]) for key in admin.list_keys()),
-            "behaviors": sorted((b["name"], b["version"]) for b in admin.list_behaviors()),
+            "keys": sorted((key.id, key.name, key.role) for key in admin.list_keys()),
+            "behaviors": sorted((b.name, b.version) for b in admin.list_behaviors()),
         }
 
 
@@ -98,7 +99,7 @@ def test_a_stopped_pond_starts_again_with_its_test_running_and_its_history(tmp_p
     with persistent_pond(tmp_path) as pond:
         test_id = start_running_test(pond)
         with pond.client() as admin:
-            job_id = admin.create_token_job("shards", pond.target_url, 0, 250)["id"]
+            job_id = admin.create_token_job("shards", pond.target_url, 0, 250).id
         job = token_job_done(pond, job_id)
         before = {**kept_state(pond, test_id), "job": job, "shards": shard_keys(pond)}
     assert (tmp_path / "aws" / "snapshot.pickle").exists()
@@ -107,7 +108,7 @@ def test_a_stopped_pond_starts_again_with_its_test_running_and_its_history(tmp_p
         after = kept_state(pond, test_id)
         assert_nothing_lost(before, after)
         with pond.client() as admin:
-            assert admin.token_job(job["id"]) == job
+            assert admin.token_job(job.id) == job
         assert shard_keys(pond) == before["shards"]
         assert len(before["shards"]) == 3
         koi_running(pond, test_id)
@@ -126,7 +127,7 @@ def test_a_pond_killed_outright_loses_no_acknowledged_write(tmp_path: Path) -> N
                 sqs.send_message(QueueUrl=queue, MessageBody=f"message {i}")
                 s3.put_object(Bucket="koipond-tokens", Key=f"burst/{i}.json", Body=b"{}")
             admin.update_test(test_id, koi=KOI + 1, reason="the last change before the crash")
-            job_id = admin.create_token_job("crash", pond.target_url, 0, 250)["id"]  # 3 batches, queued
+            job_id = admin.create_token_job("crash", pond.target_url, 0, 250).id  # 3 batches, queued
         before = kept_state(pond, test_id)
         for process in pond.processes:
             process.kill()  # kill -9: no process gets to snapshot or flush anything
@@ -149,7 +150,7 @@ def test_a_pond_killed_outright_loses_no_acknowledged_write(tmp_path: Path) -> N
         koi_running(pond, test_id, KOI + 1)
         # Its batches come back from the journal (a batch done just before the kill may run again: no matter).
         job = token_job_done(pond, job_id)
-        assert (job["batches_done"], job["batches_failed"]) == (3, 0)
+        assert (job.batches_done, job.batches_failed) == (3, 0)
 
 
 def test_the_embedded_aws_killed_alone_comes_back_on_its_port_and_the_pond_carries_on(tmp_path: Path) -> None:

@@ -74,28 +74,28 @@ def test_a_rollout_advances_through_short_stages_then_pauses_on_an_injected_brea
     test_id = start(guarded_pond, koi=10)
     wait_for("a healthy guard evaluation", lambda: last_outcome(guarded_pond), lambda o: o == "healthy", timeout=60)
     with guarded_pond.client() as admin:
-        rollout_id = admin.start_rollout(test_id, STAGES, "e2e ramp")["id"]
+        rollout_id = admin.start_rollout(test_id, STAGES, "e2e ramp").id
         shown = wait_for(
             "the last stage with its koi swimming",
             lambda: (admin.show_rollout(rollout_id), admin.show_test(test_id)),
-            lambda both: both[0]["current_stage"] == 3 and both[1]["assigned_koi"] == 40,
+            lambda both: both[0].current_stage == 3 and both[1].assigned_koi == 40,
             timeout=60,
         )[0]
-        assert shown["status"] == "holding", shown
+        assert shown.status == "holding", shown
         guarded_pond.target_faults("PUT", {"route": "*", "error_rate": 1.0, "status": 500})
         paused = wait_for(
             "the rollout to pause",
             lambda: admin.show_rollout(rollout_id),
-            lambda r: r["status"] != "holding",
+            lambda r: r.status != "holding",
             timeout=60,
         )
-    assert paused["status"] == "paused", paused
-    assert paused["current_stage"] == 3
-    assert paused["paused_reason"].startswith(f"guard tripped: guard {LABEL}: "), paused["paused_reason"]
-    kinds = [t["kind"] for t in paused["transitions"]]
+    assert paused.status == "paused", paused
+    assert paused.current_stage == 3
+    assert paused.paused_reason.startswith(f"guard tripped: guard {LABEL}: "), paused.paused_reason
+    kinds = [t.kind for t in paused.transitions]
     assert kinds == ["rollout_started", "rollout_advanced", "rollout_advanced", "rollout_paused"]
-    assert all(t["reason"] for t in paused["transitions"])
+    assert all(t.reason for t in paused.transitions)
     scaled = [e.details["koi"] for e in guard.tests.events(test_id) if e.kind == "test_scaled"]
     assert scaled == [[10, 20], [20, 30], [30, 40]], "stages skipped, repeated, or scaled past the plan"
     per_transition = Counter(n.fields["transition"] for n in rollout_notifications(guard))
-    assert per_transition == Counter({t["id"]: 1 for t in paused["transitions"]})
+    assert per_transition == Counter({t.id: 1 for t in paused.transitions})

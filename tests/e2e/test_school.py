@@ -48,9 +48,9 @@ def running_test(school_pond: LocalPond) -> Iterator[str]:
         test = admin.start_test(
             name="school e2e", target=school_pond.target_url, behavior="busy", workspace="e2e", koi=KOI
         )
-    yield test["id"]
+    yield test.id
     with school_pond.client() as admin:
-        admin.stop_test(test["id"], "e2e done")
+        admin.stop_test(test.id, "e2e done")
 
 
 def school_metrics(pond: LocalPond) -> dict[str, float]:

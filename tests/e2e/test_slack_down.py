@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from koipond.api.notifications import NotificationOut
 from local_pond.pond import LocalPond
 from local_pond.webhook_sink import Answer, WebhookSink
 from tests.e2e.conftest import notifying_pond, run_cli
@@ -32,18 +33,18 @@ def pond(tmp_path_factory: pytest.TempPathFactory, sink: WebhookSink) -> Iterato
         yield running
 
 
-def notices(pond: LocalPond, kind: str) -> list[dict[str, Any]]:
+def notices(pond: LocalPond, kind: str) -> list[NotificationOut]:
     with pond.client() as admin:
         return admin.notifications(kind=kind)
 
 
-def all_pending_after(rows: list[dict[str, Any]], attempts: int, **outcome: Any) -> bool:
+def all_pending_after(rows: list[NotificationOut], attempts: int, **outcome: Any) -> bool:
     """Both routes' notices still pending, tried at least ``attempts`` times, the last attempt as ``outcome`` says."""
     return len(rows) == 2 and all(
-        r["status"] == "pending"
-        and r["attempts"] >= attempts
-        and r["last_outcome"] is not None
-        and all(r["last_outcome"][name] == value for name, value in outcome.items())
+        r.status == "pending"
+        and r.attempts >= attempts
+        and r.last_outcome is not None
+        and all(getattr(r.last_outcome, name) == value for name, value in outcome.items())
         for r in rows
     )
 
@@ -57,7 +58,7 @@ def test_notifications_wait_while_slack_is_down_then_go_out_once_each(pond: Loca
         lambda: notices(pond, "emergency_stop_on"),
         lambda rows: all_pending_after(rows, 2, http_status=503),
     )
-    assert all(r["next_attempt_at"] is not None for r in retried)  # backing off, not given up
+    assert all(r.next_attempt_at is not None for r in retried)  # backing off, not given up
     listed = run_cli(pond, "notifications", "list", "--kind", "emergency_stop_on")
     assert listed.returncode == 0, listed.stderr
     assert "pending" in listed.stdout
@@ -70,23 +71,23 @@ def test_notifications_wait_while_slack_is_down_then_go_out_once_each(pond: Loca
         lambda: notices(pond, "emergency_stop_on"),
         lambda rows: all_pending_after(rows, 3, error="ConnectError"),
     )
-    assert all(r["last_outcome"]["http_status"] is None for r in unreachable)
+    assert all(r.last_outcome is not None and r.last_outcome.http_status is None for r in unreachable)
 
     sink.listen()  # Slack is back
     delivered = wait_for(
         "both routes delivered once Slack is back",
         lambda: notices(pond, "emergency_stop_on"),
-        lambda rows: len(rows) == 2 and all(r["status"] == "delivered" for r in rows),
+        lambda rows: len(rows) == 2 and all(r.status == "delivered" for r in rows),
         timeout=60,
     )
-    [key] = {r["key"] for r in delivered}
+    [key] = {r.key for r in delivered}
     # A later notice delivered means later ticks ran: none of them posted the first one again.
     lifted = run_cli(pond, "estop", "off", "--reason", "e2e: slack is back")
     assert lifted.returncode == 0, lifted.stderr
     wait_for(
         "the lift notice delivered",
         lambda: notices(pond, "emergency_stop_off"),
-        lambda rows: len(rows) == 2 and all(r["status"] == "delivered" for r in rows),
+        lambda rows: len(rows) == 2 and all(r.status == "delivered" for r in rows),
     )
     for path in (WORKFLOW, INCOMING):
         receipts = sink.state.receipts(path)

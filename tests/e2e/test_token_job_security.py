@@ -69,7 +69,7 @@ def test_the_cli_cannot_send_the_mint_token_to_a_listener(
     assert "is not an allowed mint origin (1 allowed" in result.stderr
     assert token_pond.config.target_admin_token not in result.stdout + result.stderr
     with token_pond.client() as admin:
-        assert [j for j in admin.token_jobs() if j["workspace"] == "steal"] == []
+        assert [j for j in admin.token_jobs() if j.workspace == "steal"] == []
     assert heard == []
 
 
@@ -79,19 +79,19 @@ def test_a_worker_killed_mid_expansion_resumes_and_mints_each_batch_once(token_p
     mints_before = _mints(token_pond)
     with token_pond.client() as admin:
         job = admin.create_token_job("resume", token_pond.target_url, 0, 30_000)  # 300 batches, 30 steps
-        assert (job["status"], job["batches_queued"]) == ("planning", 0)
-        wait_for("a few plan steps", lambda: admin.token_job(job["id"]), lambda j: j["batches_queued"] >= 3 * STEP)
+        assert (job.status, job.batches_queued) == ("planning", 0)
+        wait_for("a few plan steps", lambda: admin.token_job(job.id), lambda j: j.batches_queued >= 3 * STEP)
         worker.kill()
-        killed_at = admin.token_job(job["id"])
+        killed_at = admin.token_job(job.id)
         worker.start_unchecked()
         # What the killed worker held comes back after the queue's visibility timeout (60 s).
         done = wait_for(
-            "the job after a restart", lambda: admin.token_job(job["id"]), lambda j: j["status"] == "done", timeout=240
+            "the job after a restart", lambda: admin.token_job(job.id), lambda j: j.status == "done", timeout=240
         )
 
-    assert killed_at["status"] == "planning", killed_at
-    assert killed_at["batches_queued"] < 300
-    assert (done["batches_queued"], done["batches_done"], done["batches_failed"]) == (300, 300, 0)
+    assert killed_at.status == "planning", killed_at
+    assert killed_at.batches_queued < 300
+    assert (done.batches_queued, done.batches_done, done.batches_failed) == (300, 300, 0)
     # At most the batches the killed worker had in hand were minted again (their results never stored).
     assert 300 <= _mints(token_pond) - mints_before <= 310
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from pydantic_core import to_jsonable_python
 
 from local_pond.pond import LocalPond, PondConfig
 from tests.e2e.conftest import run_cli
@@ -49,7 +50,7 @@ def test_generate_with_the_cli_then_koi_swim_on_tokens_from_the_shards(token_pon
     wait_for("koi connected", lambda: samples(metrics_url)["koi_pond_school_websocket_connections"], lambda n: n == 250)
     assert "250 tokens of workspace shards from s3 shards" in token_pond.schools[0].log_path.read_text()
     with token_pond.client() as admin:
-        admin.stop_test(test["id"], "done")
+        admin.stop_test(test.id, "done")
 
 
 def test_a_poisoned_batch_lands_in_the_dlq_and_a_redrive_completes_the_job(token_pond: LocalPond) -> None:
@@ -58,25 +59,25 @@ def test_a_poisoned_batch_lands_in_the_dlq_and_a_redrive_completes_the_job(token
         with token_pond.client() as admin:
             job = admin.create_token_job("poisoned", token_pond.target_url, 0, 100)
             job = wait_for(
-                "the batch to fail", lambda: admin.token_job(job["id"]), lambda j: j["status"] == "failed", timeout=90
+                "the batch to fail", lambda: admin.token_job(job.id), lambda j: j.status == "failed", timeout=90
             )
-            dlq = wait_for("the DLQ to hold it", admin.token_dlq, lambda d: d["depth"] >= 1, timeout=30)
+            dlq = wait_for("the DLQ to hold it", admin.token_dlq, lambda d: d.depth >= 1, timeout=30)
     finally:
         token_pond.target_faults("DELETE")
-    assert job["batches_failed"] == 1
-    assert any(b["job_id"] == job["id"] and "503" in (b["last_error"] or "") for b in dlq["sample"])
+    assert job.batches_failed == 1
+    assert any(b.job_id == job.id and "503" in (b.last_error or "") for b in dlq.sample)
     redrive = run_cli(token_pond, "tokens", "redrive")
     assert redrive.returncode == 0, redrive.stderr
     with token_pond.client() as admin:
-        done = wait_for(
-            "the redriven batch", lambda: admin.token_job(job["id"]), lambda j: j["status"] == "done", timeout=60
-        )
-    assert (done["batches_done"], done["batches_failed"]) == (1, 0)
+        done = wait_for("the redriven batch", lambda: admin.token_job(job.id), lambda j: j.status == "done", timeout=60)
+    assert (done.batches_done, done.batches_failed) == (1, 0)
 
 
 def test_no_token_value_appears_in_any_log_or_api_answer(token_pond: LocalPond) -> None:
     with token_pond.client() as admin:
-        answers = json.dumps([admin.token_jobs(), admin.token_dlq(), admin.list_tests(), admin.list_schools()])
+        answers = json.dumps(
+            to_jsonable_python([admin.token_jobs(), admin.token_dlq(), admin.list_tests(), admin.list_schools()])
+        )
     logs = "".join(path.read_text(errors="replace") for path in token_pond.logs.glob("*.log"))
     assert "tokens of workspace" in logs, "the logs were not captured"
     assert not TOKEN.search(logs), TOKEN.search(logs)
