@@ -91,7 +91,7 @@ def _lambda_tree(root: Path) -> None:
     """A repository in miniature: the core, one lambda with a web console, and files never shipped."""
     files = {
         "koipond/__init__.py": "",
-        "koipond/models/templates/page.html": "<p>core</p>",
+        "koipond/templates/page.html": "<p>core</p>",
         "lambdas/__init__.py": "",
         "lambdas/keeper_api/handler.py": "x = 1\n",
         "lambdas/keeper_api/console/index.html": "<!doctype html>",
