@@ -25,6 +25,9 @@ from koipond.models.deploys import (
     SliRule,
     VerdictOutcome,
 )
+
+# Re-exported: clients format rows as the verdict's reason does, from this wire module.
+from koipond.models.deploys import format_sli_value as format_sli_value
 from koipond.models.history import HistoryEvent
 
 DEPLOY_ID_PATTERN = r"^dp-[0-9a-f]{16}$"
@@ -80,15 +83,6 @@ class WindowOut(BaseModel):
     start: datetime
     end: datetime
     seconds: int
-
-
-def format_sli_value(kind: SliKind, value: float | None) -> str:
-    """A row value for people, as the verdict's reason writes it: percent for success rates, else milliseconds."""
-    if value is None or math.isnan(value):
-        return "-"
-    if math.isinf(value):
-        return "+inf" if value > 0 else "-inf"
-    return f"{value:.2f}%" if kind is SliKind.SUCCESS_RATE else f"{value * 1000:.1f} ms"
 
 
 def _wire_number(value: float | None) -> WindowValue:
@@ -180,12 +174,10 @@ class ServiceSlisOut(BaseModel):
     @classmethod
     def of(cls, slis: ServiceSlis) -> ServiceSlisOut:
         return cls(
-            service=slis.service,
+            **slis.model_dump(include={"service", "updated_at", "updated_by"}),
             source="defaults" if slis.updated_at is None else "stored",
             settings=SliSettings.of(slis.settings),
             effective_rules=slis.settings.effective_rules(),
-            updated_at=slis.updated_at,
-            updated_by=slis.updated_by,
         )
 
 

@@ -92,21 +92,12 @@ class LoadTestOut(BaseModel):
     @classmethod
     def of(cls, test: LoadTest, koi_per_school: dict[str, int]) -> LoadTestOut:
         return cls(
-            **test.model_dump(include={"id", "name", "target", "workspace", "koi", "shed_percent", "status"}),
-            behavior=test.behavior.model_dump(),
+            **test.model_dump(include=set(cls.model_fields)),  # the stored fields, shown as stored
             active_koi=test.active_koi,
+            continuous=test.continuous,
+            ends_at=test.ends_at,
             assigned_koi=sum(koi_per_school.values()),
             koi_per_school=koi_per_school,
-            continuous=test.continuous,
-            duration_seconds=test.duration_seconds,
-            ends_at=test.ends_at,
-            tags=list(test.tags),
-            created_at=test.created_at,
-            created_by=test.created_by,
-            updated_at=test.updated_at,
-            stopped_reason=test.stopped_reason,
-            resume_policy=test.resume_policy,
-            version=test.version,
         )
 
 

@@ -75,11 +75,7 @@ class PollAssignment(BaseModel):
 
     @classmethod
     def from_domain(cls, assignment: LoadTestAssignment) -> PollAssignment:
-        return cls(
-            test_id=assignment.test_id,
-            ranges=[PollRange(start=r.start, end=r.end) for r in assignment.ranges],
-            koi=assignment.koi,
-        )
+        return cls.model_validate(assignment, from_attributes=True)
 
 
 class PollResponse(BaseModel):
@@ -100,17 +96,8 @@ class PollResponse(BaseModel):
 
     @classmethod
     def from_domain(cls, answer: PollAnswer) -> PollResponse:
-        """The wire form of the poll service's answer."""
-        return cls(
-            school_id=answer.school_id,
-            stop_all=answer.stop_all,
-            stop_reason=answer.stop_reason,
-            poll_interval_seconds=answer.poll_interval_seconds,
-            allocation_version=answer.allocation_version,
-            assignments=None
-            if answer.assignments is None
-            else [PollAssignment.from_domain(a) for a in answer.assignments],
-        )
+        """The wire form of the poll service's answer (field for field, assignments and their ranges too)."""
+        return cls.model_validate(answer, from_attributes=True)
 
 
 class LoadTestSpecsRequest(BaseModel):

@@ -66,22 +66,7 @@ class TokenJobOut(BaseModel):
 
     @classmethod
     def of(cls, job: TokenJob) -> TokenJobOut:
-        return cls(
-            id=job.id,
-            workspace=job.workspace,
-            target=job.target,
-            start=job.start,
-            end=job.end,
-            status=job.status,
-            batches_total=job.batches_total,
-            batches_queued=job.batches_queued,
-            batches_done=job.batches_done,
-            batches_failed=job.batches_failed,
-            created_at=job.created_at,
-            created_by=job.created_by,
-            expires_at=job.expires_at,
-            last_error=job.last_error,
-        )
+        return cls.model_validate(job, from_attributes=True)  # status is the job's property
 
 
 class TokenJobListOut(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -49,6 +50,15 @@ class SliKind(StrEnum):
     @property
     def is_latency(self) -> bool:
         return self is not SliKind.SUCCESS_RATE
+
+
+def format_sli_value(kind: SliKind, value: float | None) -> str:
+    """A row value for people, as the verdict's reason writes it: percent for success rates, else milliseconds."""
+    if value is None or math.isnan(value):
+        return "-"
+    if math.isinf(value):
+        return "+inf" if value > 0 else "-inf"
+    return f"{value:.2f}%" if kind is SliKind.SUCCESS_RATE else f"{value * 1000:.1f} ms"
 
 
 class SliRule(BaseModel):

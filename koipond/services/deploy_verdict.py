@@ -21,7 +21,15 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from koipond.models.deploys import SliKind, SliRow, SliRule, SliSettings, Verdict, VerdictOutcome
+from koipond.models.deploys import (
+    SliKind,
+    SliRow,
+    SliRule,
+    SliSettings,
+    Verdict,
+    VerdictOutcome,
+    format_sli_value,
+)
 
 _NAMES = {
     SliKind.SUCCESS_RATE: "success rate",
@@ -75,15 +83,6 @@ def describe_threshold(rule: SliRule) -> str:
     if rule.kind is SliKind.SUCCESS_RATE:
         return f"drop <= {rule.max_drop_points:g} pp"
     return f"rise <= +{rule.max_increase_percent:g}% or <= {rule.min_increase_ms:g} ms"
-
-
-def format_value(kind: SliKind, value: float | None) -> str:
-    """A row value for people: percent for success rates, milliseconds for latencies."""
-    if value is None or math.isnan(value):
-        return "-"
-    if math.isinf(value):
-        return "+inf" if value > 0 else "-inf"
-    return f"{value:.2f}%" if kind is SliKind.SUCCESS_RATE else f"{value * 1000:.1f} ms"
 
 
 def _method_row(
@@ -161,7 +160,7 @@ def _outcome(rows: list[SliRow]) -> VerdictOutcome:
 def describe_row(row: SliRow) -> str:
     """``p99 latency of chat.postMessage: 4.1 ms -> 310.2 ms`` (the row's SLI, method and values)."""
     where = f"{_NAMES[row.kind]} of {row.method}" if row.method else _NAMES[row.kind]
-    return f"{where}: {format_value(row.kind, row.baseline)} -> {format_value(row.kind, row.after)}"
+    return f"{where}: {format_sli_value(row.kind, row.baseline)} -> {format_sli_value(row.kind, row.after)}"
 
 
 def _reason(rows: list[SliRow]) -> str:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Depends, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import koipond
 from koipond.api.meta import HealthOut, VocabularyOut
-from koipond.models.auth import Principal
-from lambdas.keeper_api import auth
 from lambdas.keeper_api.auth import PRINCIPAL
 from lambdas.keeper_api.errors import (
     RequestRefused,
@@ -37,6 +35,7 @@ from lambdas.keeper_api.routes import (
     schools,
     token_jobs,
 )
+from lambdas.keeper_api.routes.callers import Viewer
 
 logger = Logger(service="keeper-api")
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -58,11 +57,7 @@ app.include_router(console.router)  # /ui: the web console's static files
 
 
 @app.get(
-    "/healthz",
-    summary="Liveness; no authentication",
-    security=[{}],
-    responses=documented(public=True),
-    tags=["meta"],
+    "/healthz", summary="Liveness; no authentication", security=[{}], responses=documented(public=True), tags=["meta"]
 )
 def healthz() -> HealthOut:
     return HealthOut(status="ok", version=koipond.__version__)
@@ -74,7 +69,7 @@ def healthz() -> HealthOut:
     responses=documented(),
     tags=["meta"],
 )
-def vocabulary(_: Annotated[Principal, Depends(auth.viewer)]) -> VocabularyOut:
+def vocabulary(_: Viewer) -> VocabularyOut:
     return VocabularyOut()
 
 

@@ -59,6 +59,13 @@ export function fillOptions(select, field, label) {
     .catch(() => {});
 }
 
+// A filter of a list by status: "All <noun>" (no filter) first, then "Only <status>" for each one the Keeper knows.
+export function statusFilter(id, noun, field) {
+  const select = el("select", { id, "aria-label": `Show ${noun} with status` }, el("option", { value: "" }, `All ${noun}`));
+  fillOptions(select, field, (s) => `Only ${s}`);
+  return select;
+}
+
 function safeJson(text) {
   try {
     return JSON.parse(text);
@@ -139,6 +146,21 @@ export function table(caption, columns, rows, emptyText) {
 
 export function errorBox(error) {
   return el("div", { class: "notice notice-error", role: "alert" }, el("strong", {}, "Could not load: "), error.message);
+}
+
+// GET a path for a page's refresh; when that fails, say why in `area` and answer null (the refresh then stops).
+export async function loadOrShowError(area, path) {
+  try {
+    return await api("GET", path);
+  } catch (failure) {
+    area.replaceChildren(errorBox(failure));
+    return null;
+  }
+}
+
+// A card holding a list under a heading that only screen readers see (the page header already names it).
+export function listCard(id, title, content) {
+  return el("section", { class: "card", "aria-labelledby": id }, el("h2", { id, class: "visually-hidden" }, title), content);
 }
 
 export function pageHeader(title, description, ...actions) {

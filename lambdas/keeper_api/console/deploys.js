@@ -1,7 +1,7 @@
 // Deploys page: a service's recent deploys (the Keeper lists deploys per service), their status and verdict;
 // open one for its windows and SLI table.
 
-import { api, el, errorBox, fmt, pageHeader, table } from "./api.js";
+import { api, el, fmt, loadOrShowError, pageHeader, table } from "./api.js";
 import { deployDetail, soakProgress, statusBadge, verdictBadge } from "./deploy_detail.js";
 
 const SERVICE_KEY = "koipond.deploy-service";
@@ -84,13 +84,8 @@ export function mount(main) {
       listArea.replaceChildren(el("p", { class: "empty" }, "Name a service above to see its deploys. Deploy tools record them with `koipond verify --service S --build B` (POST /v1/deploys)."));
       return;
     }
-    let data;
-    try {
-      data = await api("GET", `/v1/deploys?service=${encodeURIComponent(service)}&limit=20`);
-    } catch (failure) {
-      listArea.replaceChildren(errorBox(failure));
-      return;
-    }
+    const data = await loadOrShowError(listArea, `/v1/deploys?service=${encodeURIComponent(service)}&limit=20`);
+    if (!data) return;
     const empty = `No deploys of ${service} yet. Record one with \`koipond verify --service ${service} --build B\`.`;
     listArea.replaceChildren(table(`Deploys of ${service}, newest first`, COLUMNS, data.deploys.map(row), empty));
     await detail.refresh();

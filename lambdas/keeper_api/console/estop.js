@@ -1,6 +1,6 @@
 // The emergency stop: the control in the top bar (every page), the banner while it is active, and its page.
 
-import { api, el, flash, fmt, errorBox, pageHeader, table } from "./api.js";
+import { api, el, flash, fmt, loadOrShowError, pageHeader, table } from "./api.js";
 
 const KIND_TEXT = { estop_activated: "Pulled", estop_lifted: "Lifted" };
 
@@ -135,11 +135,8 @@ export function mount(main) {
 
   let shown = null;
   async function refresh() {
-    let status;
-    try {
-      status = await api("GET", "/v1/emergency-stop");
-    } catch (failure) {
-      current.replaceChildren(errorBox(failure));
+    const status = await loadOrShowError(current, "/v1/emergency-stop");
+    if (!status) {
       shown = null;
       return;
     }

@@ -1,6 +1,6 @@
 // Guard page: the shutdown guard's queries with the value, outcome and time of their last evaluation.
 
-import { api, badge, el, errorBox, fmt, pageHeader, table } from "./api.js";
+import { badge, el, fmt, loadOrShowError, pageHeader, table } from "./api.js";
 
 const COMPARATOR = { LessThan: "<", LessThanOrEqual: "≤", GreaterThan: ">", GreaterThanOrEqual: "≥" };
 const COLUMNS = [
@@ -44,13 +44,8 @@ export function mount(main) {
   main.append(pageHeader("Guard", "Queries the shutdown guard evaluates against Prometheus; on a sustained breach it stops or sheds load."), clusters, list);
 
   async function refresh() {
-    let data;
-    try {
-      data = await api("GET", "/v1/guard");
-    } catch (failure) {
-      list.replaceChildren(errorBox(failure));
-      return;
-    }
+    const data = await loadOrShowError(list, "/v1/guard");
+    if (!data) return;
     clusters.textContent = data.clusters.length ? `Prometheus clusters: ${data.clusters.join(", ")}` : "No Prometheus cluster is configured: every query will report an error.";
     list.replaceChildren(table("Guard queries", COLUMNS, data.queries.map(row), "No guard queries. Add one with PUT /v1/guard/queries/{label}."));
   }

@@ -1,7 +1,7 @@
 // Notifications page: what koipond told Slack (or would have, with no route configured), newest first,
 // with delivery status, attempts and the last outcome; filters by kind and status.
 
-import { api, badge, el, errorBox, fillOptions, fmt, pageHeader, table } from "./api.js";
+import { badge, el, fillOptions, fmt, loadOrShowError, pageHeader, table } from "./api.js";
 
 // Badge colours of the delivery statuses; the statuses themselves come from the Keeper's vocabulary.
 const STATUSES = { pending: "no_data", delivered: "done", failed: "failed", no_route: "completed" };
@@ -61,13 +61,8 @@ export function mount(main) {
     const params = new URLSearchParams({ limit: String(LIMIT) });
     if (kind.value) params.set("kind", kind.value);
     if (status.value) params.set("status", status.value);
-    let data;
-    try {
-      data = await api("GET", `/v1/notifications?${params}`);
-    } catch (failure) {
-      listArea.replaceChildren(errorBox(failure));
-      return;
-    }
+    const data = await loadOrShowError(listArea, `/v1/notifications?${params}`);
+    if (!data) return;
     const found = data.notifications;
     const unrouted = found.filter((n) => n.status === "no_route").length;
     summary.textContent = found.length

@@ -1,7 +1,7 @@
 // Rollouts page: every rollout with its stage and hold progress; start one on a running test; open one to
 // see its stages and history and to advance, pause, resume or abort it.
 
-import { api, el, errorBox, fillOptions, flash, fmt, pageHeader, table } from "./api.js";
+import { api, el, errorBox, flash, fmt, listCard, pageHeader, statusFilter, table } from "./api.js";
 import { holdProgress, rolloutBadge, rolloutDetail } from "./rollout_detail.js";
 import { rolloutForm } from "./rollout_form.js";
 
@@ -16,12 +16,7 @@ const COLUMNS = [
 ];
 
 export function mount(main) {
-  const filter = el(
-    "select",
-    { id: "rollout-filter", "aria-label": "Show rollouts with status" },
-    el("option", { value: "" }, "All rollouts"),
-  );
-  fillOptions(filter, "rollout_statuses", (s) => `Only ${s}`);
+  const filter = statusFilter("rollout-filter", "rollouts", "rollout_statuses");
   const notice = el("div", { "aria-live": "polite" });
   const listArea = el("div", { id: "rollouts-list" });
   const form = rolloutForm(async (rollout) => {
@@ -35,7 +30,7 @@ export function mount(main) {
     pageHeader("Rollouts", "Ramps of a running test through stages; each stage advances once held with the guard healthy.", form.toggle, filter),
     notice,
     form.section,
-    el("section", { class: "card", "aria-labelledby": "rollouts-title" }, el("h2", { id: "rollouts-title", class: "visually-hidden" }, "Rollouts"), listArea),
+    listCard("rollouts-title", "Rollouts", listArea),
     detail.section,
   );
   filter.addEventListener("change", () => refresh());

@@ -1,6 +1,6 @@
 // Schools page: the live Schools, their capacity and load, and when each last polled.
 
-import { api, badge, el, errorBox, fmt, pageHeader, table } from "./api.js";
+import { badge, el, fmt, loadOrShowError, pageHeader, table } from "./api.js";
 
 const COLUMNS = [
   { title: "School" },
@@ -29,13 +29,8 @@ export function mount(main) {
   main.append(pageHeader("Schools", "Processes that run koi. A School that misses 3 polls is not live and its koi move."), summary, list);
 
   async function refresh() {
-    let data;
-    try {
-      data = await api("GET", "/v1/schools");
-    } catch (failure) {
-      list.replaceChildren(errorBox(failure));
-      return;
-    }
+    const data = await loadOrShowError(list, "/v1/schools");
+    if (!data) return;
     const schools = [...data.schools].sort((a, b) => Number(b.live) - Number(a.live) || a.id.localeCompare(b.id));
     const live = schools.filter((s) => s.live);
     const sum = (items, f) => items.reduce((n, s) => n + f(s), 0);

@@ -1,6 +1,6 @@
 // Tests page: every test with its koi (running vs target), per-School split and age; start, and manage one.
 
-import { api, badge, el, errorBox, fillOptions, flash, fmt, pageHeader, table } from "./api.js";
+import { api, badge, el, errorBox, flash, fmt, listCard, pageHeader, statusFilter, table } from "./api.js";
 import { startForm } from "./test_form.js";
 import { testPanel } from "./test_panel.js";
 
@@ -29,12 +29,7 @@ export function runningByTest(schools) {
 }
 
 export function mount(main, ctx) {
-  const filter = el(
-    "select",
-    { id: "status-filter", "aria-label": "Show tests with status" },
-    el("option", { value: "" }, "All tests"),
-  );
-  fillOptions(filter, "test_statuses", (s) => `Only ${s}`);
+  const filter = statusFilter("status-filter", "tests", "test_statuses");
   const listArea = el("div", { id: "tests-list" });
   const notice = el("div", { "aria-live": "polite" });
   const form = startForm(async (test, text) => {
@@ -46,7 +41,7 @@ export function mount(main, ctx) {
     pageHeader("Tests", "Every load test, what it wants and what actually swims.", form.toggle, filter),
     notice,
     form.section,
-    el("section", { class: "card", "aria-labelledby": "tests-title" }, el("h2", { id: "tests-title", class: "visually-hidden" }, "Tests"), listArea),
+    listCard("tests-title", "Tests", listArea),
     panel.section,
   );
   filter.addEventListener("change", () => refresh());

@@ -1,6 +1,6 @@
 // Tokens page: token jobs and their progress; the dead-letter queue's depth, failed batches and redrive.
 
-import { api, badge, el, errorBox, flash, fmt, pageHeader, table } from "./api.js";
+import { api, badge, el, flash, fmt, loadOrShowError, pageHeader, table } from "./api.js";
 import { stat } from "./schools.js";
 
 const JOB_COLUMNS = [
@@ -50,13 +50,8 @@ export function mount(main) {
   });
 
   async function refreshDlq() {
-    let dlq;
-    try {
-      dlq = await api("GET", "/v1/token-jobs/dlq");
-    } catch (failure) {
-      dlqList.replaceChildren(errorBox(failure));
-      return;
-    }
+    const dlq = await loadOrShowError(dlqList, "/v1/token-jobs/dlq");
+    if (!dlq) return;
     dlqStats.replaceChildren(stat("Failed batches waiting", fmt.int(dlq.depth)), stat("Being moved", fmt.int(dlq.in_flight)));
     redrive.disabled = dlq.depth === 0;
     const rows = dlq.sample.map((s) => el("tr", {}, el("td", { class: "mono small" }, s.message_id), el("td", { class: "mono small" }, s.job_id || "–"), el("td", {}, s.workspace || "–"), el("td", { class: "num" }, s.shard ?? "–"), el("td", { class: "num" }, s.attempts), el("td", { class: "small" }, s.last_error || "–")));
@@ -64,13 +59,8 @@ export function mount(main) {
   }
 
   async function refreshJobs() {
-    let data;
-    try {
-      data = await api("GET", "/v1/token-jobs");
-    } catch (failure) {
-      jobs.replaceChildren(errorBox(failure));
-      return;
-    }
+    const data = await loadOrShowError(jobs, "/v1/token-jobs");
+    if (!data) return;
     const rows = data.jobs.map((j) =>
       el("tr", { "data-job-id": j.id }, el("td", { class: "mono small" }, j.id), el("td", {}, j.workspace), el("td", { class: "num" }, `${fmt.int(j.start)}–${fmt.int(j.end)}`), el("td", {}, badge(j.status)), el("td", {}, progress(j)), el("td", {}, el("time", { datetime: j.created_at, title: fmt.time(j.created_at) }, fmt.age(j.created_at))), el("td", { class: "small" }, j.last_error || "–")),
     );

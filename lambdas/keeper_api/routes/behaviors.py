@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from koipond.api.behaviors import BehaviorDocument, BehaviorListOut, BehaviorOut
 from koipond.composition import get_keeper
-from koipond.models.auth import Principal
 from koipond.models.behavior import BEHAVIOR_NAME_PATTERN
-from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
+from lambdas.keeper_api.routes.callers import BehaviorReader, Operator, Viewer
 
 router = APIGatewayHttpRouter()
 BehaviorName = Annotated[str, Path(pattern=BEHAVIOR_NAME_PATTERN, description="Behavior name.")]
@@ -25,9 +23,7 @@ BehaviorName = Annotated[str, Path(pattern=BEHAVIOR_NAME_PATTERN, description="B
     responses=documented(ok={201: "Stored as the next version"}),
     tags=["behaviors"],
 )
-def put_behavior(
-    name: BehaviorName, body: BehaviorDocument, principal: Annotated[Principal, Depends(auth.operator)]
-) -> tuple[BehaviorOut, int]:
+def put_behavior(name: BehaviorName, body: BehaviorDocument, principal: Operator) -> tuple[BehaviorOut, int]:
     stored = get_keeper().behaviors.put(name, body.model_dump(mode="json", exclude_none=True), principal.name)
     return BehaviorOut.of(stored), 201
 
@@ -37,12 +33,12 @@ def put_behavior(
 )
 def get_behavior(
     name: BehaviorName,
-    _: Annotated[Principal, Depends(auth.behavior_reader)],
+    _: BehaviorReader,
     version: Annotated[int | None, Query(ge=1, description="A specific version.")] = None,
 ) -> BehaviorOut:
     return BehaviorOut.of(get_keeper().behaviors.get(name, version))
 
 
 @router.get("/behaviors", summary="Latest version of every behavior", responses=documented(), tags=["behaviors"])
-def list_behaviors(_: Annotated[Principal, Depends(auth.viewer)]) -> BehaviorListOut:
+def list_behaviors(_: Viewer) -> BehaviorListOut:
     return BehaviorListOut(behaviors=[BehaviorOut.of(b) for b in get_keeper().behaviors.list_latest()])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
@@ -19,11 +18,10 @@ from koipond.api.deploys import (
     SliSettings,
 )
 from koipond.composition import get_keeper
-from koipond.models.auth import Principal
 from koipond.models.deploys import BUILD_PATTERN, SERVICE_PATTERN
 from koipond.services.deploys import MAX_LIST, NewDeploy
-from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
+from lambdas.keeper_api.routes.callers import Operator, Viewer
 
 router = APIGatewayHttpRouter()
 DeployId = Annotated[str, Path(pattern=DEPLOY_ID_PATTERN, description="Deploy id, e.g. dp-0123456789abcdef.")]
@@ -34,7 +32,7 @@ Service = Annotated[str, Path(pattern=SERVICE_PATTERN, description="Service name
 @router.get(
     "/deploys/slis", summary="Services with SLI settings of their own", responses=documented(), tags=["deploys"]
 )
-def list_slis(_: Annotated[Principal, Depends(auth.viewer)]) -> ServiceSlisListOut:
+def list_slis(_: Viewer) -> ServiceSlisListOut:
     return ServiceSlisListOut(services=[ServiceSlisOut.of(s) for s in get_keeper().deploys.list_slis()])
 
 
@@ -44,16 +42,14 @@ def list_slis(_: Annotated[Principal, Depends(auth.viewer)]) -> ServiceSlisListO
     responses=documented(),
     tags=["deploys"],
 )
-def get_slis(service: Service, _: Annotated[Principal, Depends(auth.viewer)]) -> ServiceSlisOut:
+def get_slis(service: Service, _: Viewer) -> ServiceSlisOut:
     return ServiceSlisOut.of(get_keeper().deploys.slis(service))
 
 
 @router.put(
     "/deploys/slis/<service>", summary="Set a service's SLIs and thresholds", responses=documented(), tags=["deploys"]
 )
-def put_slis(
-    service: Service, body: SliSettings, principal: Annotated[Principal, Depends(auth.operator)]
-) -> ServiceSlisOut:
+def put_slis(service: Service, body: SliSettings, principal: Operator) -> ServiceSlisOut:
     return ServiceSlisOut.of(get_keeper().deploys.put_slis(service, body, principal.name))
 
 
@@ -63,7 +59,7 @@ def put_slis(
     responses=documented(404),
     tags=["deploys"],
 )
-def delete_slis(service: Service, principal: Annotated[Principal, Depends(auth.operator)]) -> ServiceSlisOut:
+def delete_slis(service: Service, principal: Operator) -> ServiceSlisOut:
     deploys = get_keeper().deploys
     deploys.delete_slis(service, principal.name)
     return ServiceSlisOut.of(deploys.slis(service))
@@ -75,9 +71,7 @@ def delete_slis(service: Service, principal: Annotated[Principal, Depends(auth.o
     responses=documented(409, ok={201: "Recorded", 200: "Recorded before: the same deploy"}),
     tags=["deploys"],
 )
-def record_deploy(
-    body: CreateDeployRequest, principal: Annotated[Principal, Depends(auth.operator)]
-) -> tuple[DeployOut, int]:
+def record_deploy(body: CreateDeployRequest, principal: Operator) -> tuple[DeployOut, int]:
     spec = NewDeploy(
         service=body.service,
         build=body.build,
@@ -91,7 +85,7 @@ def record_deploy(
 
 @router.get("/deploys", summary="A service's deploys, newest first", responses=documented(), tags=["deploys"])
 def list_deploys(
-    _: Annotated[Principal, Depends(auth.viewer)],
+    _: Viewer,
     service: Annotated[str, Query(pattern=SERVICE_PATTERN, description="The service.")],
     build: Annotated[str | None, Query(pattern=BUILD_PATTERN, description="Only deploys of this build.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIST, description="At most this many.")] = 20,
@@ -106,7 +100,7 @@ def list_deploys(
     responses=documented(404),
     tags=["deploys"],
 )
-def show_deploy(deploy_id: DeployId, _: Annotated[Principal, Depends(auth.viewer)]) -> DeployOut:
+def show_deploy(deploy_id: DeployId, _: Viewer) -> DeployOut:
     return DeployOut.of(get_keeper().deploys.get(deploy_id))
 
 
@@ -116,5 +110,5 @@ def show_deploy(deploy_id: DeployId, _: Annotated[Principal, Depends(auth.viewer
     responses=documented(404),
     tags=["deploys"],
 )
-def deploy_events(deploy_id: DeployId, _: Annotated[Principal, Depends(auth.viewer)]) -> DeployEventsOut:
+def deploy_events(deploy_id: DeployId, _: Viewer) -> DeployEventsOut:
     return DeployEventsOut.of(get_keeper().deploys.events(deploy_id))

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from koipond.api.estop import EmergencyStopOut, EmergencyStopRequest, LiftEmergencyStopRequest
 from koipond.composition import get_keeper
-from koipond.models.auth import Principal
 from koipond.services.emergency_stop import EmergencyStopStatus
-from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
+from lambdas.keeper_api.routes.callers import Operator, Viewer
 
 router = APIGatewayHttpRouter()
 
@@ -27,7 +23,7 @@ def _out(status: EmergencyStopStatus) -> EmergencyStopOut:
     responses=documented(),
     tags=["emergency stop"],
 )
-def activate(body: EmergencyStopRequest, principal: Annotated[Principal, Depends(auth.viewer)]) -> EmergencyStopOut:
+def activate(body: EmergencyStopRequest, principal: Viewer) -> EmergencyStopOut:
     return _out(get_keeper().estop.activate(principal.name, body.reason))
 
 
@@ -37,14 +33,12 @@ def activate(body: EmergencyStopRequest, principal: Annotated[Principal, Depends
     responses=documented(),
     tags=["emergency stop"],
 )
-def lift(
-    principal: Annotated[Principal, Depends(auth.operator)], body: LiftEmergencyStopRequest | None = None
-) -> EmergencyStopOut:
+def lift(principal: Operator, body: LiftEmergencyStopRequest | None = None) -> EmergencyStopOut:
     return _out(get_keeper().estop.lift(principal.name, (body or LiftEmergencyStopRequest()).reason))
 
 
 @router.get(
     "/emergency-stop", summary="Emergency stop state and history", responses=documented(), tags=["emergency stop"]
 )
-def status(_: Annotated[Principal, Depends(auth.viewer)]) -> EmergencyStopOut:
+def status(_: Viewer) -> EmergencyStopOut:
     return _out(get_keeper().estop.status())

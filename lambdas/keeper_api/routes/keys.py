@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from koipond.api.keys import CreateKeyRequest, IssuedKeyOut, KeyListOut, KeyOut, WhoAmIOut
 from koipond.composition import get_keeper
-from koipond.models.auth import Principal
-from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
+from lambdas.keeper_api.routes.callers import Admin, AnyKey
 
 router = APIGatewayHttpRouter()
 
@@ -23,7 +21,7 @@ router = APIGatewayHttpRouter()
     responses=documented(),
     tags=["keys"],
 )
-def whoami(principal: Annotated[Principal, Depends(auth.any_key)]) -> WhoAmIOut:
+def whoami(principal: AnyKey) -> WhoAmIOut:
     return WhoAmIOut.of(principal)
 
 
@@ -33,9 +31,7 @@ def whoami(principal: Annotated[Principal, Depends(auth.any_key)]) -> WhoAmIOut:
     responses=documented(ok={201: "Created; the token is in this answer only"}),
     tags=["keys"],
 )
-def create_key(
-    body: CreateKeyRequest, principal: Annotated[Principal, Depends(auth.admin)]
-) -> tuple[IssuedKeyOut, int]:
+def create_key(body: CreateKeyRequest, principal: Admin) -> tuple[IssuedKeyOut, int]:
     issued = get_keeper().auth.create_key(
         body.name, body.role, principal.name, school_id=body.school_id, school_prefix=body.school_prefix
     )
@@ -43,15 +39,12 @@ def create_key(
 
 
 @router.get("/keys", summary="List API keys (never their tokens)", responses=documented(), tags=["keys"])
-def list_keys(_: Annotated[Principal, Depends(auth.admin)]) -> KeyListOut:
+def list_keys(_: Admin) -> KeyListOut:
     return KeyListOut(keys=[KeyOut.of(k) for k in get_keeper().auth.list_keys()])
 
 
 @router.delete(
     "/keys/<key_id>", summary="Revoke an API key (idempotent)", responses=documented(404, 409), tags=["keys"]
 )
-def revoke_key(
-    key_id: Annotated[str, Path(pattern=r"^[a-z0-9-]{1,64}$")],
-    principal: Annotated[Principal, Depends(auth.admin)],
-) -> KeyOut:
+def revoke_key(key_id: Annotated[str, Path(pattern=r"^[a-z0-9-]{1,64}$")], principal: Admin) -> KeyOut:
     return KeyOut.of(get_keeper().auth.revoke_key(key_id, principal.name, None))

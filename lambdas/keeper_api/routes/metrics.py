@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from koipond.api.metrics import ChartOut
 from koipond.composition import get_keeper
-from koipond.models.auth import Principal
 from koipond.services.charts import chart_request
-from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
+from lambdas.keeper_api.routes.callers import Viewer
 
 router = APIGatewayHttpRouter()
 
@@ -26,7 +24,7 @@ router = APIGatewayHttpRouter()
 )
 def chart(
     series: Annotated[str, Path(pattern=r"^[a-z0-9_]{1,40}$", description="One of the known series.")],
-    _: Annotated[Principal, Depends(auth.viewer)],
+    _: Viewer,
     range_: Annotated[str, Query(alias="range", max_length=16, description="How far back, 1m..24h.")] = "1h",
     step: Annotated[str | None, Query(max_length=16, description="Resolution; raised to fit the points cap.")] = None,
     test: Annotated[str | None, Query(max_length=64, description="Only this test (series koi only).")] = None,

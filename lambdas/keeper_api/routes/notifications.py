@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from koipond.api.notifications import NotificationListOut, NotificationOut
 from koipond.composition import get_keeper
-from koipond.models.auth import Principal
 from koipond.notifications.kinds import NotificationKind
 from koipond.notifications.models import NotificationStatus
 from koipond.notifications.service import MAX_PAGE
-from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
+from lambdas.keeper_api.routes.callers import Viewer
 
 router = APIGatewayHttpRouter()
 
@@ -27,7 +25,7 @@ router = APIGatewayHttpRouter()
     tags=["notifications"],
 )
 def list_notifications(
-    _: Annotated[Principal, Depends(auth.viewer)],
+    _: Viewer,
     kind: Annotated[NotificationKind | None, Query(description="Only this kind.")] = None,
     status: Annotated[NotificationStatus | None, Query(description="Only this delivery status.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="At most this many.")] = 50,

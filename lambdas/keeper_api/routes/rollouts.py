@@ -5,21 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from koipond.api.fields import ID_PATTERN
 from koipond.api.rollouts import CreateRolloutRequest, RolloutActionRequest, RolloutListOut, RolloutOut
 from koipond.composition import get_keeper
-from koipond.models.auth import Principal
 from koipond.models.rollouts import Rollout, RolloutStatus
-from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
+from lambdas.keeper_api.routes.callers import Operator, Viewer
 
 router = APIGatewayHttpRouter()
 RolloutId = Annotated[str, Path(pattern=ID_PATTERN, description="Rollout id, e.g. ro-0a1b2c3d4e.")]
-Operator = Annotated[Principal, Depends(auth.operator)]
 
 
 def _full(rollout: Rollout) -> RolloutOut:
@@ -39,8 +36,7 @@ def create_rollout(body: CreateRolloutRequest, principal: Operator) -> tuple[Rol
 
 @router.get("/rollouts", summary="List rollouts, newest first", responses=documented(), tags=["rollouts"])
 def list_rollouts(
-    _: Annotated[Principal, Depends(auth.viewer)],
-    status: Annotated[RolloutStatus | None, Query(description="Only rollouts with this status.")] = None,
+    _: Viewer, status: Annotated[RolloutStatus | None, Query(description="Only rollouts with this status.")] = None
 ) -> RolloutListOut:
     return RolloutListOut(rollouts=[RolloutOut.of(r) for r in get_keeper().rollouts.list_rollouts(status)])
 
@@ -51,51 +47,29 @@ def list_rollouts(
     responses=documented(404),
     tags=["rollouts"],
 )
-def show_rollout(rollout_id: RolloutId, _: Annotated[Principal, Depends(auth.viewer)]) -> RolloutOut:
+def show_rollout(rollout_id: RolloutId, _: Viewer) -> RolloutOut:
     return _full(get_keeper().rollouts.get(rollout_id))
 
 
-def _act(
-    verb: Callable[[str, str, str], Rollout], rollout_id: str, body: RolloutActionRequest, who: Principal
-) -> RolloutOut:
-    return _full(verb(rollout_id, who.name, body.reason))
+# The hand steers differ only in the service method they call: one route each, registered from this table
+# (the function names keep the OpenAPI operation ids they had as four written-out routes).
+STEERS = {
+    "advance": "Go to the next stage now (completes on the last)",
+    "pause": "Hold the rollout where it is",
+    "resume": "Resume a paused rollout; the stage's hold starts over",
+    "abort": "Give the rollout up; the test keeps running",
+}
 
 
-@router.post(
-    "/rollouts/<rollout_id>/advance",
-    summary="Go to the next stage now (completes on the last)",
-    responses=documented(404, 409),
-    tags=["rollouts"],
-)
-def advance_rollout(rollout_id: RolloutId, body: RolloutActionRequest, principal: Operator) -> RolloutOut:
-    return _act(get_keeper().rollouts.advance, rollout_id, body, principal)
+def _add_steer(verb: str, summary: str) -> None:
+    def steer(rollout_id: RolloutId, body: RolloutActionRequest, principal: Operator) -> RolloutOut:
+        act: Callable[[str, str, str], Rollout] = getattr(get_keeper().rollouts, verb)
+        return _full(act(rollout_id, principal.name, body.reason))
+
+    steer.__name__ = steer.__qualname__ = f"{verb}_rollout"
+    path = f"/rollouts/<rollout_id>/{verb}"
+    router.post(path, summary=summary, responses=documented(404, 409), tags=["rollouts"])(steer)
 
 
-@router.post(
-    "/rollouts/<rollout_id>/pause",
-    summary="Hold the rollout where it is",
-    responses=documented(404, 409),
-    tags=["rollouts"],
-)
-def pause_rollout(rollout_id: RolloutId, body: RolloutActionRequest, principal: Operator) -> RolloutOut:
-    return _act(get_keeper().rollouts.pause, rollout_id, body, principal)
-
-
-@router.post(
-    "/rollouts/<rollout_id>/resume",
-    summary="Resume a paused rollout; the stage's hold starts over",
-    responses=documented(404, 409),
-    tags=["rollouts"],
-)
-def resume_rollout(rollout_id: RolloutId, body: RolloutActionRequest, principal: Operator) -> RolloutOut:
-    return _act(get_keeper().rollouts.resume, rollout_id, body, principal)
-
-
-@router.post(
-    "/rollouts/<rollout_id>/abort",
-    summary="Give the rollout up; the test keeps running",
-    responses=documented(404, 409),
-    tags=["rollouts"],
-)
-def abort_rollout(rollout_id: RolloutId, body: RolloutActionRequest, principal: Operator) -> RolloutOut:
-    return _act(get_keeper().rollouts.abort, rollout_id, body, principal)
+for _verb, _summary in STEERS.items():
+    _add_steer(_verb, _summary)

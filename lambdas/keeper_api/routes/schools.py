@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
@@ -12,11 +11,11 @@ from koipond.api.fields import ID_PATTERN
 from koipond.api.poll import LoadTestSpec, LoadTestSpecsRequest, LoadTestSpecsResponse, PollRequest, PollResponse
 from koipond.api.schools import SchoolListOut, SchoolOut
 from koipond.composition import get_keeper
-from koipond.models.auth import Principal
-from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
+from lambdas.keeper_api.routes.callers import OwnSchool, Viewer
 
 router = APIGatewayHttpRouter()
+SchoolId = Annotated[str, Path(pattern=ID_PATTERN, description="The School's stable id.")]
 
 
 @router.post(
@@ -25,11 +24,7 @@ router = APIGatewayHttpRouter()
     responses=documented(),
     tags=["schools"],
 )
-def poll(
-    school_id: Annotated[str, Path(pattern=ID_PATTERN, description="The School's stable id.")],
-    body: PollRequest,
-    _: Annotated[Principal, Depends(auth.own_school)],
-) -> PollResponse:
+def poll(school_id: SchoolId, body: PollRequest, _: OwnSchool) -> PollResponse:
     answer = get_keeper().polls.poll(school_id, body.capacity, body.running, body.known_version)
     return PollResponse.from_domain(answer)
 
@@ -40,15 +35,11 @@ def poll(
     responses=documented(),
     tags=["schools"],
 )
-def specs_of_tests(
-    school_id: Annotated[str, Path(pattern=ID_PATTERN, description="The School's stable id.")],
-    body: LoadTestSpecsRequest,
-    _: Annotated[Principal, Depends(auth.own_school)],
-) -> LoadTestSpecsResponse:
+def specs_of_tests(school_id: SchoolId, body: LoadTestSpecsRequest, _: OwnSchool) -> LoadTestSpecsResponse:
     found, missing = get_keeper().polls.specs_of_tests(body.test_ids)
     return LoadTestSpecsResponse(specs=[LoadTestSpec.from_domain(t) for t in found], missing=missing)
 
 
 @router.get("/schools", summary="Known Schools with liveness and load", responses=documented(), tags=["schools"])
-def list_schools(_: Annotated[Principal, Depends(auth.viewer)]) -> SchoolListOut:
+def list_schools(_: Viewer) -> SchoolListOut:
     return SchoolListOut(schools=[SchoolOut.of(s, live) for s, live in get_keeper().polls.list_schools()])

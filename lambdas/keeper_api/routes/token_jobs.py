@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from koipond.api.tokens import CreateTokenJobRequest, DlqSummary, RedriveResult, TokenJobListOut, TokenJobOut
 from koipond.composition import get_keeper
-from koipond.models.auth import Principal
 from koipond.tokens.jobs import TokenJobTooLargeError
-from lambdas.keeper_api import auth
 from lambdas.keeper_api.errors import documented
+from lambdas.keeper_api.routes.callers import Operator, Viewer
 
 router = APIGatewayHttpRouter()
 
@@ -25,9 +23,7 @@ router = APIGatewayHttpRouter()
     responses=documented(409, ok={201: "Enqueued"}),
     tags=["tokens"],
 )
-def create_job(
-    body: CreateTokenJobRequest, principal: Annotated[Principal, Depends(auth.operator)]
-) -> tuple[TokenJobOut, int]:
+def create_job(body: CreateTokenJobRequest, principal: Operator) -> tuple[TokenJobOut, int]:
     try:
         job = get_keeper().tokens.create_job(
             body.workspace, str(body.target).rstrip("/"), body.users.start, body.users.end, principal.name
@@ -39,7 +35,7 @@ def create_job(
 
 
 @router.get("/token-jobs", summary="Token jobs, newest first", responses=documented(), tags=["tokens"])
-def list_jobs(_: Annotated[Principal, Depends(auth.viewer)]) -> TokenJobListOut:
+def list_jobs(_: Viewer) -> TokenJobListOut:
     return TokenJobListOut(jobs=[TokenJobOut.of(j) for j in get_keeper().tokens.list_jobs()])
 
 
@@ -49,7 +45,7 @@ def list_jobs(_: Annotated[Principal, Depends(auth.viewer)]) -> TokenJobListOut:
     responses=documented(),
     tags=["tokens"],
 )
-def dlq(_: Annotated[Principal, Depends(auth.viewer)]) -> DlqSummary:
+def dlq(_: Viewer) -> DlqSummary:
     return DlqSummary.of(get_keeper().tokens.dlq())
 
 
@@ -59,12 +55,10 @@ def dlq(_: Annotated[Principal, Depends(auth.viewer)]) -> DlqSummary:
     responses=documented(),
     tags=["tokens"],
 )
-def redrive(principal: Annotated[Principal, Depends(auth.operator)]) -> RedriveResult:
+def redrive(principal: Operator) -> RedriveResult:
     return RedriveResult.of(get_keeper().tokens.redrive(principal.name))
 
 
 @router.get("/token-jobs/<job_id>", summary="One token job's progress", responses=documented(404), tags=["tokens"])
-def get_job(
-    job_id: Annotated[str, Path(pattern=r"^[a-z0-9-]{1,64}$")], _: Annotated[Principal, Depends(auth.viewer)]
-) -> TokenJobOut:
+def get_job(job_id: Annotated[str, Path(pattern=r"^[a-z0-9-]{1,64}$")], _: Viewer) -> TokenJobOut:
     return TokenJobOut.of(get_keeper().tokens.get_job(job_id))
