@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from koipond.aws_clients import AwsClients, dynamodb_client
+from koipond.aws_clients import AwsClients
 from koipond.clock import Clock, SystemClock
 from koipond.composition.notifications import build_notifications
+from koipond.composition.process_wide import ProcessWide
 from koipond.composition.tokens import build_token_job_service
 from koipond.notifications.kinds import Notifier
 from koipond.notifications.service import NotificationService
@@ -31,7 +29,7 @@ from koipond.services.loadtests import LoadTestService
 from koipond.services.polling import PollService
 from koipond.services.release_tick import TickStep
 from koipond.services.rollouts import RolloutService
-from koipond.settings import Settings, get_settings, guard_clusters
+from koipond.settings import Settings, guard_clusters
 from koipond.store.assignments import DynamoAssignmentRepository
 from koipond.store.behaviors import DynamoBehaviorRepository
 from koipond.store.deploys import DynamoDeployRepository
@@ -171,25 +169,8 @@ def release_tick_steps(keeper: Keeper) -> dict[str, TickStep]:
     }
 
 
-_injected: list[Keeper] = []
-
-
-@contextmanager
-def injected_keeper(keeper: Keeper) -> Iterator[Keeper]:
-    """Make ``get_keeper`` return ``keeper`` inside the block (tests wire their own clock and table)."""
-    _injected.append(keeper)
-    try:
-        yield keeper
-    finally:
-        _injected.remove(keeper)
-
-
-def get_keeper() -> Keeper:
-    """The process's Keeper, built on first use (a Lambda cold start), never at import time."""
-    return _injected[-1] if _injected else _default_keeper()
-
-
-@lru_cache(maxsize=1)
-def _default_keeper() -> Keeper:
-    settings = get_settings()
-    return build_keeper(settings, dynamodb_client(settings))
+# The process's Keeper (``get_keeper()``), built on first use; ``with injected_keeper(...)`` replaces it in tests
+# (they wire their own clock and table).
+_keepers = ProcessWide(build_keeper)
+get_keeper = _keepers.get
+injected_keeper = _keepers.injected

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from koipond.aws_clients import AwsClients, dynamodb_client
+from koipond.aws_clients import AwsClients
 from koipond.clock import Clock, SystemClock
-from koipond.settings import Settings, get_settings
+from koipond.composition.process_wide import ProcessWide
+from koipond.settings import Settings
 from koipond.store.schema import PK, SK, TTL_ATTRIBUTE
 from koipond.store.table import DynamoTable
 from koipond.tokens.batches import TokenBatchWorker
@@ -153,26 +152,8 @@ def _idempotency_layer(settings: Settings, dynamodb: DynamoDBClient) -> DynamoDB
     )
 
 
-_injected: list[TokenWorker] = []
-
-
-@contextmanager
-def injected_token_worker(worker: TokenWorker) -> Iterator[TokenWorker]:
-    """Make ``get_token_worker`` return ``worker`` inside the block (tests wire their own provider)."""
-    _injected.append(worker)
-    try:
-        yield worker
-    finally:
-        _injected.remove(worker)
-
-
-def get_token_worker() -> TokenWorker:
-    """The process's token worker, built on first use (a Lambda cold start), never at import time."""
-    return _injected[-1] if _injected else _default_worker()
-
-
-@lru_cache(maxsize=1)
-def _default_worker() -> TokenWorker:
-
-    settings = get_settings()
-    return build_token_worker(settings, dynamodb_client(settings))
+# The process's token worker (``get_token_worker()``), built on first use;
+# ``with injected_token_worker(...)`` replaces it in tests (they wire their own provider).
+_workers = ProcessWide(build_token_worker)
+get_token_worker = _workers.get
+injected_token_worker = _workers.injected

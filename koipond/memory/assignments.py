@@ -46,11 +46,6 @@ class MemoryAssignmentRepository:
             return [self._assignments[school_id] for school_id in sorted(self._assignments)]
 
     def write(self, assignment: SchoolAssignment, lease: AllocatorLease, stamp: int, now: float) -> SchoolAssignment:
-        """Store ``assignment`` under ``stamp`` if ``lease`` is still held and the item is at its version.
-
-        Raises:
-            LostLeaseError: the lease moved on, or the item is not at ``assignment.version``.
-        """
         # The DynamoDB item keeps ranges only, so a stored assignment's koi are counted from them.
         tests = tuple(t.model_copy(update={"koi": count_koi(t.ranges)}) for t in assignment.tests)
         stored = assignment.model_copy(update={"version": stamp, "tests": tests})
@@ -67,11 +62,6 @@ class MemoryAssignmentRepository:
         return stored
 
     def remove(self, assignment: SchoolAssignment, lease: AllocatorLease) -> None:
-        """Delete a dead School's empty assignment, under the same two guards as :meth:`write`.
-
-        Raises:
-            LostLeaseError: the lease moved on, or the item is not at ``assignment.version``.
-        """
         school_id = assignment.school_id
         writes = [
             self._lease_check(lease),
@@ -87,11 +77,6 @@ class MemoryAssignmentRepository:
     def hold_lease(
         self, holder: str, now: float, seconds: float, current: AllocatorLease | None
     ) -> AllocatorLease | None:
-        """Renew ``current`` if this holder still has it, else take the lease if it is free or expired.
-
-        Returns:
-            The lease held now, or None when another live holder has it.
-        """
         expires = _ms(now + seconds)
         with self._writes.lock:
             stored = self._lease
@@ -107,7 +92,6 @@ class MemoryAssignmentRepository:
             return None
 
     def release_lease(self, lease: AllocatorLease) -> None:
-        """Let the next holder take over at once (a clean shutdown), if the lease is still ours."""
         with self._writes.lock:
             if self._holds(lease):  # taken over already: nothing to release
                 self._lease = _Lease(lease.holder, lease.fence, 0)

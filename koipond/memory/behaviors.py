@@ -41,11 +41,6 @@ class MemoryBehaviorRepository:
         return list(latest.values())
 
     def put(self, behavior: StoredBehavior, event: HistoryEvent) -> None:
-        """Store a new version.
-
-        Raises:
-            ConflictError: that version exists already (two uploads raced; re-read and retry).
-        """
         # Prevents: two concurrent uploads both claiming the same version number.
         put = put_new(self._versions, (behavior.name, behavior.version), behavior)
         if self._writes.try_commit([put, self._history.append_action(event)]):

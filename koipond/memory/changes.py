@@ -11,15 +11,12 @@ class MemoryPondChanges:
         self._generation = 0
 
     def read(self) -> int:
-        """The counter now (0 before the first change)."""
         return self._generation
 
     def move(self) -> None:
-        """Move the counter on its own."""
         self._writes.commit([self.move_action()])
 
     def move_action(self) -> MemoryWrite:
-        """Move the counter in the commit of the change itself."""
         return MemoryWrite(change=self._move)
 
     def _move(self) -> None:

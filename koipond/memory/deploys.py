@@ -25,7 +25,6 @@ class MemoryDeployRepository:
         self._slis: dict[str, ServiceSlis] = {}
 
     def create(self, deploy: Deploy, event: HistoryEvent) -> bool:
-        """Store a new deploy and queue it for its verdict; False when a deploy with its id exists already."""
         # Prevents: a deploy tool's retry (or two concurrent ones) recording the deploy twice.
         writes = [put_new(self._deploys, deploy.id, deploy), self._enqueue(deploy), self._history.append_action(event)]
         return not self._writes.try_commit(writes)
@@ -37,13 +36,11 @@ class MemoryDeployRepository:
         return deploy
 
     def list_for_service(self, service: str, limit: int) -> list[Deploy]:
-        """The service's deploys, newest first (by deploy time)."""
         with self._writes.lock:
             found = [d for d in self._deploys.values() if d.service == service]
         return sorted(found, key=lambda d: f"{sortable(d.at)}#{d.id}", reverse=True)[:limit]
 
     def waiting(self, limit: int) -> list[tuple[datetime, str]]:
-        """(soak end, deploy id) of the deploys waiting for a verdict, earliest soak end first."""
         with self._writes.lock:
             keys = sorted(self._waiting)[:limit]
         found = []
@@ -53,12 +50,10 @@ class MemoryDeployRepository:
         return found
 
     def save_attempt(self, deploy: Deploy) -> bool:
-        """Store a failed attempt (``deploy`` at its new version); False when someone else wrote it first."""
         # Prevents: a failed attempt overwriting the verdict a concurrent tick has just written.
         return not self._writes.try_commit([self._put_next(deploy)])
 
     def save_verdict(self, deploy: Deploy, event: HistoryEvent) -> bool:
-        """Store the judged ``deploy`` (at its new version) and dequeue it; False when another tick judged it."""
         # Prevents: two ticks both judging one deploy: the later one's version is stale, so it writes nothing.
         writes = [
             self._put_next(deploy),
@@ -68,7 +63,6 @@ class MemoryDeployRepository:
         return not self._writes.try_commit(writes)
 
     def drop_waiting(self, soak_end: datetime, deploy_id: str) -> None:
-        """Remove a queue entry whose deploy is judged or gone, so a stray entry can never jam the queue."""
         self._writes.commit([delete(self._waiting, _queue_key(soak_end, deploy_id))])
 
     def events(self, subject: str) -> list[HistoryEvent]:

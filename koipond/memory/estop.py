@@ -21,11 +21,6 @@ class MemoryEmergencyStopRepository:
         return self._switch.get(_SWITCH, EmergencyStop())
 
     def save(self, estop: EmergencyStop, expected_version: int, event: HistoryEvent) -> EmergencyStop:
-        """Flip the switch as version ``expected_version + 1``, with its history event.
-
-        Raises:
-            StaleVersionError: someone flipped it in between (two people pulling it at once).
-        """
         stored = estop.model_copy(update={"version": expected_version + 1})
         # Version 0 is the switch never flipped: nothing is stored yet.
         put = put_versioned(self._switch, _SWITCH, stored, expected_version or None)

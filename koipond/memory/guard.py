@@ -40,7 +40,6 @@ class MemoryGuardRepository:
         )
 
     def mark_defaults_seeded(self) -> bool:
-        """True the first time only: the shipped defaults are offered once, never re-added after deletion."""
         # Prevents: two guard runs both seeding the defaults.
         return not self._writes.try_commit([put_new(self._seeded, _SEEDED, True)])
 

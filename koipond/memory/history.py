@@ -28,7 +28,6 @@ class MemoryHistoryRepository:
         self._subjects: dict[str, dict[str, _Stored]] = {}
 
     def append_action(self, event: HistoryEvent) -> MemoryWrite:
-        """A write appending ``event`` (never overwriting an event with the same id)."""
         expiry = expires_at(event, self._retention)
         stored = _Stored(event, int(expiry.timestamp()) if expiry else None)
         with self._writes.lock:
@@ -41,7 +40,6 @@ class MemoryHistoryRepository:
     def list_events(
         self, subject: str, *, newest_first: bool = False, limit: int | None = None, now: datetime | None = None
     ) -> list[HistoryEvent]:
-        """A subject's events; with ``now``, the expired ones are left out."""
         stored = self._in_order(subject, None, newest_first)
         if now is not None:
             stored = (s for s in stored if s.alive(now))
@@ -50,11 +48,6 @@ class MemoryHistoryRepository:
     def page(
         self, subject: str, *, limit: int, cursor: str | None = None, newest_first: bool = False, now: datetime
     ) -> tuple[list[HistoryEvent], str | None]:
-        """One page of a subject's unexpired events, and the cursor of the next (None after the last).
-
-        Raises:
-            BadRequestError: the cursor is not one of this listing's.
-        """
         after = decode_cursor(cursor, subject, newest_first=newest_first) if cursor is not None else None
         alive = (s.event for s in self._in_order(subject, after, newest_first) if s.alive(now))
         found = list(islice(alive, limit + 1))

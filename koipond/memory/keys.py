@@ -29,11 +29,6 @@ class MemoryApiKeyRepository:
             return [self._keys[key_id] for key_id in sorted(self._keys)]
 
     def create(self, key: ApiKey, event: HistoryEvent | None) -> None:
-        """Store a new key.
-
-        Raises:
-            ConflictError: a key with this id exists (also how a bootstrap key stays revoked).
-        """
         # Prevents: overwriting an existing key, which would un-revoke it.
         writes = [put_new(self._keys, key.id, key)]
         if event is not None:
@@ -42,11 +37,6 @@ class MemoryApiKeyRepository:
             raise ConflictError(f"API key {key.id!r} already exists")
 
     def save(self, key: ApiKey, event: HistoryEvent, *, while_active: str | None = None) -> None:
-        """Store a changed key with its history event; with ``while_active``, only if that key is still active.
-
-        Raises:
-            ConflictError: the key ``while_active`` names is gone, revoked, or changed while saving.
-        """
         writes = [MemoryWrite(change=lambda: self._keys.__setitem__(key.id, key)), self._history.append_action(event)]
         if while_active is not None:
             other = self._keys.get(while_active)
@@ -59,5 +49,4 @@ class MemoryApiKeyRepository:
             raise ConflictError(f"API key {while_active!r} changed meanwhile; try again", {"key_id": key.id})
 
     def delete(self, key_id: str) -> None:
-        """Remove a key's item (deleting a missing key is not an error)."""
         self._writes.commit([delete(self._keys, key_id)])

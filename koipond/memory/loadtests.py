@@ -26,17 +26,14 @@ class MemoryLoadTestRepository:
         return test
 
     def get_many(self, test_ids: Sequence[str]) -> list[LoadTest]:
-        """The given tests (unknown ids are left out)."""
         return [self._tests[test_id] for test_id in dict.fromkeys(test_ids) if test_id in self._tests]
 
     def list_by_status(self, status: LoadTestStatus | None = None) -> list[LoadTest]:
-        """Tests by status (all when None), newest first."""
         with self._writes.lock:
             found = [test for test in self._tests.values() if status is None or test.status is status]
         return sorted(found, key=lambda t: (t.created_at, t.id), reverse=True)
 
     def create(self, test: LoadTest, event: HistoryEvent) -> None:
-        """Store a new test with its history event; a ConflictError if the id is taken."""
         put = put_versioned(self._tests, test.id, test, None)
         if self._writes.try_commit([put, self._history.append_action(event), self._changes.move_action()]):
             raise ConflictError(f"load test {test.id!r} already exists")
@@ -48,12 +45,6 @@ class MemoryLoadTestRepository:
         event: HistoryEvent,
         also: Sequence[object] = (),
     ) -> LoadTest:
-        """Store ``test`` as the next version with its event and ``also``, as the port's ``save`` says.
-
-        Raises:
-            StaleVersionError: ``details["conflict"]`` is ``"test"`` when the test moved on, ``"other"`` when
-                one of ``also``'s conditions failed; nothing was written.
-        """
         stored = test.model_copy(update={"version": expected_version + 1})
         put = put_versioned(self._tests, test.id, stored, expected_version)
         failed = self._writes.try_commit([put, self._history.append_action(event), self._changes.move_action(), *also])

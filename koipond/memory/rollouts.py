@@ -30,17 +30,14 @@ class MemoryRolloutRepository:
         return rollout
 
     def list_by_status(self, status: RolloutStatus | None = None) -> list[Rollout]:
-        """Rollouts by status (all when None), newest first."""
         with self._writes.lock:
             found = [r for r in self._rollouts.values() if status is None or r.status is status]
         return sorted(found, key=lambda r: (r.created_at, r.id), reverse=True)
 
     def active_for_test(self, test_id: str) -> str | None:
-        """The id of the rollout driving ``test_id`` now, if any."""
         return self._active.get(test_id)
 
     def create_actions(self, rollout: Rollout, event: HistoryEvent) -> list[MemoryWrite]:
-        """Writes creating ``rollout`` as its test's active rollout, with its start's event."""
         return [
             put_versioned(self._rollouts, rollout.id, rollout, None),
             # Prevents: two rollouts driving one test at once (each would scale it to its own stages).
@@ -49,7 +46,6 @@ class MemoryRolloutRepository:
         ]
 
     def save_actions(self, rollout: Rollout, expected_version: int, event: HistoryEvent) -> list[MemoryWrite]:
-        """Writes storing ``rollout`` as version ``expected_version + 1`` with its transition's event."""
         stored = rollout.model_copy(update={"version": expected_version + 1})
         # Prevents: two ticks (or a tick and a person) both moving the rollout from the same state.
         actions = [
@@ -62,12 +58,10 @@ class MemoryRolloutRepository:
         return actions
 
     def test_unchanged_action(self, test_id: str, version: int) -> MemoryWrite:
-        """A write that changes nothing and holds only while ``test_id`` is still at ``version``."""
         return self._tests.unchanged(test_id, version)
 
     def transitions(self, rollout_id: str) -> list[HistoryEvent]:
         return self._history.list_events(rollout_id)
 
     def events_since(self, subject: str, since: datetime) -> list[HistoryEvent]:
-        """``subject``'s history events at or after ``since``, oldest first."""
         return self._history.events_from(subject, history_sort_key(since))

@@ -44,7 +44,6 @@ class MemorySchoolRepository:
             return record.school() if record else None
 
     def heartbeat(self, school_id: str, capacity: int, running: Mapping[str, int], at: datetime) -> PreviousHeartbeat:
-        """Record a poll; return the School as it was before (see the port for why no read comes first)."""
         reported = dict(running)
         with self._lock:
             record = self._records.setdefault(school_id, _Record())

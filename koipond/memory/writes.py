@@ -39,11 +39,6 @@ class MemoryUnitOfWork:
         self.lock = threading.RLock()
 
     def commit(self, writes: Sequence[object]) -> None:
-        """Apply ``writes`` all or none.
-
-        Raises:
-            StaleVersionError: a condition failed (``details["failed"]``: the failing writes' positions).
-        """
         failed = self.try_commit(writes)
         if failed:
             raise StaleVersionError(

@@ -55,12 +55,9 @@ class InMemoryNotificationRepository:
 
     def claim(self, n: Notification, now: datetime, lease: timedelta, owner: str) -> Notification | None:
         with self._lock:
-            stored = self._notifications.get((n.key, n.route))
-            if (
-                stored is None
-                or stored.status is not NotificationStatus.PENDING
-                or stored.next_attempt_at != n.next_attempt_at
-            ):
+            # As the store's condition: nobody claimed or finished it since it was read.
+            stored = self._pending_unchanged(n, "next_attempt_at")
+            if stored is None:
                 return None
             changes = {"attempts": stored.attempts + 1, "next_attempt_at": now + lease, "lease_owner": owner}
             self._notifications[(n.key, n.route)] = stored.model_copy(update=changes)
@@ -74,13 +71,9 @@ class InMemoryNotificationRepository:
         next_attempt_at: datetime | None,
     ) -> bool:
         with self._lock:
-            stored = self._notifications.get((claimed.key, claimed.route))
-            if (
-                stored is None
-                or stored.status is not NotificationStatus.PENDING
-                or stored.lease_owner != claimed.lease_owner
-                or stored.attempts != claimed.attempts
-            ):
+            # As the store's condition: the claim is still this deliverer's, and for this attempt.
+            stored = self._pending_unchanged(claimed, "lease_owner", "attempts")
+            if stored is None:
                 return False
             changes = {
                 "status": status,
@@ -91,6 +84,13 @@ class InMemoryNotificationRepository:
             }
             self._notifications[(claimed.key, claimed.route)] = stored.model_copy(update=changes)
             return True
+
+    def _pending_unchanged(self, n: Notification, *fields: str) -> Notification | None:
+        """The stored notification ``n`` names, if it is pending with ``fields`` as in ``n``; else None."""
+        stored = self._notifications.get((n.key, n.route))
+        if stored is None or stored.status is not NotificationStatus.PENDING:
+            return None
+        return stored if all(getattr(stored, field) == getattr(n, field) for field in fields) else None
 
     def list_notifications(
         self, kind: NotificationKind | None, status: NotificationStatus | None, limit: int

@@ -159,7 +159,6 @@ class DynamoNotificationRepository:
         self._table = table
 
     def add(self, notification: Notification) -> bool:
-        """Store a new notification; False (nothing written) when this event key and route exist already."""
         # Prevents: a caller's retry (or two Keepers handling one event) storing, and so sending, it twice.
         try:
             self._table.transact([self._table.put_action(notification_to_item(notification), NEW_ITEM)])
@@ -168,17 +167,10 @@ class DynamoNotificationRepository:
         return True
 
     def intents(self, limit: int) -> list[HistoryEvent]:
-        """History events still waiting to notify, oldest first (an index read: a new one may lag a little)."""
         items = self._index_pages(INTENTS_INDEX, ascending=True)
         return [event_from_item(i) for i, _ in zip(items, range(limit), strict=False)]
 
     def fulfil(self, notifications: Sequence[Notification], events: Sequence[HistoryEvent]) -> bool:
-        """Store ``notifications`` and mark ``events`` notified, all or nothing.
-
-        Returns:
-            True when this call fulfilled the intents; False when they were fulfilled already (by another
-            tick, or before a crash), or another tick is fulfilling them right now: nothing new was stored.
-        """
         puts = [self._table.put_action(notification_to_item(n), NEW_ITEM) for n in notifications]
         done = [self._fulfil_action(e) for e in events]
         try:
@@ -209,13 +201,11 @@ class DynamoNotificationRepository:
         return notification_from_item(item) if item else None
 
     def due(self, now: datetime, limit: int) -> list[Notification]:
-        """Pending notifications whose next attempt is at or before ``now``, earliest first (index read)."""
         upper = f"{stamp(now)}~"  # '~' sorts after '#', so items due exactly now are included
         items = self._index_pages(status_index(NotificationStatus.PENDING), ascending=True, upper=upper)
         return [notification_from_item(i) for i, _ in zip(items, range(limit), strict=False)]
 
     def claim(self, n: Notification, now: datetime, lease: timedelta, owner: str) -> Notification | None:
-        """Take ``n`` for one attempt, or None when another deliverer took it (or it changed) first."""
         assert n.next_attempt_at is not None
         lease_end = now + lease
         update = "SET #owner = :owner, #next = :lease_end, #gsk = :lease_sk ADD #attempts :one"
@@ -240,7 +230,6 @@ class DynamoNotificationRepository:
         outcome: DeliveryOutcome,
         next_attempt_at: datetime | None,
     ) -> bool:
-        """Record an attempt's outcome and the new status; False when the lease was lost meanwhile."""
         order = next_attempt_at if status is NotificationStatus.PENDING and next_attempt_at else claimed.created_at
         update, values = _outcome_update(
             {
@@ -273,7 +262,6 @@ class DynamoNotificationRepository:
     def list_notifications(
         self, kind: NotificationKind | None, status: NotificationStatus | None, limit: int
     ) -> list[Notification]:
-        """Newest first, at most ``limit``; reads each status's index partition (eventually consistent)."""
         statuses = [status] if status else list(NotificationStatus)
         found: list[Notification] = []
         for one in statuses:
@@ -311,14 +299,12 @@ class DynamoNotificationRepository:
             args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def episode(self, name: str) -> Episode | None:
-        """The open episode ``name`` (e.g. the token DLQ being non-empty), or None."""
         item = self._table.get(f"NOTIFY-EPISODE#{name}", META)
         if item is None:
             return None
         return Episode(started_at=datetime.fromisoformat(item["started_at"]), notified=bool(item.get("notified")))
 
     def open_episode(self, name: str, started_at: datetime) -> bool:
-        """Open an episode; False when one is open already (another tick won)."""
         item = {PK: f"NOTIFY-EPISODE#{name}", SK: META, "started_at": stamp(started_at), "notified": False}
         try:
             self._table.transact([self._table.put_action(item, NO_EPISODE)])

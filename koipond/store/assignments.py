@@ -65,21 +65,13 @@ class DynamoAssignmentRepository:
         self._table = table
 
     def get(self, school_id: str) -> SchoolAssignment:
-        """One School's assignment (strongly consistent; empty when it holds nothing)."""
         item = self._table.get(ASSIGNMENTS_PK, _assignment_sk(school_id))
         return _from_item(item) if item else SchoolAssignment(school_id=school_id)
 
     def list_all(self) -> list[SchoolAssignment]:
-        """Every School's assignment: what a new lease holder starts from."""
         return [_from_item(item) for item in self._table.query(ASSIGNMENTS_PK)]
 
     def write(self, assignment: SchoolAssignment, lease: AllocatorLease, stamp: int, now: float) -> SchoolAssignment:
-        """Store ``assignment`` under ``stamp`` (a stamp never used before), if ``lease`` is still held
-        and nobody wrote in between; the School's heartbeat item learns the stamp in the same write.
-
-        Raises:
-            LostLeaseError: the lease moved on, or the item is not at ``assignment.version``.
-        """
         stored = assignment.model_copy(update={"version": stamp})
         expected = None if assignment.version == 0 else {":expected": assignment.version}
         actions = [
@@ -104,11 +96,6 @@ class DynamoAssignmentRepository:
         return stored
 
     def remove(self, assignment: SchoolAssignment, lease: AllocatorLease) -> None:
-        """Delete a dead School's empty assignment, under the same two guards as :meth:`write`.
-
-        Raises:
-            LostLeaseError: the lease moved on, or the item is not at ``assignment.version``.
-        """
         actions = [
             self._table.check_action(LEASE_PK, META, _HOLDS_LEASE, _lease_values(lease), _LEASE_NAMES),
             # Prevents: deleting what a newer write put there.
@@ -124,11 +111,6 @@ class DynamoAssignmentRepository:
     def hold_lease(
         self, holder: str, now: float, seconds: float, current: AllocatorLease | None
     ) -> AllocatorLease | None:
-        """Renew ``current`` if this holder still has it, else take the lease if it is free or expired.
-
-        Returns:
-            The lease held now, or None when another live holder has it.
-        """
         if current is not None:
             try:
                 # Prevents: renewing a lease someone took over after it expired (the token would be reused).
@@ -152,7 +134,6 @@ class DynamoAssignmentRepository:
         return _lease_from_item(item)
 
     def release_lease(self, lease: AllocatorLease) -> None:
-        """Let the next holder take over at once (a clean shutdown), if the lease is still ours."""
         with contextlib.suppress(ConditionFailed):  # taken over already: nothing to release
             self._table.update_if(
                 LEASE_PK, META, "SET #expires = :expired", _HOLDS_LEASE,

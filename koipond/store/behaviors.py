@@ -44,11 +44,6 @@ class DynamoBehaviorRepository:
         return list(latest.values())
 
     def put(self, behavior: StoredBehavior, event: HistoryEvent) -> None:
-        """Store a new version.
-
-        Raises:
-            ConflictError: that version exists already (two uploads raced; re-read and retry).
-        """
         # Prevents: two concurrent uploads both claiming the same version number.
         actions = [
             self._table.put_action(behavior_to_item(behavior), NEW_ITEM),

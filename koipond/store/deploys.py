@@ -22,8 +22,9 @@ from koipond.errors import NotFoundError
 from koipond.models.deploys import Deploy, ServiceSlis, from_sortable, sortable
 from koipond.models.history import HistoryEvent
 from koipond.store.history import DynamoHistoryRepository
-from koipond.store.schema import DOC, GSI1_PK, GSI1_SK, META, PK, SK, VERSION
-from koipond.store.table import NEW_ITEM, SAME_VERSION, ConditionFailed, DynamoTable, Item
+from koipond.store.items import VersionedItems
+from koipond.store.schema import DOC, GSI1_PK, GSI1_SK, META, PK, SK
+from koipond.store.table import NEW_ITEM, SAME_VERSION, ConditionFailed, DynamoTable
 
 PENDING_PK = "DEPLOYS_PENDING"
 SLIS_INDEX = "DEPLOYSLIS"
@@ -45,19 +46,11 @@ def pending_sk(deploy: Deploy) -> str:
     return f"{sortable(deploy.soak_end)}#{deploy.id}"
 
 
-def deploy_to_item(deploy: Deploy) -> Item:
-    return {
-        PK: deploy_pk(deploy.id),
-        SK: META,
-        GSI1_PK: deploys_index(deploy.service),
-        GSI1_SK: f"{sortable(deploy.at)}#{deploy.id}",
-        VERSION: deploy.version,
-        DOC: deploy.model_dump_json(),
-    }
-
-
-def deploy_from_item(item: Item) -> Deploy:
-    return Deploy.model_validate_json(item[DOC]).model_copy(update={"version": item[VERSION]})
+DEPLOYS = VersionedItems(
+    Deploy,
+    keys=lambda deploy: (deploy_pk(deploy.id), META),
+    index=lambda deploy: (deploys_index(deploy.service), f"{sortable(deploy.at)}#{deploy.id}"),
+)
 
 
 class DynamoDeployRepository:
@@ -66,12 +59,11 @@ class DynamoDeployRepository:
         self._history = history
 
     def create(self, deploy: Deploy, event: HistoryEvent) -> bool:
-        """Store a new deploy and queue it for its verdict; False when a deploy with its id exists already."""
         try:
             self._table.transact(
                 [
                     # Prevents: a deploy tool's retry (or two concurrent ones) recording the deploy twice.
-                    self._table.put_action(deploy_to_item(deploy), NEW_ITEM),
+                    self._table.put_action(DEPLOYS.to_item(deploy), NEW_ITEM),
                     self._table.put_action({PK: PENDING_PK, SK: pending_sk(deploy)}),
                     self._history.append_action(event),
                 ]
@@ -84,15 +76,13 @@ class DynamoDeployRepository:
         item = self._table.get(deploy_pk(deploy_id), META)
         if item is None:
             raise NotFoundError(f"no deploy {deploy_id!r}", {"id": deploy_id})
-        return deploy_from_item(item)
+        return DEPLOYS.from_item(item)
 
     def list_for_service(self, service: str, limit: int) -> list[Deploy]:
-        """The service's deploys, newest first (by deploy time)."""
         items = self._table.query(deploys_index(service), index=True, ascending=False, limit=limit)
-        return [deploy_from_item(item) for item in items]
+        return [DEPLOYS.from_item(item) for item in items]
 
     def waiting(self, limit: int) -> list[tuple[datetime, str]]:
-        """(soak end, deploy id) of the deploys waiting for a verdict, earliest soak end first."""
         found = []
         for item in self._table.query(PENDING_PK, limit=limit):
             soak_end, deploy_id = str(item[SK]).split("#", 1)
@@ -100,25 +90,23 @@ class DynamoDeployRepository:
         return found
 
     def save_attempt(self, deploy: Deploy) -> bool:
-        """Store a failed attempt (``deploy`` at its new version); False when someone else wrote it first."""
         try:
             # Prevents: a failed attempt overwriting the verdict a concurrent tick has just written.
             self._table.transact(
-                [self._table.put_action(deploy_to_item(deploy), SAME_VERSION, {":expected": deploy.version - 1})]
+                [self._table.put_action(DEPLOYS.to_item(deploy), SAME_VERSION, {":expected": deploy.version - 1})]
             )
         except ConditionFailed:
             return False
         return True
 
     def save_verdict(self, deploy: Deploy, event: HistoryEvent) -> bool:
-        """Store the judged ``deploy`` (at its new version) and dequeue it; False when another tick judged it."""
         try:
             self._table.transact(
                 [
                     # Prevents: two ticks (a slow Lambda run overlapping the next, two pond tick processes)
                     # both judging one deploy: the later one's version is stale, so it writes nothing and,
                     # seeing False, does not notify either.
-                    self._table.put_action(deploy_to_item(deploy), SAME_VERSION, {":expected": deploy.version - 1}),
+                    self._table.put_action(DEPLOYS.to_item(deploy), SAME_VERSION, {":expected": deploy.version - 1}),
                     self._table.delete_action(PENDING_PK, pending_sk(deploy)),
                     self._history.append_action(event),
                 ]
@@ -128,7 +116,6 @@ class DynamoDeployRepository:
         return True
 
     def drop_waiting(self, soak_end: datetime, deploy_id: str) -> None:
-        """Remove a queue entry whose deploy is judged or gone, so a stray entry can never jam the queue."""
         self._table.transact([self._table.delete_action(PENDING_PK, f"{sortable(soak_end)}#{deploy_id}")])
 
     def events(self, subject: str) -> list[HistoryEvent]:

@@ -21,11 +21,6 @@ class DynamoEmergencyStopRepository:
         return ESTOP.from_item(item) if item else EmergencyStop()
 
     def save(self, estop: EmergencyStop, expected_version: int, event: HistoryEvent) -> EmergencyStop:
-        """Flip the switch as version ``expected_version + 1``, with its history event.
-
-        Raises:
-            StaleVersionError: someone flipped it in between (two people pulling it at once).
-        """
         stored, item = ESTOP.next_version(estop, expected_version)
         condition = SAME_VERSION_OR_NEW if expected_version == 0 else SAME_VERSION
         # Prevents: a lift and a pull racing so that the history disagrees with the final state.

@@ -53,7 +53,6 @@ class DynamoGuardRepository:
         )
 
     def mark_defaults_seeded(self) -> bool:
-        """True the first time only: the shipped defaults are offered once, never re-added after deletion."""
         try:
             # Prevents: two guard runs both seeding the defaults.
             self._table.transact([self._table.put_action({PK: SEEDED_PK, SK: META}, NEW_ITEM)])

@@ -64,7 +64,6 @@ class DynamoHistoryRepository:
     def list_events(
         self, subject: str, *, newest_first: bool = False, limit: int | None = None, now: datetime | None = None
     ) -> list[HistoryEvent]:
-        """A subject's events; with ``now``, the expired ones are left out."""
         if now is None:
             items = self._table.query(history_pk(subject), ascending=not newest_first, limit=limit)
             return [event_from_item(item) for item in items]
@@ -74,21 +73,6 @@ class DynamoHistoryRepository:
     def page(
         self, subject: str, *, limit: int, cursor: str | None = None, newest_first: bool = False, now: datetime
     ) -> tuple[list[HistoryEvent], str | None]:
-        """One page of a subject's unexpired events.
-
-        Args:
-            subject: whose history.
-            limit: most events returned (at least 1).
-            cursor: the ``next_cursor`` of the previous page; None for the first page.
-            newest_first: the order of the listing (a cursor keeps the order it was made in).
-            now: events that expired before it are left out.
-
-        Returns:
-            The events, and the cursor of the next page (None when no event is left).
-
-        Raises:
-            BadRequestError: the cursor is not one of this listing's.
-        """
         after = decode_cursor(cursor, subject, newest_first=newest_first) if cursor is not None else None
         # One event more than asked tells whether a next page exists, so the last page has no cursor.
         alive = self._alive_items(subject, after, now, ascending=not newest_first, batch=limit + 1)

@@ -32,11 +32,6 @@ class DynamoApiKeyRepository:
         return [key_from_item(item) for item in self._table.query(KEYS_INDEX, index=True)]
 
     def create(self, key: ApiKey, event: HistoryEvent | None) -> None:
-        """Store a new key.
-
-        Raises:
-            ConflictError: a key with this id exists (also how a bootstrap key stays revoked).
-        """
         # Prevents: overwriting an existing key, which would un-revoke it.
         actions = [self._table.put_action(key_to_item(key), NEW_ITEM)]
         if event is not None:
@@ -47,11 +42,6 @@ class DynamoApiKeyRepository:
             raise ConflictError(f"API key {key.id!r} already exists") from exc
 
     def save(self, key: ApiKey, event: HistoryEvent, *, while_active: str | None = None) -> None:
-        """Store a changed key with its history event; with ``while_active``, only if that key is still active.
-
-        Raises:
-            ConflictError: the key ``while_active`` names is gone, revoked, or changed while saving.
-        """
         actions = [self._table.put_action(key_to_item(key)), self._history.append_action(event)]
         if while_active is not None:
             item = self._table.get(key_pk(while_active), META)
@@ -69,5 +59,4 @@ class DynamoApiKeyRepository:
             raise ConflictError(f"API key {while_active!r} changed meanwhile; try again", {"key_id": key.id}) from exc
 
     def delete(self, key_id: str) -> None:
-        """Remove a key's item (deleting a missing key is not an error)."""
         self._table.transact([self._table.delete_action(key_pk(key_id), META)])

@@ -27,21 +27,14 @@ class DynamoLoadTestRepository:
         return LOADTESTS.from_item(item)
 
     def get_many(self, test_ids: Sequence[str]) -> list[LoadTest]:
-        """Consistent reads of the given tests (unknown ids are left out)."""
         items = self._table.batch_get([(loadtest_pk(test_id), META) for test_id in test_ids])
         return [LOADTESTS.from_item(item) for item in items]
 
     def list_by_status(self, status: LoadTestStatus | None = None) -> list[LoadTest]:
-        """Tests by status (all when None), newest first; reads the index, so eventually consistent."""
         items = self._table.query_newest(loadtests_index(st) for st in ([status] if status else list(LoadTestStatus)))
         return sorted(map(LOADTESTS.from_item, items), key=lambda t: t.created_at, reverse=True)
 
     def create(self, test: LoadTest, event: HistoryEvent) -> None:
-        """Store a new test with its history event.
-
-        Raises:
-            ConflictError: a test with that id exists already; nothing was written.
-        """
         try:
             # Prevents: two creates racing on the same id (ids are random, but never overwrite).
             put = self._table.put_action(LOADTESTS.to_item(test), NEW_ITEM)
@@ -56,16 +49,6 @@ class DynamoLoadTestRepository:
         event: HistoryEvent,
         also: Sequence[object] = (),
     ) -> LoadTest:
-        """Store ``test`` as version ``expected_version + 1`` with its history event and ``also``.
-
-        Args:
-            also: writes staged by this table's repositories (transaction actions), committed with the test.
-
-        Raises:
-            StaleVersionError: someone else changed the test since ``expected_version`` was read
-                (``details["conflict"] == "test"``), or one of ``also``'s conditions failed
-                (``details["conflict"] == "other"``); nothing was written.
-        """
         stored, item = LOADTESTS.next_version(test, expected_version)
         # Prevents: lost updates when two people (or a person and the guard) change a test at once.
         put = self._table.put_action(item, SAME_VERSION, {":expected": expected_version})

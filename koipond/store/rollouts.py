@@ -38,17 +38,14 @@ class DynamoRolloutRepository:
         return ROLLOUTS.from_item(item)
 
     def list_by_status(self, status: RolloutStatus | None = None) -> list[Rollout]:
-        """Rollouts by status (all when None), newest first; reads the index, so eventually consistent."""
         items = self._table.query_newest(rollouts_index(st) for st in ([status] if status else list(RolloutStatus)))
         return sorted(map(ROLLOUTS.from_item, items), key=lambda r: r.created_at, reverse=True)
 
     def active_for_test(self, test_id: str) -> str | None:
-        """The id of the rollout driving ``test_id`` now, if any."""
         item = self._table.get(loadtest_pk(test_id), ACTIVE_ROLLOUT_SK)
         return None if item is None else str(item["rollout_id"])
 
     def create_actions(self, rollout: Rollout, event: HistoryEvent) -> list[TransactWriteItemTypeDef]:
-        """Writes creating ``rollout`` as its test's active rollout, with its start's event."""
         marker = {PK: loadtest_pk(rollout.test_id), SK: ACTIVE_ROLLOUT_SK, "rollout_id": rollout.id}
         return [
             # Prevents: two creates racing on the same id (ids are random, but never overwrite).
@@ -61,7 +58,6 @@ class DynamoRolloutRepository:
     def save_actions(
         self, rollout: Rollout, expected_version: int, event: HistoryEvent
     ) -> list[TransactWriteItemTypeDef]:
-        """Actions storing ``rollout`` as version ``expected_version + 1`` with its transition's event."""
         stored, item = ROLLOUTS.next_version(rollout, expected_version)
         # Prevents: two ticks (or a tick and a person) both moving the rollout from the same state, e.g. a
         # double advance that would skip a stage.
@@ -73,7 +69,6 @@ class DynamoRolloutRepository:
         return actions
 
     def test_unchanged_action(self, test_id: str, version: int) -> TransactWriteItemTypeDef:
-        """A write that changes nothing and holds only while ``test_id`` is still at ``version``."""
         # Prevents: committing a transition decided on a test that someone changed (stopped, scaled) meanwhile.
         return self._table.check_action(loadtest_pk(test_id), META, SAME_VERSION, {":expected": version})
 
@@ -81,7 +76,6 @@ class DynamoRolloutRepository:
         return self._history.list_events(rollout_id)
 
     def events_since(self, subject: str, since: datetime) -> list[HistoryEvent]:
-        """``subject``'s history events at or after ``since``, oldest first (one Query, not the whole history)."""
         args: dict[str, Any] = {
             "TableName": self._table.name,
             "KeyConditionExpression": "#pk = :pk AND #sk >= :since",

@@ -13,13 +13,6 @@ class DynamoUnitOfWork:
         self._table = table
 
     def commit(self, writes: Sequence[object]) -> None:
-        """Apply ``writes`` (transaction actions of this table's repositories) all or none.
-
-        Raises:
-            StaleVersionError: a condition failed (``details["failed"]``: the failing writes' positions).
-            TransactionConflictError: still racing another transaction after the retries.
-            StoreError: DynamoDB refused or failed.
-        """
         try:
             self._table.transact(staged_actions(writes))
         except ConditionFailed as exc:

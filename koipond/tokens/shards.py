@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
@@ -15,6 +17,7 @@ from koipond.tokens.models import ShardDocument, shard_key
 # Object metadata naming the job that wrote a shard: a retried batch whose shard is already stored
 # (the write succeeded, marking it done did not) is not minted again.
 JOB_ID_METADATA = "koipond-job-id"
+_T = TypeVar("_T")
 
 
 class S3TokenShardStore:
@@ -66,32 +69,33 @@ class S3TokenShardStore:
     def stored_by(self, workspace: str, shard: int) -> str | None:
         """The job that wrote the stored shard, or None when there is none."""
         key = shard_key(workspace, shard)
-        try:
-            head = self._clients.s3.head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise StoreError(f"reading s3://{self.bucket}/{key} failed: {_code(exc)}") from None
-        except BotoCoreError as exc:
-            raise StoreError(f"reading s3://{self.bucket}/{key} failed: {type(exc).__name__}") from None
-        return head.get("Metadata", {}).get(JOB_ID_METADATA)
+        head = self._read(key, lambda: self._clients.s3.head_object(Bucket=self.bucket, Key=key))
+        return None if head is None else head.get("Metadata", {}).get(JOB_ID_METADATA)
 
     def get(self, workspace: str, shard: int) -> ShardDocument | None:
         """The stored shard, or None when there is none."""
         key = shard_key(workspace, shard)
-        try:
-            body = self._clients.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            if _code(exc) in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise StoreError(f"reading s3://{self.bucket}/{key} failed: {_code(exc)}") from None
-        except BotoCoreError as exc:
-            raise StoreError(f"reading s3://{self.bucket}/{key} failed: {type(exc).__name__}") from None
+        body = self._read(key, lambda: self._clients.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        if body is None:
+            return None
         try:
             return ShardDocument.model_validate_json(body)
         except ValidationError:
             # The validation error would quote the document, tokens and all.
             raise StoreError(f"s3://{self.bucket}/{key} is not a token shard") from None
+
+    def _read(self, key: str, read: Callable[[], _T]) -> _T | None:
+        """What ``read`` returns of the object ``key``; None when there is no such object.
+
+        Raises:
+            StoreError: S3 refused or failed (the message names the object, never its contents).
+        """
+        try:
+            return read()
+        except (ClientError, BotoCoreError) as exc:
+            if isinstance(exc, ClientError) and _code(exc) in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise StoreError(f"reading s3://{self.bucket}/{key} failed: {_code(exc)}") from None
 
 
 def _code(exc: Exception) -> str:
