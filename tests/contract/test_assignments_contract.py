@@ -18,7 +18,7 @@ from koipond.services.ports.schools import SchoolRepository
 from koipond.store.assignments import DynamoAssignmentRepository
 from koipond.store.schools import DynamoSchoolRepository
 from tests.conftest import START
-from tests.contract.fixtures_2b import FLAVOURS, dynamo_table
+from tests.contract.fixtures_repositories import FLAVOURS, dynamo_table
 
 NOW = START.timestamp()
 LEASE_SECONDS = 10.0

@@ -11,7 +11,7 @@ from koipond.models.history import EventKind
 from koipond.services.ports.behaviors import BehaviorRepository
 from koipond.store.behaviors import DynamoBehaviorRepository
 from tests.conftest import MINIMAL_BEHAVIOR, START
-from tests.contract.fixtures_2b import FLAVOURS, WithHistory, event, with_history
+from tests.contract.fixtures_repositories import FLAVOURS, WithHistory, event, with_history
 
 DOCUMENT = BehaviorDocument.model_validate(MINIMAL_BEHAVIOR)
 

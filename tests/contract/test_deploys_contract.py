@@ -14,7 +14,7 @@ from koipond.models.history import EventKind
 from koipond.services.ports.deploys import DeployRepository
 from koipond.store.deploys import DynamoDeployRepository
 from tests.conftest import START
-from tests.contract.fixtures_2b import FLAVOURS, WithHistory, event, with_history
+from tests.contract.fixtures_repositories import FLAVOURS, WithHistory, event, with_history
 
 
 @pytest.fixture(params=FLAVOURS)

@@ -11,7 +11,7 @@ from koipond.models.history import EventKind
 from koipond.services.ports.guard import GuardRepository
 from koipond.store.guard import DynamoGuardRepository
 from tests.conftest import START
-from tests.contract.fixtures_2b import FLAVOURS, WithHistory, event, with_history
+from tests.contract.fixtures_repositories import FLAVOURS, WithHistory, event, with_history
 
 
 @pytest.fixture(params=FLAVOURS)

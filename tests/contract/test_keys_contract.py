@@ -11,7 +11,7 @@ from koipond.models.history import KEYS_SUBJECT, EventKind
 from koipond.services.ports.keys import ApiKeyRepository
 from koipond.store.keys import DynamoApiKeyRepository
 from tests.conftest import START
-from tests.contract.fixtures_2b import FLAVOURS, WithHistory, event, with_history
+from tests.contract.fixtures_repositories import FLAVOURS, WithHistory, event, with_history
 
 
 @pytest.fixture(params=FLAVOURS)

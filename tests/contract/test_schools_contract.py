@@ -11,7 +11,7 @@ from koipond.memory.writes import MemoryUnitOfWork
 from koipond.services.ports.schools import SchoolRepository
 from koipond.store.schools import DynamoSchoolRepository
 from tests.conftest import START
-from tests.contract.fixtures_2b import FLAVOURS, dynamo_table
+from tests.contract.fixtures_repositories import FLAVOURS, dynamo_table
 
 LATER = START + timedelta(seconds=5)
 
