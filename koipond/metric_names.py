@@ -58,5 +58,6 @@ BUCKET_BOUND_LABEL = "le"
 OK_STATUS = "ok"
 CALL_STATUSES = (OK_STATUS, "api_error", "http_429", "http_4xx", "http_5xx", "timeout", "connect_error", "bad_response")
 FAILED_CALL_STATUSES = CALL_STATUSES[1:]
-# The outcome of a School's successful Keeper poll.
+# The outcomes of a School's Keeper polls.
 POLL_OK = "ok"
+POLL_FAILED = "failed"

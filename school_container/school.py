@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from koipond.api.poll import LoadTestSpec, PollAssignment
+from koipond.metric_names import POLL_FAILED, POLL_OK
 from school_container.keeper_link import KeeperLink, KeeperUnreachableError
 from school_container.koi import Koi, LoadTestContext
 from school_container.metrics import SchoolMetrics
@@ -78,14 +79,14 @@ class School:
         try:
             answer = await self._link.poll(self._capacity, running, self._assigned_version)
         except KeeperUnreachableError as exc:
-            self._metrics.polls.labels("failed").inc()
+            self._metrics.polls.labels(POLL_FAILED).inc()
             silent = time.monotonic() - self._last_contact
             log.warning("Keeper unreachable for %.0fs: %s", silent, exc)
             if silent > self._failsafe and self._tests:
                 # Fail safe: load nobody can steer must not keep running.
                 await self.stop_everything(f"Keeper unreachable for {silent:.0f}s")
             return
-        self._metrics.polls.labels("ok").inc()
+        self._metrics.polls.labels(POLL_OK).inc()
         self._last_contact = time.monotonic()
         self.interval = answer.poll_interval_seconds
         self.ready.set()
