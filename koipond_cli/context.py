@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 import click
 from pydantic_core import to_jsonable_python
-from rich.console import Console
+from rich.console import Console, RenderableType
+from rich.table import Table
 
 from koipond import envvars
 from koipond.api.client import KeeperApiError, KeeperClient
@@ -20,6 +21,7 @@ from koipond.models.durations import parse_duration
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 _Data = TypeVar("_Data")
+_Row = TypeVar("_Row")
 
 
 @dataclass
@@ -76,6 +78,38 @@ def emit(data: _Data, human: Callable[[_Data], None]) -> None:
         click.echo(json.dumps(to_jsonable_python(data), indent=2, default=str))
     else:
         human(data)
+
+
+def table_of(
+    rows: Sequence[_Row],
+    columns: Sequence[str],
+    cells: Callable[[_Row], Sequence[RenderableType]],
+    title: str | None = None,
+) -> Table:
+    """A table with ``columns``, and a line of ``cells(row)`` for each of ``rows``."""
+    table = Table(*columns, title=title)
+    for row in rows:
+        table.add_row(*cells(row))
+    return table
+
+
+def emit_rows(
+    rows: Sequence[_Row],
+    columns: Sequence[str],
+    cells: Callable[[_Row], Sequence[RenderableType]],
+    *,
+    empty: str | None = None,
+    title: str | None = None,
+) -> None:
+    """:func:`emit` a list: JSON with --json, else :func:`table_of` it (or print ``empty``, if given, for none)."""
+
+    def human(shown: Sequence[_Row]) -> None:
+        if not shown and empty is not None:
+            console.print(empty)
+            return
+        console.print(table_of(shown, columns, cells, title))
+
+    emit(rows, human)
 
 
 def wire_time(value: datetime) -> str:

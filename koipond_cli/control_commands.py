@@ -13,7 +13,7 @@ from koipond.api.keys import KeyOut
 from koipond.api.schools import SchoolOut
 from koipond.behavior_files import load_behavior_file
 from koipond.errors import BehaviorInvalidError
-from koipond_cli.context import console, emit, keeper_call, wire_time, wire_time_or_empty
+from koipond_cli.context import console, emit, emit_rows, keeper_call, wire_time, wire_time_or_empty
 
 
 @click.group("estop")
@@ -119,21 +119,12 @@ def keys_list() -> None:
     """List keys (never their tokens)."""
     with keeper_call() as keeper:
         keys = keeper.list_keys()
+    emit_rows(keys, ("id", "name", "role", "created", "by", "revoked"), _key_cells)
 
-    def human(rows: list[KeyOut]) -> None:
-        table = Table("id", "name", "role", "created", "by", "revoked")
-        for k in rows:
-            table.add_row(
-                k.id,
-                k.name,
-                k.role + _binding(k),
-                wire_time(k.created_at)[:19],
-                k.created_by,
-                wire_time_or_empty(k.revoked_at)[:19],
-            )
-        console.print(table)
 
-    emit(keys, human)
+def _key_cells(k: KeyOut) -> tuple[str, ...]:
+    created, revoked = wire_time(k.created_at)[:19], wire_time_or_empty(k.revoked_at)[:19]
+    return k.id, k.name, k.role + _binding(k), created, k.created_by, revoked
 
 
 @keys_group.command("revoke")
@@ -169,20 +160,11 @@ def behaviors_list() -> None:
     """Latest version of each behavior."""
     with keeper_call() as keeper:
         behaviors = keeper.list_behaviors()
+    emit_rows(behaviors, ("name", "version", "description", "stored", "by"), _behavior_cells)
 
-    def human(rows: list[BehaviorOut]) -> None:
-        table = Table("name", "version", "description", "stored", "by")
-        for b in rows:
-            table.add_row(
-                b.name,
-                str(b.version),
-                b.document.get("description", ""),
-                wire_time(b.created_at)[:19],
-                b.created_by,
-            )
-        console.print(table)
 
-    emit(behaviors, human)
+def _behavior_cells(b: BehaviorOut) -> tuple[str, ...]:
+    return b.name, str(b.version), b.document.get("description", ""), wire_time(b.created_at)[:19], b.created_by
 
 
 @click.command("schools")
@@ -190,20 +172,10 @@ def schools_command() -> None:
     """Known Schools: live or not, capacity, assigned koi, last poll."""
     with keeper_call() as keeper:
         schools = keeper.list_schools()
+    columns = ("school", "live", "capacity", "assigned", "last poll")
+    emit_rows(schools, columns, _school_cells, empty="no School has polled yet")
 
-    def human(rows: list[SchoolOut]) -> None:
-        if not rows:
-            console.print("no School has polled yet")
-            return
-        table = Table("school", "live", "capacity", "assigned", "last poll")
-        for s in rows:
-            table.add_row(
-                s.id,
-                "yes" if s.live else "[red]no[/]",
-                f"{s.capacity:,}",
-                f"{s.assigned_koi:,}",
-                wire_time(s.last_poll_at)[:19],
-            )
-        console.print(table)
 
-    emit(schools, human)
+def _school_cells(s: SchoolOut) -> tuple[str, ...]:
+    live = "yes" if s.live else "[red]no[/]"
+    return s.id, live, f"{s.capacity:,}", f"{s.assigned_koi:,}", wire_time(s.last_poll_at)[:19]

@@ -12,7 +12,16 @@ from rich.table import Table
 from koipond.api.client import KeeperClient
 from koipond.api.deploys import DeployOut, WindowValue, format_sli_value
 from koipond.models.deploys import SliKind
-from koipond_cli.context import KeeperCallFailed, console, duration_seconds, emit, err_console, keeper_call, wire_time
+from koipond_cli.context import (
+    KeeperCallFailed,
+    console,
+    duration_seconds,
+    emit,
+    emit_rows,
+    err_console,
+    keeper_call,
+    wire_time,
+)
 
 EXIT_PASS, EXIT_FAIL, EXIT_NO_VERDICT = 0, 1, 2
 _OK = {True: "[green]ok[/]", False: "[bold red]FAIL[/]", None: "[yellow]?[/]"}
@@ -168,15 +177,12 @@ def list_command(service: str, build: str | None, limit: int) -> None:
     """A service's deploys, newest first."""
     with keeper_call() as keeper:
         deploys = keeper.deploys(service, build, limit)
+    emit_rows(deploys, ("id", "build", "at", "status", "verdict", "reason"), _deploy_cells)
 
-    def human(rows: list[DeployOut]) -> None:
-        table = Table("id", "build", "at", "status", "verdict", "reason")
-        for d in rows:
-            outcome, reason = ("-", "") if d.verdict is None else (d.verdict.outcome, d.verdict.reason)
-            table.add_row(d.id, d.build, wire_time(d.at), d.status, outcome, reason)
-        console.print(table)
 
-    emit(deploys, human)
+def _deploy_cells(d: DeployOut) -> tuple[str, ...]:
+    outcome, reason = ("-", "") if d.verdict is None else (d.verdict.outcome, d.verdict.reason)
+    return d.id, d.build, wire_time(d.at), d.status, outcome, reason
 
 
 @deploy_group.command("show")

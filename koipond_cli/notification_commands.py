@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import click
-from rich.table import Table
 
 from koipond.api.notifications import NotificationOut
 from koipond.notifications.kinds import NotificationKind
 from koipond.notifications.models import DeliveryOutcome, NotificationStatus
-from koipond_cli.context import console, emit, keeper_call, wire_time
+from koipond_cli.context import console, emit_rows, keeper_call, wire_time
+from koipond_cli.options import listen_options
 
 
 @click.group("notifications")
@@ -24,25 +24,20 @@ def list_command(kind: str | None, status: str | None, limit: int) -> None:
     """Notifications newest first, each with its route, delivery status, attempts and last outcome."""
     with keeper_call() as keeper:
         found = keeper.notifications(kind, status, limit)
-    emit(found, _print_notifications)
+    columns = ("created", "kind", "route", "status", "tries", "last outcome", "text")
+    emit_rows(found, columns, _cells, empty="no notifications")
 
 
-def _print_notifications(rows: list[NotificationOut]) -> None:
-    if not rows:
-        console.print("no notifications")
-        return
-    table = Table("created", "kind", "route", "status", "tries", "last outcome", "text")
-    for n in rows:
-        table.add_row(
-            wire_time(n.created_at)[:19],
-            n.kind,
-            n.route,
-            n.status,
-            str(n.attempts),
-            _outcome(n.last_outcome),
-            n.text[:80],
-        )
-    console.print(table)
+def _cells(n: NotificationOut) -> tuple[str, ...]:
+    return (
+        wire_time(n.created_at)[:19],
+        n.kind,
+        n.route,
+        n.status,
+        str(n.attempts),
+        _outcome(n.last_outcome),
+        n.text[:80],
+    )
 
 
 def _outcome(outcome: DeliveryOutcome | None) -> str:
@@ -53,8 +48,7 @@ def _outcome(outcome: DeliveryOutcome | None) -> str:
 
 
 @click.command("webhook-sink")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, default=8790, show_default=True, help="Port to listen on.")
+@listen_options(8790)
 def webhook_sink_command(host: str, port: int) -> None:
     """Run a local stand-in for Slack webhooks: records requests (GET /_sink/requests), answers as scripted."""
     from local_pond.webhook_sink import serve

@@ -16,6 +16,7 @@ import click
 from koipond import envvars
 from koipond.settings import get_settings
 from koipond_cli.context import console, err_console
+from koipond_cli.options import listen_options, state_dir_option
 from local_pond.aws_state import SNAPSHOT_SECONDS
 from local_pond.lambda_runtime import DEFAULT_WORKERS
 from local_pond.pond import ADMIN_TOKEN_FILE, LocalPond, PondConfig, stored_admin_token
@@ -27,20 +28,13 @@ EPHEMERAL_HELP = "Keep the embedded AWS's state in memory only: a restart starts
 
 
 @click.command("aws")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback only).")
-@click.option("--port", type=int, default=4566, show_default=True, help="Port to listen on.")
+@listen_options(4566, host_help="Address to listen on (loopback only).")
 @click.option(
     "--allow-non-loopback",
     is_flag=True,
     help="Listen on a --host other machines can reach. Unsafe: it holds every key and test.",
 )
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".pond"),
-    show_default=True,
-    help="Keep the state in STATE_DIR/aws/ (a snapshot and a journal) and restore it on start.",
-)
+@state_dir_option(".pond", "Keep the state in STATE_DIR/aws/ (a snapshot and a journal) and restore it on start.")
 @click.option("--ephemeral", is_flag=True, help=EPHEMERAL_HELP)
 @click.option(
     "--snapshot-every",
@@ -111,8 +105,7 @@ def aws_command(
 
 
 @click.command("keeper")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, default=8700, show_default=True, help="Port to listen on.")
+@listen_options(8700)
 @click.option(
     "--workers",
     type=click.IntRange(1, 64),
@@ -143,13 +136,7 @@ def keeper_command(host: str, port: int, workers: int) -> None:
 @click.option("--target-port", type=int, default=8800, show_default=True, help="Bundled target port (0: any).")
 @click.option("--schools", type=click.IntRange(0, 64), default=2, show_default=True, help="School processes to run.")
 @click.option("--capacity", type=click.IntRange(0, 1_000_000), default=5000, show_default=True, help="koi per School.")
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".pond"),
-    show_default=True,
-    help=STATE_DIR_HELP,
-)
+@state_dir_option(".pond", STATE_DIR_HELP)
 @click.option("--ephemeral", is_flag=True, help=EPHEMERAL_HELP)
 @click.option(
     "--poll-interval", type=click.FloatRange(0.2, 300), default=5.0, show_default=True, help="School poll interval, s."
@@ -269,13 +256,7 @@ def _print_pond(pond: LocalPond) -> None:
 
 
 @click.command("demo")
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".pond/demo"),
-    show_default=True,
-    help="Where logs go.",
-)
+@state_dir_option(".pond/demo", "Where logs go.")
 def demo_command(state_dir: Path) -> None:
     """Run the main job on a fresh local pond, narrate it, and exit 0 when every step worked."""
     from koipond.api.client import KeeperApiError

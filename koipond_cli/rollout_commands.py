@@ -13,7 +13,7 @@ from rich.table import Table
 from koipond.api.rollouts import RolloutOut
 from koipond.models.durations import parse_duration
 from koipond.user_files import FileLimitError, load_yaml, read_user_file
-from koipond_cli.context import console, emit, keeper_call, wire_time
+from koipond_cli.context import console, emit, emit_rows, keeper_call, wire_time
 
 STATUSES = ["holding", "paused", "completed", "aborted"]
 
@@ -92,7 +92,9 @@ def start(test_id: str, stages: tuple[str, ...], plan_file: Path | None, reason:
 def list_rollouts(status: str | None) -> None:
     """List rollouts, newest first."""
     with keeper_call() as keeper:
-        emit(keeper.list_rollouts(status), _print_rollouts)
+        rollouts = keeper.list_rollouts(status)
+    columns = ("id", "test", "status", "stage", "koi", "hold ends", "paused because")
+    emit_rows(rollouts, columns, _rollout_cells, empty="no rollouts yet; start one with: koipond rollout start --help")
 
 
 @rollout_group.command("show")
@@ -123,18 +125,12 @@ for _name, _summary in (
     rollout_group.add_command(_action(_name, _summary))
 
 
-def _print_rollouts(rollouts: list[RolloutOut]) -> None:
-    if not rollouts:
-        console.print("no rollouts yet; start one with: koipond rollout start --help")
-        return
-    table = Table("id", "test", "status", "stage", "koi", "hold ends", "paused because")
-    for r in rollouts:
-        stage = r.stages[r.current_stage - 1]
-        table.add_row(
-            r.id, r.test_id, r.status, f"{r.current_stage}/{len(r.stages)}", f"{stage.koi:,}",
-            _when(r.hold_ends_at), r.paused_reason or "",
-        )  # fmt: skip
-    console.print(table)
+def _rollout_cells(r: RolloutOut) -> tuple[str, ...]:
+    stage = r.stages[r.current_stage - 1]
+    return (
+        r.id, r.test_id, r.status, f"{r.current_stage}/{len(r.stages)}", f"{stage.koi:,}",
+        _when(r.hold_ends_at), r.paused_reason or "",
+    )  # fmt: skip
 
 
 def _print_rollout(r: RolloutOut) -> None:

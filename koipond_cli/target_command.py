@@ -8,14 +8,14 @@ import secrets
 import click
 
 from koipond_cli.context import console, err_console
+from koipond_cli.options import listen_options
 from slacklike_target.context import ADMIN_TOKEN_ENV, SECRET_ENV, TargetConfig
 from slacklike_target.realtime import DEFAULT_MAX_BUFFER_BYTES
 from slacklike_target.state import DEFAULT_MAX_MESSAGES_PER_CHANNEL
 
 
 @click.command("target")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8800, show_default=True, help="Port (0: any free).")
+@listen_options(8800, port_help="Port (0: any free).", port_type=click.IntRange(0, 65535))
 @click.option(
     "--secret",
     envvar=SECRET_ENV,

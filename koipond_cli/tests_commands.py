@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import click
-from rich.table import Table
 
+from koipond.api.client import KeeperClient
 from koipond.api.history import EventOut
 from koipond.api.loadtests import LoadTestOut
 from koipond.models.durations import format_duration
-from koipond_cli.context import console, duration_seconds, emit, keeper_call, wire_time
+from koipond_cli.context import console, duration_seconds, emit, emit_rows, keeper_call, table_of, wire_time
 
 _DETAILS_CHARS = 200
+_EVENT_COLUMNS = ("when", "event", "by", "why", "details")
+_EVENTS_TITLE = "history"
 
 
 def _behavior(test: LoadTestOut) -> str:
@@ -100,28 +104,23 @@ def list_tests(status: str | None) -> None:
     """List load tests, newest first."""
     with keeper_call() as keeper:
         tests = keeper.list_tests(status)
-    emit(tests, _print_tests)
+    columns = ("id", "name", "status", "koi", "shed", "active", "assigned", "schools", "behavior", "age")
+    emit_rows(tests, columns, _test_cells, empty="no load tests yet; start one with: koipond test start --help")
 
 
-def _print_tests(tests: list[LoadTestOut]) -> None:
-    if not tests:
-        console.print("no load tests yet; start one with: koipond test start --help")
-        return
-    table = Table("id", "name", "status", "koi", "shed", "active", "assigned", "schools", "behavior", "age")
-    for t in tests:
-        table.add_row(
-            t.id,
-            t.name,
-            t.status,
-            f"{t.koi:,}",
-            f"{t.shed_percent:g}%",
-            f"{t.active_koi:,}",
-            f"{t.assigned_koi:,}",
-            str(len(t.koi_per_school)),
-            _behavior(t),
-            wire_time(t.created_at)[:19].replace("T", " "),
-        )
-    console.print(table)
+def _test_cells(t: LoadTestOut) -> tuple[str, ...]:
+    return (
+        t.id,
+        t.name,
+        t.status,
+        f"{t.koi:,}",
+        f"{t.shed_percent:g}%",
+        f"{t.active_koi:,}",
+        f"{t.assigned_koi:,}",
+        str(len(t.koi_per_school)),
+        _behavior(t),
+        _when(t.created_at),
+    )
 
 
 @test_group.command("show")
@@ -158,7 +157,7 @@ def _print_test(t: LoadTestOut, events: list[EventOut], more_events: bool) -> No
     for school, koi in sorted(t.koi_per_school.items()):
         console.print(f"    {school}: {koi:,} koi")
     if events:
-        _print_events(events)
+        console.print(table_of(events, _EVENT_COLUMNS, _event_cells, _EVENTS_TITLE))
     if more_events:
         shown = f"the newest {len(events)} shown" if events else "none shown"
         console.print(
@@ -167,15 +166,16 @@ def _print_test(t: LoadTestOut, events: list[EventOut], more_events: bool) -> No
         )
 
 
-def _print_events(events: list[EventOut]) -> None:
-    table = Table("when", "event", "by", "why", "details", title="history")
-    for e in events:
-        details = ", ".join(f"{k}={v}" for k, v in e.details.items())
-        # Reallocations written before their details were compact hold a map of every School.
-        if len(details) > _DETAILS_CHARS:
-            details = details[: _DETAILS_CHARS - 1] + "…"
-        table.add_row(wire_time(e.at)[:19].replace("T", " "), e.kind, e.actor, e.reason or "", details)
-    console.print(table)
+def _event_cells(e: EventOut) -> tuple[str, ...]:
+    details = ", ".join(f"{k}={v}" for k, v in e.details.items())
+    # Reallocations written before their details were compact hold a map of every School.
+    if len(details) > _DETAILS_CHARS:
+        details = details[: _DETAILS_CHARS - 1] + "…"
+    return _when(e.at), e.kind, e.actor, e.reason or "", details
+
+
+def _when(value: datetime) -> str:
+    return wire_time(value)[:19].replace("T", " ")
 
 
 def _print_change(t: LoadTestOut) -> None:
@@ -184,47 +184,62 @@ def _print_change(t: LoadTestOut) -> None:
     )
 
 
+_reason_option = click.option("--reason", help="Why; recorded in the test's history.")
+_if_version_option = click.option("--if-version", type=int, help="Fail unless the test is at this version.")
+
+
 @test_group.command("scale")
 @click.argument("test_id")
 @click.argument("koi", type=click.IntRange(min=0))
-@click.option("--reason", help="Why; recorded in the test's history.")
-@click.option("--if-version", type=int, help="Fail unless the test is at this version.")
+@_reason_option
+@_if_version_option
 def scale(test_id: str, koi: int, reason: str | None, if_version: int | None) -> None:
     """Set a running test's koi count."""
-    with keeper_call() as keeper:
-        emit(keeper.update_test(test_id, koi=koi, reason=reason, version=if_version), _print_change)
+    _update(test_id, reason, if_version, koi=koi)
 
 
 @test_group.command("shed")
 @click.argument("test_id")
 @click.argument("percent", type=click.FloatRange(0, 100))
-@click.option("--reason", help="Why; recorded in the test's history.")
-@click.option("--if-version", type=int, help="Fail unless the test is at this version.")
+@_reason_option
+@_if_version_option
 def shed(test_id: str, percent: float, reason: str | None, if_version: int | None) -> None:
     """Partial shutdown: hold back PERCENT of a test's koi (0 brings them all back)."""
+    _update(test_id, reason, if_version, shed_percent=percent)
+
+
+def _update(
+    test_id: str,
+    reason: str | None,
+    if_version: int | None,
+    *,
+    koi: int | None = None,
+    shed_percent: float | None = None,
+) -> None:
     with keeper_call() as keeper:
-        emit(
-            keeper.update_test(test_id, shed_percent=percent, reason=reason, version=if_version),
-            _print_change,
-        )
+        change = keeper.update_test(test_id, koi=koi, shed_percent=shed_percent, reason=reason, version=if_version)
+        emit(change, _print_change)
 
 
-@test_group.command("stop")
-@click.argument("test_id")
-@click.option("--reason", help="Why; recorded in the test's history.")
-def stop(test_id: str, reason: str | None) -> None:
-    """Stop a test; Schools stop its koi within one poll interval."""
-    with keeper_call() as keeper:
-        emit(keeper.stop_test(test_id, reason), _print_change)
+def _lifecycle_command(name: str, summary: str, call: Callable[[KeeperClient, str, str | None], LoadTestOut]) -> None:
+    """Add ``koipond test NAME TEST_ID [--reason]``: one Keeper call, then the test's new state."""
+
+    @test_group.command(name, help=summary)
+    @click.argument("test_id")
+    @_reason_option
+    def command(test_id: str, reason: str | None) -> None:
+        with keeper_call() as keeper:
+            emit(call(keeper, test_id, reason), _print_change)
 
 
-@test_group.command("resume")
-@click.argument("test_id")
-@click.option("--reason", help="Why; recorded in the test's history.")
-def resume(test_id: str, reason: str | None) -> None:
-    """Run a stopped test again."""
-    with keeper_call() as keeper:
-        emit(keeper.resume_test(test_id, reason), _print_change)
+_lifecycle_command(
+    "stop",
+    "Stop a test; Schools stop its koi within one poll interval.",
+    lambda keeper, test_id, reason: keeper.stop_test(test_id, reason),
+)
+_lifecycle_command(
+    "resume", "Run a stopped test again.", lambda keeper, test_id, reason: keeper.resume_test(test_id, reason)
+)
 
 
 @test_group.command("events")
@@ -232,4 +247,5 @@ def resume(test_id: str, reason: str | None) -> None:
 def events(test_id: str) -> None:
     """A test's history: who changed what, when and why."""
     with keeper_call() as keeper:
-        emit(keeper.test_events(test_id), _print_events)
+        events = keeper.test_events(test_id)
+    emit_rows(events, _EVENT_COLUMNS, _event_cells, title=_EVENTS_TITLE)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from koipond.api.client import KeeperClient
 from koipond.api.tokens import SHARD_USERS, DlqSummary, TokenJobOut, minted_users
-from koipond_cli.context import console, emit, err_console, keeper_call, wire_time
+from koipond_cli.context import console, emit, emit_rows, err_console, keeper_call, wire_time
 
 
 @click.group("tokens")
@@ -107,18 +107,13 @@ def status(job_id: str | None) -> None:
             emit(keeper.token_job(job_id), lambda j: _print_job(j, _rounding(j.start, j.end)))
             return
         jobs = keeper.token_jobs()
+    emit_rows(jobs, ("job", "workspace", "users", "status", "done", "failed", "created"), _job_cells)
 
-    def human(rows: list[TokenJobOut]) -> None:
-        table = Table("job", "workspace", "users", "status", "done", "failed", "created")
-        for j in rows:
-            progress = f"{j.batches_done}/{j.batches_total}"
-            users = f"{j.start}-{j.end}"
-            table.add_row(
-                j.id, j.workspace, users, j.status, progress, str(j.batches_failed), wire_time(j.created_at)[:19]
-            )
-        console.print(table)
 
-    emit(jobs, human)
+def _job_cells(j: TokenJobOut) -> tuple[str, ...]:
+    progress = f"{j.batches_done}/{j.batches_total}"
+    users = f"{j.start}-{j.end}"
+    return j.id, j.workspace, users, j.status, progress, str(j.batches_failed), wire_time(j.created_at)[:19]
 
 
 @tokens_group.command("dlq")
