@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from koipond import metric_names as mn
 from koipond.api.client import KeeperApiError, KeeperClient
 from koipond.api.history import EventOut
 from koipond_cli.context import wire_time
@@ -36,8 +37,8 @@ ADDED_LATENCY_MS = 300
 # The demo's guard query: the shipped one watches 5 minutes; the demo cannot wait that long.
 DEMO_GUARD_QUERY = {
     "label": "demo-success-rate",
-    "query": "1 - (sum(rate(koi_pond_school_web_api_call_failures_total[5s])) or vector(0))"
-    " / sum(rate(koi_pond_school_web_api_calls_total[5s]))",
+    "query": f"1 - (sum(rate({mn.SCHOOL_WEB_API_CALL_FAILURES_TOTAL}[5s])) or vector(0))"
+    f" / sum(rate({mn.SCHOOL_WEB_API_CALLS_TOTAL}[5s]))",
     "time_range": "15s",
     "step": "1s",
     "threshold": 0.95,
