@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -27,6 +27,9 @@ log = logging.getLogger("koipond.notifications")
 
 # Short timeouts: a slow Slack delays one notification by seconds, never a whole tick.
 HTTP_TIMEOUT = httpx.Timeout(5.0, connect=3.0)
+# Waits between tries to record a sent notification: ~8 s in all, well inside the tick's 50 s Lambda timeout
+# and its 40 s delivery budget, and long enough for a restarted embedded AWS or a throttled table.
+RECORD_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class NotificationDeliverer:
         batch: int = 25,
         budget_seconds: float = 40.0,
         intents: IntentExpander | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._repo = repo
         self._intents = intents
@@ -86,6 +90,7 @@ class NotificationDeliverer:
         self._budget = budget_seconds
         # A claim outlives the longest attempt, so a live deliverer never loses its lease mid-send.
         self._lease = timedelta(seconds=60)
+        self._sleep = sleep
 
     def deliver_due(self) -> dict[str, int]:
         """Expand the waiting notification intents, then attempt every due notification once (at most
@@ -143,7 +148,26 @@ class NotificationDeliverer:
             Verdict.RETRY: NotificationStatus.PENDING,
             Verdict.FAILED: NotificationStatus.FAILED,
         }[decision.verdict]
-        if not self._repo.finish(claimed, status, outcome, decision.next_attempt_at):
+        if not self._record_sent(claimed, status, outcome, decision.next_attempt_at):
             return "skipped"
         log.info("notification %s to %s: %s", claimed.key, claimed.route, decision.reason)
         return {Verdict.DELIVERED: "delivered", Verdict.RETRY: "retrying", Verdict.FAILED: "failed"}[decision.verdict]
+
+    def _record_sent(
+        self, claimed: Notification, status: NotificationStatus, outcome: DeliveryOutcome, next_at: datetime | None
+    ) -> bool:
+        """Record an attempt that reached the webhook, through a short store outage.
+
+        Once Slack has the message, failing to record it means its claim expires and another tick sends it
+        again: people see it twice. So a store error here is retried for a few seconds (an embedded AWS or
+        a table throttled for a moment comes back well within that) before it is given up; the claim's
+        condition still stops a write once another deliverer has taken the notification over.
+        """
+        for delay in RECORD_RETRY_DELAYS:
+            try:
+                return self._repo.finish(claimed, status, outcome, next_at)
+            except StoreError:
+                log.warning("notification %s sent but not recorded yet; retrying in %.2f s", claimed.key, delay)
+                self._sleep(delay)
+        # The last try: its error ends the step like any other store error of the tick.
+        return self._repo.finish(claimed, status, outcome, next_at)

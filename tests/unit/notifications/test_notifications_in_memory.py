@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 
 from koipond.clock import FixedClock
+from koipond.errors import StoreError
 from koipond.models.history import AUTO_RESUME_ACTOR, EventKind, HistoryEvent
 from koipond.notifications.config import NotificationConfig, Route
-from koipond.notifications.delivery import NotificationDeliverer
+from koipond.notifications.delivery import RECORD_RETRY_DELAYS, NotificationDeliverer
 from koipond.notifications.expansion import IntentExpander
 from koipond.notifications.intents import LoadTestFacts
 from koipond.notifications.kinds import NotificationKind
@@ -120,3 +122,44 @@ def test_a_token_dlq_episode_notifies_once_and_closes_when_drained(
     assert [n.fields["depth"] for n in notices] == ["2", "3"]
     assert reopened["episode"] != opened["episode"]
     assert repo.due(clock.now() + timedelta(seconds=1), 10) == notices[::-1]
+
+
+class FlakyFinish(InMemoryNotificationRepository):
+    """The store goes away right after a webhook answered: the first ``outage`` records fail."""
+
+    def __init__(self, outage: int) -> None:
+        super().__init__()
+        self.outage = outage
+
+    def finish(self, *args: Any, **kwargs: Any) -> bool:
+        if self.outage:
+            self.outage -= 1
+            raise StoreError("the table is unavailable")
+        return super().finish(*args, **kwargs)
+
+
+def test_a_sent_notification_is_recorded_through_a_short_store_outage_and_never_sent_again(clock: FixedClock) -> None:
+    repo, slack, slept = FlakyFinish(outage=3), Slack(200), []
+    outbox = OutboxNotifier(repo, Routes(), clock)
+    outbox.notify(NotificationKind.EMERGENCY_STOP_ON, "stop!", {"actor": "alice"}, "estop#on#1")
+    deliver = NotificationDeliverer(repo, Routes(), clock, http_factory=slack.client, sleep=slept.append)
+
+    assert deliver.deliver_due() == {"due": 1, "delivered": 1}
+    assert slept == list(RECORD_RETRY_DELAYS[:3])
+    clock.advance(3600)  # long past the claim's lease: nothing is left to send again
+    assert deliver.deliver_due() == {}
+    assert len(slack.posted) == 1
+
+
+def test_a_store_outage_longer_than_the_retries_ends_the_step_with_the_claim_held(clock: FixedClock) -> None:
+    repo, slack, slept = FlakyFinish(outage=len(RECORD_RETRY_DELAYS) + 1), Slack(200, 200), []
+    OutboxNotifier(repo, Routes(), clock).notify(NotificationKind.EMERGENCY_STOP_ON, "stop!", {}, "estop#on#1")
+    deliver = NotificationDeliverer(repo, Routes(), clock, http_factory=slack.client, sleep=slept.append)
+
+    with pytest.raises(StoreError):
+        deliver.deliver_due()
+    assert slept == list(RECORD_RETRY_DELAYS)
+    assert deliver.deliver_due() == {}  # still claimed: nobody sends it while the lease runs
+    clock.advance(120)  # the lease is over: at least once, so it goes out again
+    assert deliver.deliver_due() == {"due": 1, "delivered": 1}
+    assert len(slack.posted) == 2
