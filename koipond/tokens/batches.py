@@ -122,7 +122,7 @@ class TokenBatchWorker:
         moves it to the dead-letter queue on the next receive rather than after one more delay.
         """
         reason = describe_failure(error)
-        final = receive_count >= self._max_receive_count()
+        final = self.is_last_receive(receive_count)
         counted = False
         if message is not None:
             try:
@@ -135,6 +135,10 @@ class TokenBatchWorker:
         except StoreError as exc:
             log.warning("could not delay the retry of a batch: %s", exc.message)
         return BatchFailure(reason=reason, retry_in_seconds=delay, final=final, counted_failed=counted)
+
+    def is_last_receive(self, receive_count: int) -> bool:
+        """Whether the queue's redrive policy sends this message to the dead-letter queue on its next receive."""
+        return receive_count >= self._max_receive_count()
 
     def _record(self, message: TokenQueueMessage, reason: str, final: bool) -> bool:
         if isinstance(message, PlanMessage):

@@ -7,6 +7,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from koipond.composition.tokens import get_token_worker
@@ -43,6 +44,16 @@ def record_handler(record: SQSRecord) -> dict[str, Any]:
         else:
             outcome = worker.process_once(batch=message.model_dump())
     except Exception as exc:
+        if isinstance(exc, IdempotencyAlreadyInProgressError) and not worker.batches.is_last_receive(receive_count):
+            # Another invocation holds this step, or held it and was killed: its claim ends with its timeout,
+            # which is shorter than the queue's visibility timeout. Not a failure: the message stays hidden
+            # for that visibility timeout (no backoff, nothing recorded on the job) and is taken again once
+            # the holder is done or gone. Backing off instead would spend the receives the redrive policy
+            # allows within one claim and send a healthy step to the dead-letter queue.
+            logger.info(
+                "token plan step held by another invocation" if plan else "token batch held by another invocation"
+            )
+            raise BatchFailedError("held by another invocation") from None
         failure = worker.batches.record_failure(message, receive_count, record.receipt_handle, exc)
         logger.warning(
             "token plan step failed" if plan else "token batch failed",

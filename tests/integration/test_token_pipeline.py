@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -376,3 +377,27 @@ def _move_by_hand(pipeline: Pipeline) -> None:
         sqs.send_message(QueueUrl=pipeline.queue_url, MessageBody=message["Body"])
         sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
     assert json.loads(message["Body"])["shard"] == 0
+
+
+def test_a_step_held_by_another_invocation_waits_for_it_without_failing_or_backing_off(pipeline: Pipeline) -> None:
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+
+    from lambdas.token_worker.handler import lambda_handler
+    from local_pond.lambda_http import LocalLambdaContext
+
+    def held(**_: Any) -> dict[str, Any]:
+        raise IdempotencyAlreadyInProgressError("Execution already in progress with idempotency key: plan")
+
+    job = pipeline.worker.jobs.create_job("pond", TARGET, 0, 100, "operator")
+    messages = pipeline.sqs.receive_message(
+        QueueUrl=pipeline.queue_url, AttributeNames=["All"], MessageAttributeNames=["All"]
+    )["Messages"]
+    event = lambda_sqs_event(messages, pipeline.queue_arn, "us-east-1")
+
+    with injected_token_worker(dataclasses.replace(pipeline.worker, plan_once=held)):
+        answer = lambda_handler(event, LocalLambdaContext("token-worker"))
+
+    assert answer == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+    assert pipeline.visibility_timeouts == []  # hidden for the queue's whole visibility timeout, no backoff
+    stored = pipeline.job(job.id)
+    assert (stored.status, stored.last_error) == (TokenJobStatus.PLANNING, None)  # not failed: still to plan
