@@ -277,7 +277,7 @@ def test_token_worker_bundle_mints_a_batch_into_a_kms_encrypted_shard(
     head = s3.head_object(Bucket=names.token_bucket, Key=shard["Key"])
     assert head["ServerSideEncryption"] == "aws:kms"
     with pond.client() as admin:
-        assert admin.token_job(job["id"])["status"] == "done"
+        assert admin.token_job(job.id).status == "done"
 
 
 def test_token_renewal_bundle_runs_on_its_schedule(bundles: dict[str, BundledFunction], pond: LocalPond) -> None:
