@@ -22,7 +22,9 @@ PYTHON_VERSION = "3.11"
 # Lambda's python3.11 runtime runs on Amazon Linux 2 (glibc 2.26): manylinux2014 wheels (glibc 2.17) load there.
 PLATFORM = "x86_64-manylinux2014"
 # Installed in every Lambda but never imported there: the CLI, the pond's web client, the School's loop and HTTP client.
-EXCLUDED_REQUIREMENTS = frozenset({"click", "rich", "markdown-it-py", "mdurl", "pygments", "uvloop", "pyreqwest"})
+EXCLUDED_REQUIREMENTS = frozenset(
+    {"click", "rich", "markdown-it-py", "mdurl", "pygments", "uvloop", "pyreqwest", "httptools"}
+)
 _IGNORED_PATTERNS = ("__pycache__", "*.pyc", "tests")
 _IGNORED = shutil.ignore_patterns(*_IGNORED_PATTERNS)
 

@@ -46,3 +46,5 @@ DEPLOY_JUDGE_DEADLINE_SECONDS = "KOIPOND_DEPLOY_JUDGE_DEADLINE_SECONDS"
 NOTIFICATION_SECRET = "KOIPOND_NOTIFICATION_SECRET"
 # History: days before high-volume events (reallocations) expire through the table's TTL.
 HISTORY_RETENTION_DAYS = "KOIPOND_HISTORY_RETENTION_DAYS"
+# The School's HTTP client for koi calls: "pyreqwest" (the default) or "native" (school_container/http_client.py).
+SCHOOL_HTTP_CLIENT = "KOIPOND_SCHOOL_HTTP_CLIENT"

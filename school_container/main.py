@@ -21,7 +21,7 @@ from school_container.settings import SchoolSettings
 
 __all__ = ["SchoolSettings", "run", "serve"]
 from school_container.tokens import ChainedTokenSource, MintingTokenSource, S3ShardTokenSource, TokenSource
-from school_container.web_api import ReqwestWebApi
+from school_container.web_api import NativeWebApi, ReqwestWebApi, WebApi
 
 log = logging.getLogger("koipond.school")
 
@@ -79,11 +79,18 @@ def koi_capacity(settings: SchoolSettings, open_file_limit: int) -> int:
     return room
 
 
+def web_api_for(settings: SchoolSettings) -> WebApi:
+    """The koi's HTTP client the settings choose (``KOIPOND_SCHOOL_HTTP_CLIENT``)."""
+    if settings.school_http_client == "native":
+        return NativeWebApi(settings.max_connections)
+    return ReqwestWebApi(settings.max_connections)
+
+
 async def serve(settings: SchoolSettings) -> None:
     """Run one School until SIGTERM or SIGINT."""
     capacity = koi_capacity(settings, raise_open_file_limit())
     metrics = SchoolMetrics()
-    web_api = ReqwestWebApi(settings.max_connections)
+    web_api = web_api_for(settings)
     link = KeeperLink(settings.keeper_url, settings.token.get_secret_value(), settings.school_id)
     school = School(
         link,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,3 +37,8 @@ class SchoolSettings(BaseSettings):
     aws_region: str = "us-east-1"
     startup_spread_seconds: float = Field(default=10, ge=0, description="Koi start spread over this window.")
     max_connections: int = Field(default=2000, ge=1, description="HTTP connections shared by all koi.")
+    # pyreqwest stays the default until the throughput bench (issue 17) shows the native client ahead.
+    school_http_client: Literal["pyreqwest", "native"] = Field(
+        default="pyreqwest",
+        description="KOIPOND_SCHOOL_HTTP_CLIENT: the koi's HTTP client, pyreqwest or the School's own (native).",
+    )

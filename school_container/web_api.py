@@ -3,7 +3,8 @@
 DESIGN.md measured aiohttp (with uvloop) as a fair start and faster clients as the likely next
 step; everything koi need from HTTP goes through :class:`WebApi`, so swapping it touches one file.
 :class:`ReqwestWebApi` (the School's) makes HTTP calls with pyreqwest, twice aiohttp's calls per core
-in `make bench`. Websockets are the School's own protocol (``websocket.py``), whichever HTTP client.
+in `make bench`. :class:`NativeWebApi` makes them with the School's own client (``http_client.py``).
+Websockets are the School's own protocol (``websocket.py``), whichever HTTP client.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pyreqwest.client import Client, ClientBuilder
 from pyreqwest.exceptions import PyreqwestError
 
 from koipond.metric_names import OK_STATUS
+from school_container.http1 import HttpError
+from school_container.http_client import HttpClient
 from school_container.websocket import KoiSocket, OnMessage, open_koi_socket
 
 CALL_TIMEOUT_SECONDS = 30.0
@@ -172,4 +175,36 @@ class ReqwestWebApi(AiohttpWebApi):
     async def close(self) -> None:
         if self._reqwest is not None:
             await self._reqwest.close()
+        await super().close()
+
+
+class NativeWebApi(AiohttpWebApi):
+    """HTTP calls through the School's own HTTP/1.1 client (``http_client.py``) on the koi's loop.
+
+    The same contract as :class:`ReqwestWebApi`: at most ``max_connections`` calls at once (per origin;
+    koi call one target), waiting for a free connection is not timed, ``timeout_seconds`` covers the
+    connection and the whole answer, and a cancel stays a cancel.
+    """
+
+    def __init__(self, max_connections: int, timeout_seconds: float = CALL_TIMEOUT_SECONDS) -> None:
+        super().__init__(max_connections, timeout_seconds)
+        self._native = HttpClient(max_connections, timeout_seconds, connect_seconds=timeout_seconds)
+
+    async def call(
+        self, method: str, url: str, token: str, params: Mapping[str, str] | None, body: Any | None
+    ) -> CallOutcome:
+        headers = {"Authorization": f"Bearer {token}"}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body, separators=(",", ":")).encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            response = await self._native.request(method, url, headers, payload, params)
+        except HttpError as error:
+            raise_if_stopping()
+            return CallOutcome(error.status, 0, None)
+        return outcome(response.status, response.body)
+
+    async def close(self) -> None:
+        self._native.close()
         await super().close()

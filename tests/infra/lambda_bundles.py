@@ -25,7 +25,7 @@ RUNTIME_SCRIPT = Path(__file__).with_name("bundle_runtime.py")
 # Lambda's quota for a function's unzipped code and layers together.
 UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
 # Never imported by a Lambda: the CLI, its terminal stack, the School's event loop and HTTP client.
-NEVER_IN_A_LAMBDA = ("click", "rich", "uvloop", "pyreqwest", "moto")
+NEVER_IN_A_LAMBDA = ("click", "rich", "uvloop", "pyreqwest", "httptools", "moto")
 STACK = "koipond-dev"
 
 

@@ -8,11 +8,11 @@ import pytest
 from aiohttp import web
 
 from local_pond.processes import free_port
-from school_container.web_api import AiohttpWebApi, CallOutcome, ReqwestWebApi, classify
+from school_container.web_api import AiohttpWebApi, CallOutcome, NativeWebApi, ReqwestWebApi, classify
 from tests.integration.local_http import Handler, local_server
 
-# Both clients behind the koi's WebApi: the School's (pyreqwest) and the aiohttp one it replaced.
-CLIENTS = pytest.mark.parametrize("client", [ReqwestWebApi, AiohttpWebApi])
+# The clients behind the koi's WebApi: the School's (pyreqwest), its own (native), and aiohttp before them.
+CLIENTS = pytest.mark.parametrize("client", [ReqwestWebApi, NativeWebApi, AiohttpWebApi])
 
 
 async def call_server(handler: Handler, client: type[AiohttpWebApi] = ReqwestWebApi) -> CallOutcome:
