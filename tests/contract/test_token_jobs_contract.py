@@ -155,6 +155,7 @@ def test_a_job_is_renewed_once(jobs: TokenJobRepository, clock: FixedClock) -> N
     assert jobs.get("tj-new").renews == "tj-old"
     with pytest.raises(NotFoundError):
         jobs.get("tj-newer")
+    assert [job.id for job in jobs.list_jobs()] == ["tj-new", "tj-old"]  # newest first
 
 
 def test_the_plan_cursor_moves_once_from_the_value_a_step_read(jobs: TokenJobRepository, clock: FixedClock) -> None:
