@@ -10,8 +10,8 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 
-# Debian packages the pond and the suite run for real: `command -v` name -> package.
-SYSTEM_TOOLS := prometheus:prometheus chromium:chromium
+# Debian packages the pond and the suite run for real (nginx: the School's HTTP client against a real server): `command -v` name -> package.
+SYSTEM_TOOLS := prometheus:prometheus chromium:chromium nginx:nginx-light
 
 .PHONY: env system-deps demo up test test-fast lint format bench bench-keeper cdk-cli synth clean help soak
 .DEFAULT_GOAL := help
@@ -30,7 +30,7 @@ $(VENV)/.synced: pyproject.toml uv.lock $(UV)
 
 env: $(VENV)/.synced ## create .venv with the locked dependencies
 
-system-deps: ## install the Debian packages the pond needs (prometheus, chromium) when missing; needs root
+system-deps: ## install the Debian packages the pond needs (prometheus, chromium, nginx) when missing; needs root
 	@missing=""; for pair in $(SYSTEM_TOOLS); do command -v $${pair%%:*} >/dev/null || missing="$$missing $${pair##*:}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
