@@ -10,8 +10,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from koipond.api.client import KeeperClient
-from koipond.api.deploys import DeployOut, WindowValue, format_sli_value
-from koipond.models.deploys import SliKind
+from koipond.api.deploys import DeployOut, WindowValue
+from koipond.models.deploys import SliKind, format_sli_value
 from koipond_cli.context import (
     KeeperCallFailed,
     console,

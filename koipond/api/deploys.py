@@ -27,7 +27,6 @@ from koipond.models.deploys import (
 )
 
 # Re-exported: clients format rows as the verdict's reason does, from this wire module.
-from koipond.models.deploys import format_sli_value as format_sli_value
 from koipond.models.history import HistoryEvent
 
 DEPLOY_ID_PATTERN = r"^dp-[0-9a-f]{16}$"

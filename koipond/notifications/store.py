@@ -33,14 +33,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from koipond.errors import StoreError
+from koipond.errors import StoreError, TransactionConflictError
 from koipond.models.history import HistoryEvent
 from koipond.notifications.intents import LoadTestFacts, notification_kind
 from koipond.notifications.kinds import NotificationKind
 from koipond.notifications.models import DeliveryOutcome, Episode, Notification, NotificationStatus, stamp
 from koipond.store.items import event_from_item, history_pk, loadtest_from_item, loadtest_pk
 from koipond.store.schema import GSI1, GSI1_PK, GSI1_SK, META, PK, SK, TTL_ATTRIBUTE
-from koipond.store.table import NEW_ITEM, ConditionFailed, DynamoTable, TransactionConflict, deserialize, serialize
+from koipond.store.table import NEW_ITEM, ConditionFailed, DynamoTable, deserialize, serialize
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
@@ -180,14 +180,14 @@ class DynamoNotificationRepository:
             # these keys already (a Keeper of an older release notified directly): then only mark them.
             self._mark_fulfilled(done)
             return False
-        except TransactionConflict:
+        except TransactionConflictError:
             return False  # another tick is fulfilling the same intents right now: looked at again next tick
         return True
 
     def _mark_fulfilled(self, done: Sequence[TransactWriteItemTypeDef]) -> None:
         try:
             self._table.transact(done)
-        except (ConditionFailed, TransactionConflict):
+        except (ConditionFailed, TransactionConflictError):
             return
 
     def _fulfil_action(self, event: HistoryEvent) -> TransactWriteItemTypeDef:

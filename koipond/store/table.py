@@ -31,10 +31,6 @@ CONFLICT_BACKOFF_SECONDS = 0.025
 CONFLICT_BACKOFF_CAP_SECONDS = 0.4
 
 
-# The error lives in koipond.errors so that services can name it without importing the store.
-TransactionConflict = TransactionConflictError
-
-
 class ItemTooLargeError(BadRequestError, StoreError):
     """DynamoDB refused an item over its 400 KB limit: the input was too big, not the store unavailable.
 

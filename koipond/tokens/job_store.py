@@ -33,9 +33,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from koipond.errors import ConflictError, NotFoundError, StoreError
+from koipond.errors import ConflictError, NotFoundError, StoreError, TransactionConflictError
 from koipond.store.schema import DOC, GSI1_PK, GSI1_SK, META, PK, SK
-from koipond.store.table import NEW_ITEM, ConditionFailed, DynamoTable, TransactionConflict
+from koipond.store.table import NEW_ITEM, ConditionFailed, DynamoTable
 from koipond.tokens.models import ShardProgress, ShardStatus, TokenJob
 
 if TYPE_CHECKING:
@@ -374,7 +374,7 @@ class DynamoTokenJobRepository:
             try:
                 self._table.transact(actions)
                 return
-            except TransactionConflict:
+            except TransactionConflictError:
                 if attempt == _CONFLICT_RETRIES - 1:
                     raise
                 # Not for security: spreads out writers that collided on the job item.

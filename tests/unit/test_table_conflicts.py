@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from koipond.store.table import CONFLICT_RETRIES, ConditionFailed, DynamoTable, TransactionConflict
+from koipond.errors import TransactionConflictError
+from koipond.store.table import CONFLICT_RETRIES, ConditionFailed, DynamoTable
 
 
 def _cancelled(code: str) -> ClientError:
@@ -49,7 +50,7 @@ def test_a_conflicted_transaction_is_retried_after_a_jittered_pause_and_lands() 
 def test_a_transaction_that_keeps_conflicting_is_reported_as_a_conflict() -> None:
     client = ScriptedDynamoDB(*[_cancelled("TransactionConflict")] * (CONFLICT_RETRIES + 1))
     slept: list[float] = []
-    with pytest.raises(TransactionConflict):
+    with pytest.raises(TransactionConflictError):
         _table(client, slept).transact([{"Put": {}}])  # type: ignore[list-item]
     assert client.calls == CONFLICT_RETRIES + 1
     assert all(0 <= pause <= 0.4 for pause in slept)
