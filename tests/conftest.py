@@ -17,9 +17,8 @@ from moto import mock_aws
 
 from koipond.clock import FixedClock
 from koipond.composition import Keeper, build_keeper, get_keeper, injected_keeper
-from koipond.errors import StoreError
+from koipond.errors import LostLeaseError, StoreError
 from koipond.settings import Settings
-from koipond.store.assignments import LostLeaseError
 from koipond.store.schema import create_table
 from local_pond import moto_fixes
 from local_pond.lambda_http import LocalLambdaContext, build_event

@@ -38,7 +38,7 @@ from koipond.models.history import HistoryEvent
 from koipond.notifications.intents import LoadTestFacts, notification_kind
 from koipond.notifications.kinds import NotificationKind
 from koipond.notifications.models import DeliveryOutcome, Episode, Notification, NotificationStatus, stamp
-from koipond.store.items import event_from_item, history_pk, loadtest_from_item, loadtest_pk
+from koipond.store.items import LOADTESTS, event_from_item, history_pk, loadtest_pk
 from koipond.store.schema import GSI1, GSI1_PK, GSI1_SK, META, PK, SK, TTL_ATTRIBUTE
 from koipond.store.table import NEW_ITEM, ConditionFailed, DynamoTable, deserialize, serialize
 
@@ -332,5 +332,5 @@ class DynamoNotificationRepository:
 
 def loadtest_facts(table: DynamoTable, test_ids: Sequence[str]) -> dict[str, LoadTestFacts]:
     """The name and size of each test an intent names, read in one batch (unknown ids are left out)."""
-    tests = [loadtest_from_item(item) for item in table.batch_get([(loadtest_pk(i), META) for i in set(test_ids)])]
+    tests = [LOADTESTS.from_item(item) for item in table.batch_get([(loadtest_pk(i), META) for i in set(test_ids)])]
     return {t.id: LoadTestFacts(name=t.name, koi=t.koi) for t in tests}

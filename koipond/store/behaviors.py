@@ -6,13 +6,7 @@ from koipond.errors import ConflictError, NotFoundError
 from koipond.models.behavior import StoredBehavior
 from koipond.models.history import HistoryEvent
 from koipond.store.history import DynamoHistoryRepository
-from koipond.store.items import (
-    BEHAVIORS_INDEX,
-    behavior_from_item,
-    behavior_pk,
-    behavior_sk,
-    behavior_to_item,
-)
+from koipond.store.items import BEHAVIORS, BEHAVIORS_INDEX, behavior_pk, behavior_sk
 from koipond.store.table import NEW_ITEM, ConditionFailed, DynamoTable
 
 
@@ -23,7 +17,7 @@ class DynamoBehaviorRepository:
 
     def latest(self, name: str) -> StoredBehavior | None:
         items = self._table.query(behavior_pk(name), ascending=False, limit=1)
-        return behavior_from_item(items[0]) if items else None
+        return BEHAVIORS.from_item(items[0]) if items else None
 
     def get(self, name: str, version: int | None = None) -> StoredBehavior:
         found = self.latest(name) if version is None else self._get_version(name, version)
@@ -34,19 +28,19 @@ class DynamoBehaviorRepository:
 
     def _get_version(self, name: str, version: int) -> StoredBehavior | None:
         item = self._table.get(behavior_pk(name), behavior_sk(version))
-        return behavior_from_item(item) if item else None
+        return BEHAVIORS.from_item(item) if item else None
 
     def list_latest(self) -> list[StoredBehavior]:
         latest: dict[str, StoredBehavior] = {}
         for item in self._table.query(BEHAVIORS_INDEX, index=True):
-            behavior = behavior_from_item(item)
+            behavior = BEHAVIORS.from_item(item)
             latest[behavior.name] = behavior  # index order is name, then version: the last one wins
         return list(latest.values())
 
     def put(self, behavior: StoredBehavior, event: HistoryEvent) -> None:
         # Prevents: two concurrent uploads both claiming the same version number.
         actions = [
-            self._table.put_action(behavior_to_item(behavior), NEW_ITEM),
+            self._table.put_action(BEHAVIORS.to_item(behavior), NEW_ITEM),
             self._history.append_action(event),
         ]
         try:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from koipond.models.cursors import MAX_CURSOR_CHARS, decode_cursor, encode_cursor
+from koipond.models.cursors import decode_cursor, encode_cursor
 from koipond.models.history import DEFAULT_RETENTION_DAYS, HistoryEvent, expires_at
 from koipond.store.items import Item, event_from_item, event_to_item, history_pk
 from koipond.store.schema import TTL_ATTRIBUTE
@@ -19,9 +19,6 @@ from koipond.store.table import NEW_ITEM, DynamoTable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
-
-# Re-exported: callers that page history by hand (tests, tools) import the codec from here too.
-__all__ = ["MAX_CURSOR_CHARS", "DynamoHistoryRepository", "decode_cursor", "encode_cursor"]
 
 _BATCH = 500
 

@@ -101,8 +101,6 @@ def _listed_by_status(model: type[L], pk: Callable[[str], str], index: Callable[
 
 LOADTESTS = _listed_by_status(LoadTest, loadtest_pk, loadtests_index)
 ROLLOUTS = _listed_by_status(Rollout, rollout_pk, rollouts_index)
-loadtest_to_item = LOADTESTS.to_item
-loadtest_from_item = LOADTESTS.from_item
 
 
 def history_pk(subject: str) -> str:
@@ -229,5 +227,3 @@ BEHAVIORS = VersionedItems(
     keys=lambda behavior: (behavior_pk(behavior.name), behavior_sk(behavior.version)),
     index=lambda behavior: (BEHAVIORS_INDEX, f"{behavior.name}#{behavior.version:010d}"),
 )
-behavior_to_item = BEHAVIORS.to_item
-behavior_from_item = BEHAVIORS.from_item

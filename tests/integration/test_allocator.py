@@ -10,11 +10,12 @@ import pytest
 
 from koipond.clock import FixedClock
 from koipond.composition import Keeper, build_keeper
+from koipond.errors import LostLeaseError
 from koipond.models.assignments import KOI_BLOCK, SchoolAssignment
 from koipond.models.tests import BehaviorRef
 from koipond.services.loadtests import LoadTestChange, NewLoadTest
 from koipond.settings import Settings
-from koipond.store.assignments import DynamoAssignmentRepository, LostLeaseError
+from koipond.store.assignments import DynamoAssignmentRepository
 from koipond.store.schools import DynamoSchoolRepository
 from koipond.store.table import DynamoTable, StoreError
 from tests.conftest import MINIMAL_BEHAVIOR

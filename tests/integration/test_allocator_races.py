@@ -20,12 +20,12 @@ from moto import mock_aws
 
 from koipond.clock import FixedClock
 from koipond.composition import Keeper, build_keeper
-from koipond.errors import ConflictError, StoreError
+from koipond.errors import ConflictError, LostLeaseError, StoreError
 from koipond.models.assignments import KOI_BLOCK
 from koipond.models.tests import BehaviorRef, LoadTestStatus
 from koipond.services.loadtests import LoadTestChange, NewLoadTest
 from koipond.settings import Settings
-from koipond.store.assignments import DynamoAssignmentRepository, LostLeaseError
+from koipond.store.assignments import DynamoAssignmentRepository
 from koipond.store.schema import create_table
 from koipond.store.table import DynamoTable
 from tests.conftest import MINIMAL_BEHAVIOR, START

@@ -11,11 +11,12 @@ import pytest
 
 from koipond.clock import FixedClock
 from koipond.composition import Keeper
+from koipond.models.cursors import encode_cursor
 from koipond.models.history import EventKind
 from koipond.notifications.store import intent_index_keys
 from koipond.services.history import new_event, reallocation_details
 from koipond.settings import Settings
-from koipond.store.history import DynamoHistoryRepository, encode_cursor
+from koipond.store.history import DynamoHistoryRepository
 from koipond.store.items import history_pk
 from koipond.store.schema import TTL_ATTRIBUTE
 from koipond.store.table import DynamoTable

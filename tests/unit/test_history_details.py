@@ -13,10 +13,10 @@ from pydantic import ValidationError
 
 from koipond import envvars
 from koipond.errors import BadRequestError
+from koipond.models.cursors import decode_cursor, encode_cursor
 from koipond.models.history import EXPIRING_KINDS, PERMANENT_KINDS, EventKind, HistoryEvent, expires_at
 from koipond.services.history import describe_reallocation, reallocation_details
 from koipond.settings import Settings
-from koipond.store.history import decode_cursor, encode_cursor
 
 AT = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 SORT_KEY = "20261128T120000000001Z-abcd1234"

@@ -18,9 +18,9 @@ from koipond.api.loadtests import (
     UpdateTestRequest,
 )
 from koipond.composition import get_keeper
+from koipond.models.cursors import MAX_CURSOR_CHARS
 from koipond.models.tests import BehaviorRef, LoadTest, LoadTestStatus
 from koipond.services.loadtests import LoadTestChange, NewLoadTest
-from koipond.store.history import MAX_CURSOR_CHARS
 from lambdas.keeper_api.errors import documented
 from lambdas.keeper_api.routes.callers import Operator, Viewer
 
