@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from koipond.api.notifications import NotificationOut
 from local_pond.aws_guard import AwsKeyPair
 from local_pond.pond import LocalPond, PondConfig
 from local_pond.webhook_sink import WebhookSink
@@ -24,6 +25,19 @@ def pond(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPond]:
     config = PondConfig(state_dir=tmp_path_factory.mktemp("pond"), poll_interval_seconds=1.0)
     with LocalPond(config) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def sink() -> Iterator[WebhookSink]:
+    """A local webhook sink standing in for Slack, one per test module."""
+    with WebhookSink() as running:
+        yield running
+
+
+def notifications_of(pond: LocalPond, kind: str) -> list[NotificationOut]:
+    """Every notification of ``kind`` the pond's Keeper holds, as the admin reads them."""
+    with pond.client() as admin:
+        return admin.notifications(kind=kind)
 
 
 @contextmanager

@@ -6,20 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from koipond.api.notifications import NotificationOut
 from local_pond.pond import LocalPond
 from local_pond.webhook_sink import WebhookSink
-from tests.e2e.conftest import notifying_pond, run_cli
+from tests.e2e.conftest import notifications_of, notifying_pond, run_cli
 from tests.e2e.school_probe import wait_for
 
 WORKFLOW = "/triggers/pond"
 INCOMING = "/services/pond"
-
-
-@pytest.fixture(scope="module")
-def sink() -> Iterator[WebhookSink]:
-    with WebhookSink() as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -28,24 +21,19 @@ def pond(tmp_path_factory: pytest.TempPathFactory, sink: WebhookSink) -> Iterato
         yield running
 
 
-def delivered(pond: LocalPond, kind: str) -> list[NotificationOut]:
-    with pond.client() as admin:
-        return admin.notifications(kind=kind)
-
-
 def test_pulling_and_lifting_the_stop_posts_one_notification_each(pond: LocalPond, sink: WebhookSink) -> None:
     pulled = run_cli(pond, "estop", "on", "--reason", "e2e: checkout errors")
     assert pulled.returncode == 0, pulled.stderr
     wait_for(
         "the emergency stop notice delivered to both routes",
-        lambda: delivered(pond, "emergency_stop_on"),
+        lambda: notifications_of(pond, "emergency_stop_on"),
         lambda rows: len(rows) == 2 and all(r.status == "delivered" for r in rows),
     )
     lifted = run_cli(pond, "estop", "off", "--reason", "e2e: fixed")
     assert lifted.returncode == 0, lifted.stderr
     wait_for(
         "the lift notice delivered to both routes",
-        lambda: delivered(pond, "emergency_stop_off"),
+        lambda: notifications_of(pond, "emergency_stop_off"),
         lambda rows: len(rows) == 2 and all(r.status == "delivered" for r in rows),
     )
     workflow = [r.body for r in sink.state.received(WORKFLOW)]

@@ -14,7 +14,7 @@ import pytest
 from koipond.api.notifications import NotificationOut
 from local_pond.pond import LocalPond
 from local_pond.webhook_sink import Answer, WebhookSink
-from tests.e2e.conftest import notifying_pond, run_cli
+from tests.e2e.conftest import notifications_of, notifying_pond, run_cli
 from tests.e2e.school_probe import wait_for
 
 WORKFLOW = "/triggers/pond"
@@ -22,20 +22,9 @@ INCOMING = "/services/pond"
 
 
 @pytest.fixture(scope="module")
-def sink() -> Iterator[WebhookSink]:
-    with WebhookSink() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def pond(tmp_path_factory: pytest.TempPathFactory, sink: WebhookSink) -> Iterator[LocalPond]:
     with notifying_pond(tmp_path_factory.mktemp("slack-down-pond"), sink) as running:
         yield running
-
-
-def notices(pond: LocalPond, kind: str) -> list[NotificationOut]:
-    with pond.client() as admin:
-        return admin.notifications(kind=kind)
 
 
 def all_pending_after(rows: list[NotificationOut], attempts: int, **outcome: Any) -> bool:
@@ -55,7 +44,7 @@ def test_notifications_wait_while_slack_is_down_then_go_out_once_each(pond: Loca
     assert pulled.returncode == 0, pulled.stderr
     retried = wait_for(
         "both routes retried after 503s",
-        lambda: notices(pond, "emergency_stop_on"),
+        lambda: notifications_of(pond, "emergency_stop_on"),
         lambda rows: all_pending_after(rows, 2, http_status=503),
     )
     assert all(r.next_attempt_at is not None for r in retried)  # backing off, not given up
@@ -68,7 +57,7 @@ def test_notifications_wait_while_slack_is_down_then_go_out_once_each(pond: Loca
     sink.state.outage(None)
     unreachable = wait_for(
         "an attempt that could not connect",
-        lambda: notices(pond, "emergency_stop_on"),
+        lambda: notifications_of(pond, "emergency_stop_on"),
         lambda rows: all_pending_after(rows, 3, error="ConnectError"),
     )
     assert all(r.last_outcome is not None and r.last_outcome.http_status is None for r in unreachable)
@@ -76,7 +65,7 @@ def test_notifications_wait_while_slack_is_down_then_go_out_once_each(pond: Loca
     sink.listen()  # Slack is back
     delivered = wait_for(
         "both routes delivered once Slack is back",
-        lambda: notices(pond, "emergency_stop_on"),
+        lambda: notifications_of(pond, "emergency_stop_on"),
         lambda rows: len(rows) == 2 and all(r.status == "delivered" for r in rows),
         timeout=60,
     )
@@ -86,7 +75,7 @@ def test_notifications_wait_while_slack_is_down_then_go_out_once_each(pond: Loca
     assert lifted.returncode == 0, lifted.stderr
     wait_for(
         "the lift notice delivered",
-        lambda: notices(pond, "emergency_stop_off"),
+        lambda: notifications_of(pond, "emergency_stop_off"),
         lambda rows: len(rows) == 2 and all(r.status == "delivered" for r in rows),
     )
     for path in (WORKFLOW, INCOMING):
