@@ -14,8 +14,10 @@ from koipond.models.behavior_checks import FROZEN, CrossChecked, CrossFieldError
 from koipond.models.durations import format_duration, parse_duration
 
 _MIN_EVERY = timedelta(minutes=1)
-MAX_EVERY_SECONDS = timedelta.max.days * 86400
-"""The longest ``every`` Python's timedelta holds."""
+MAX_EVERY_SECONDS = 366 * 86400
+"""The longest ``every``: a year. Firing times are datetimes counted from the epoch, which end in year 9999
+(an ``every`` of ~8,000 years validated once and then overflowed the scheduler); a formation that fires
+less than once a year is better written as an ``at``."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 

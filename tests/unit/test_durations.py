@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -15,6 +15,7 @@ from koipond.models.durations import DURATION_UNITS, format_duration, parse_dura
 
 # The two grammars as they were before they became one (issue 16): every input either accepted must
 # still be accepted, meaning the same number of seconds.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _OLD_PART = re.compile(r"(\d+)([smhdw])")
 _OLD_BEHAVIOR = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 
@@ -86,8 +87,8 @@ def test_every_duration_accepted_before_means_the_same_seconds(text: str) -> Non
 )
 def test_every_behavior_duration_accepted_before_means_the_same_interval(text: str) -> None:
     before = old_behavior_duration(text)
-    if before is None or before < timedelta(minutes=1):
-        return
+    if before is None or not timedelta(minutes=1) <= before <= timedelta(seconds=MAX_EVERY_SECONDS):
+        return  # out of range for a formation then as now (the most grew smaller: a year)
     assert FormationStart(every=text).interval == before
 
 
@@ -97,7 +98,7 @@ def test_formation_every_accepts_exactly_the_durations_of_a_minute_or_more(text:
     if seconds is not None and 60 <= seconds <= MAX_EVERY_SECONDS:
         assert FormationStart(every=text).interval == timedelta(seconds=seconds)
     else:
-        with pytest.raises(ValidationError, match=r"expected a duration of at (least 1m|most 999999999d)"):
+        with pytest.raises(ValidationError, match=r"expected a duration of at (least 1m|most 366d)"):
             FormationStart(every=text)
 
 
@@ -112,7 +113,16 @@ def test_not_a_duration_names_the_text_and_gives_examples(text: str) -> None:
         parse_duration(text)
 
 
-def test_an_every_too_long_for_a_timedelta_is_a_validation_error_not_a_crash() -> None:
-    assert FormationStart(every=f"{MAX_EVERY_SECONDS}s").interval == timedelta(days=999_999_999)
-    with pytest.raises(ValidationError, match="at most 999999999d; got '1000000000d'"):
-        FormationStart(every="1000000000d")
+def test_an_every_longer_than_a_year_is_a_validation_error_not_a_crash() -> None:
+    assert FormationStart(every=f"{MAX_EVERY_SECONDS}s").interval == timedelta(days=366)
+    for text in ("367d", "1000000000d", f"{10**30}s"):
+        with pytest.raises(ValidationError, match=f"at most 366d; got '{text}'"):
+            FormationStart(every=text)
+
+
+@given(st.integers(60, MAX_EVERY_SECONDS), st.floats(0, 4_102_444_800))  # up to 2100-01-01
+def test_every_valid_every_has_a_next_firing_after_any_moment(seconds: int, after: float) -> None:
+    start = FormationStart(every=f"{seconds}s")
+    fire = start.next_after(_EPOCH + timedelta(seconds=after))
+    assert fire is not None
+    assert timedelta(0) < fire - (_EPOCH + timedelta(seconds=after)) <= timedelta(seconds=seconds)
