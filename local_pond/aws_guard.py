@@ -3,11 +3,14 @@
 moto answers anyone, with CORS headers for any origin: a web page open in the developer's browser
 could write a ``KEY#`` item and mint itself an admin key. So every request carrying an ``Origin``
 (or ``Sec-Fetch-Site``) header, every CORS preflight, and every request not signed with the key pair
-the pond generated for this run is refused with 403, and no answer carries CORS headers.
+the pond generated for this run is refused with 403, and no answer carries CORS headers. As AWS does,
+a signed request is good for 15 minutes either side of its ``X-Amz-Date``: a request captured (a log, a
+proxy) cannot be replayed later.
 """
 
 from __future__ import annotations
 
+import calendar
 import hmac
 import io
 import ipaddress
@@ -15,12 +18,16 @@ import json
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
+# AWS's own window: a signature older or newer than this is RequestTimeTooSkewed.
+MAX_CLOCK_SKEW_SECONDS = 15 * 60
+_SIGV4_TIMESTAMP = "%Y%m%dT%H%M%SZ"
 # Unauthenticated, and says only whether the embedded AWS is provisioned (the pond waits for it).
 READY_PATH = "/koipond/ready"
 _AUTHORIZATION = re.compile(
@@ -64,9 +71,10 @@ def is_loopback(host: str) -> bool:
 class EmbeddedAwsGuard:
     """WSGI middleware in front of moto's app: refuses browsers and requests not signed with ``key_pair``."""
 
-    def __init__(self, app: WsgiApp, key_pair: AwsKeyPair) -> None:
+    def __init__(self, app: WsgiApp, key_pair: AwsKeyPair, clock: Callable[[], float] = time.time) -> None:
         self._app = app
         self._key_pair = key_pair
+        self._clock = clock
         self.provisioned = threading.Event()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -100,6 +108,10 @@ class EmbeddedAwsGuard:
         expected = expected_signature(environ, self._key_pair, match)
         if expected is None or not hmac.compare_digest(expected.encode(), match["signature"].encode()):
             return "bad_signature", "the request's signature does not match this pond's key pair"
+        # Checked after the signature, so the answer tells nobody without the key anything about the clock.
+        signed_at = _signed_at(environ.get("HTTP_X_AMZ_DATE", ""))
+        if signed_at is None or abs(self._clock() - signed_at) > MAX_CLOCK_SKEW_SECONDS:
+            return "request_time_too_skewed", "the request was signed more than 15 minutes from now (a replay?)"
         return None
 
 
@@ -131,6 +143,14 @@ def expected_signature(environ: dict[str, Any], key_pair: AwsKeyPair, authorizat
     canonical = signer.canonical_request(request)
     signature: str = signer.signature(signer.string_to_sign(request, canonical), request)
     return signature
+
+
+def _signed_at(timestamp: str) -> float | None:
+    """Unix seconds of a SigV4 ``X-Amz-Date`` (``20261205T071500Z``), None if it is not one."""
+    try:
+        return calendar.timegm(time.strptime(timestamp, _SIGV4_TIMESTAMP))
+    except ValueError:
+        return None
 
 
 def _header(environ: dict[str, Any], name: str) -> str | None:

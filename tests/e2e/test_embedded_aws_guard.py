@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Iterator
 from typing import Any
 
+import botocore.auth
 import httpx
 import pytest
 from botocore.auth import SigV4Auth
@@ -121,6 +123,16 @@ def test_a_request_signed_with_another_key_is_refused(pond: LocalPond) -> None:
 def test_a_request_signed_with_the_key_id_but_another_secret_is_refused(pond: LocalPond) -> None:
     guessed = AwsKeyPair(pond.config.aws_key_pair.access_key_id, "guessed")
     assert refusal(put_item(pond, guessed)) == (403, "bad_signature")
+    assert not forged_key_stored(pond)
+
+
+def test_a_request_signed_twenty_minutes_ago_is_refused_as_a_replay(
+    pond: LocalPond, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    then = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - datetime.timedelta(minutes=20)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: then)
+    assert refusal(put_item(pond, pond.config.aws_key_pair)) == (403, "request_time_too_skewed")
+    monkeypatch.undo()
     assert not forged_key_stored(pond)
 
 
