@@ -43,6 +43,12 @@ class BehaviorInvalidError(BadRequestError):
     code = "behavior_invalid"
 
 
+class UsageInvalidError(BadRequestError):
+    """A usage export (or its stated window) cannot be read; ``details["problems"]`` names lines and columns."""
+
+    code = "usage_invalid"
+
+
 class AuthenticationError(KoipondError):
     code = "unauthenticated"
 

@@ -1,18 +1,13 @@
-"""``koipond estop``, ``koipond keys``, ``koipond behaviors`` and ``koipond schools``."""
+"""``koipond estop``, ``koipond keys`` and ``koipond schools`` (``koipond behaviors``: behaviors_commands)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import click
 from rich.table import Table
 
-from koipond.api.behaviors import BehaviorOut
 from koipond.api.estop import EmergencyStopOut
 from koipond.api.keys import KeyOut
 from koipond.api.schools import SchoolOut
-from koipond.behavior_files import load_behavior_file
-from koipond.errors import BehaviorInvalidError
 from koipond_cli.context import console, emit, emit_rows, keeper_call, wire_time, wire_time_or_empty
 
 
@@ -133,38 +128,6 @@ def keys_revoke(key_id: str) -> None:
     """Revoke a key; requests with its token fail from now on."""
     with keeper_call() as keeper:
         emit(keeper.revoke_key(key_id), lambda k: console.print(f"revoked {k.id} ({k.name})"))
-
-
-@click.group("behaviors")
-def behaviors_group() -> None:
-    """Behavior documents: what koi do."""
-
-
-@behaviors_group.command("put")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--name", help="Store under this name (default: the file name without extension).")
-def behaviors_put(file: Path, name: str | None) -> None:
-    """Validate FILE (YAML or JSON) locally, then upload it as the behavior's next version."""
-    try:
-        document = load_behavior_file(file)
-    except BehaviorInvalidError as exc:
-        problems = "\n".join(f"  - {p['path']}: {p['problem']}" for p in exc.details.get("problems", []))
-        raise click.ClickException(f"{exc.message}\n{problems}".rstrip()) from exc
-    with keeper_call() as keeper:
-        stored = keeper.put_behavior(name or file.stem, document.model_dump(mode="json", exclude_none=True))
-    emit(stored, lambda b: console.print(f"stored behavior {b.name} version {b.version}"))
-
-
-@behaviors_group.command("list")
-def behaviors_list() -> None:
-    """Latest version of each behavior."""
-    with keeper_call() as keeper:
-        behaviors = keeper.list_behaviors()
-    emit_rows(behaviors, ("name", "version", "description", "stored", "by"), _behavior_cells)
-
-
-def _behavior_cells(b: BehaviorOut) -> tuple[str, ...]:
-    return b.name, str(b.version), b.document.get("description", ""), wire_time(b.created_at)[:19], b.created_by
 
 
 @click.command("schools")

@@ -6,7 +6,14 @@ import click
 
 import koipond
 from koipond import envvars
-from koipond_cli import control_commands, pond_commands, target_command, tests_commands, tokens_commands
+from koipond_cli import (
+    behaviors_commands,
+    control_commands,
+    pond_commands,
+    target_command,
+    tests_commands,
+    tokens_commands,
+)
 from koipond_cli.context import CliState
 from koipond_cli.deploy_commands import deploy_group, verify_command
 from koipond_cli.notification_commands import notifications_group, webhook_sink_command
@@ -35,7 +42,7 @@ cli.add_command(tests_commands.test_group)
 cli.add_command(rollout_group)
 cli.add_command(control_commands.estop_group)
 cli.add_command(control_commands.keys_group)
-cli.add_command(control_commands.behaviors_group)
+cli.add_command(behaviors_commands.behaviors_group)
 cli.add_command(control_commands.schools_command)
 cli.add_command(target_command.target_command)
 cli.add_command(tokens_commands.tokens_group)
