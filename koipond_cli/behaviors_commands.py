@@ -1,4 +1,7 @@
-"""``koipond behaviors``: upload and list behaviors; check one and preview its load; derive one from usage."""
+"""``koipond behaviors``: upload and list behaviors; check one and preview its load; derive one from usage.
+
+Their versions and what changed between two: :mod:`koipond_cli.behaviors_diff`.
+"""
 
 from __future__ import annotations
 
@@ -22,20 +25,14 @@ from koipond.models.behavior_preview import (
     preview_behavior,
 )
 from koipond_cli.behaviors_derive import derive_command
+from koipond_cli.behaviors_diff import diff_command, versions_command
+from koipond_cli.behaviors_io import load_or_explain, number
 from koipond_cli.context import CliState, console, emit, emit_rows, err_console, keeper_call, table_of, wire_time
 
 
 @click.group("behaviors")
 def behaviors_group() -> None:
-    """Behavior documents: what koi do. Check and derive work offline; put and list talk to the Keeper."""
-
-
-def load_or_explain(file: Path) -> BehaviorDocument:
-    """The behavior in ``file``, or a CLI error (exit 1) listing every problem with its path."""
-    try:
-        return load_behavior_file(file)
-    except BehaviorInvalidError as exc:
-        raise click.ClickException(_problems_message(exc)) from exc
+    """Behavior documents: what koi do. Check and derive work offline; put, list, versions and diff ask the Keeper."""
 
 
 @behaviors_group.command("put")
@@ -106,12 +103,6 @@ def _problems_list(file: Path, exc: BehaviorInvalidError) -> str:
     problems = exc.details.get("problems", [])
     lines = "".join(f"\n  - {p['path'] or '(document)'}: {p['problem']}" for p in problems)
     return f"{file} is invalid ({len(problems)} problem{'s' if len(problems) != 1 else ''}):{lines}"
-
-
-def _problems_message(exc: BehaviorInvalidError) -> str:
-    """The error's message and every problem, one per line."""
-    problems = "\n".join(f"  - {p['path']}: {p['problem']}" for p in exc.details.get("problems", []))
-    return f"{exc.message}\n{problems}".rstrip()
 
 
 def _preview_json(file: Path, preview: BehaviorPreview) -> dict[str, Any]:
@@ -204,17 +195,6 @@ def _right_align(table: Table, *columns: int) -> None:
         table.columns[index].justify = "right"
 
 
-def number(value: float) -> str:
-    """A rate for people: ``1,056``, ``38.4``, ``4.17``, ``0.278``, ``0.000278``."""
-    if value == 0:
-        return "0"
-    if abs(value) >= 100:
-        return f"{value:,.0f}"
-    if abs(value) >= 10:
-        return f"{value:.1f}"
-    if abs(value) >= 1:
-        return f"{value:.2f}"
-    return f"{value:.3g}"
-
-
 behaviors_group.add_command(derive_command)
+behaviors_group.add_command(versions_command)
+behaviors_group.add_command(diff_command)

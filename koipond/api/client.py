@@ -9,7 +9,14 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from koipond.api.behaviors import BehaviorDocument, BehaviorListOut, BehaviorOut
+from koipond.api.behaviors import (
+    BehaviorDiffOut,
+    BehaviorDocument,
+    BehaviorListOut,
+    BehaviorOut,
+    BehaviorVersionListOut,
+    BehaviorVersionOut,
+)
 from koipond.api.deploys import DeployEventsOut, DeployListOut, DeployOut, ServiceSlisOut, SliSettings
 from koipond.api.estop import EmergencyStopOut
 from koipond.api.history import EventListOut, EventOut
@@ -207,6 +214,26 @@ class KeeperClient:
 
     def list_behaviors(self) -> list[BehaviorOut]:
         return _parse(BehaviorListOut, self.request("GET", "/v1/behaviors"), "a list of behaviors").behaviors
+
+    def behavior_versions(self, name: str, *, limit: int | None = None) -> list[BehaviorVersionOut]:
+        """A behavior's versions newest first, following the pages: all of them, or the newest ``limit``."""
+        versions: list[BehaviorVersionOut] = []
+        params: dict[str, Any] = {}
+        while limit is None or len(versions) < limit:
+            params["limit"] = 100 if limit is None else min(100, limit - len(versions))
+            answer = self.request("GET", f"/v1/behaviors/{name}/versions", params=params)
+            page = _parse(BehaviorVersionListOut, answer, "a page of behavior versions")
+            versions.extend(page.versions)
+            if not page.next_cursor:
+                break
+            params["cursor"] = page.next_cursor
+        return versions
+
+    def diff_behavior(self, name: str, before: int, after: int | None = None) -> BehaviorDiffOut:
+        """What changed from version ``before`` of a behavior to version ``after`` (None: the latest)."""
+        params: dict[str, Any] = {"from": before} | ({"to": after} if after else {})
+        answer = self.request("GET", f"/v1/behaviors/{name}/diff", params=params)
+        return _parse(BehaviorDiffOut, answer, "a behavior diff")
 
     def whoami(self) -> WhoAmIOut:
         return _parse(WhoAmIOut, self.request("GET", "/v1/whoami"), "a key's identity")

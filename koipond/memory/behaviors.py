@@ -6,6 +6,7 @@ from koipond.errors import ConflictError, NotFoundError
 from koipond.memory.history import MemoryHistoryRepository
 from koipond.memory.writes import MemoryUnitOfWork, put_new
 from koipond.models.behavior import StoredBehavior
+from koipond.models.behavior_cursors import cursor_version, versions_cursor
 from koipond.models.history import HistoryEvent
 
 
@@ -39,6 +40,18 @@ class MemoryBehaviorRepository:
         for behavior in listed:
             latest[behavior.name] = behavior  # in index order the last one of a name is its latest
         return list(latest.values())
+
+    def versions_page(
+        self, name: str, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[StoredBehavior], str | None]:
+        below = None if cursor is None else cursor_version(name, cursor)
+        with self._writes.lock:
+            numbers = sorted(
+                (v for (n, v) in self._versions if n == name and (below is None or v < below)), reverse=True
+            )
+            versions = [self._versions[(name, v)] for v in numbers[:limit]]
+        more = len(numbers) > limit
+        return versions, versions_cursor(name, versions[-1].version) if more else None
 
     def put(self, behavior: StoredBehavior, event: HistoryEvent) -> None:
         # Prevents: two concurrent uploads both claiming the same version number.

@@ -8,8 +8,10 @@ from pydantic import ValidationError
 
 from koipond.behavior_files import validation_problems
 from koipond.clock import Clock
-from koipond.errors import BehaviorInvalidError, ConflictError
+from koipond.errors import BehaviorInvalidError, ConflictError, NotFoundError
 from koipond.models.behavior import BehaviorDocument, StoredBehavior
+from koipond.models.behavior_cursors import cursor_version
+from koipond.models.behavior_diff import BehaviorDiff, diff_behaviors
 from koipond.models.history import EventKind
 from koipond.services.history import new_event
 from koipond.services.ports.behaviors import BehaviorRepository
@@ -27,6 +29,31 @@ class BehaviorService:
 
     def list_latest(self) -> list[StoredBehavior]:
         return sorted(self._behaviors.list_latest(), key=lambda b: b.name)
+
+    def versions(self, name: str, *, limit: int, cursor: str | None = None) -> tuple[list[StoredBehavior], str | None]:
+        """One page of ``name``'s versions, newest first, and the cursor of the next (None after the last).
+
+        Raises:
+            NotFoundError: no version of ``name`` was ever stored.
+            BadRequestError: the cursor is not one of this behavior's listing.
+        """
+        if cursor is not None:
+            cursor_version(name, cursor)  # refused before anything is read
+        versions, next_cursor = self._behaviors.versions_page(name, limit=limit, cursor=cursor)
+        if not versions and cursor is None:
+            raise NotFoundError(f"no behavior {name!r}", {"name": name, "version": None})
+        return versions, next_cursor
+
+    def diff(
+        self, name: str, before: int, after: int | None = None
+    ) -> tuple[StoredBehavior, StoredBehavior, BehaviorDiff]:
+        """Two versions of ``name`` (``after`` None: the latest) and what changed from one to the other.
+
+        Raises:
+            NotFoundError: no such behavior, or no such version of it.
+        """
+        older, newer = self._behaviors.get(name, before), self._behaviors.get(name, after)
+        return older, newer, diff_behaviors(older.document, newer.document)
 
     def put(self, name: str, document: dict[str, Any], actor: str) -> StoredBehavior:
         """Validate ``document`` and store it as the next version of ``name``.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from koipond.errors import ConflictError, NotFoundError
 from koipond.models.behavior import StoredBehavior
+from koipond.models.behavior_cursors import cursor_version, versions_cursor
 from koipond.models.history import HistoryEvent
 from koipond.store.history import DynamoHistoryRepository
 from koipond.store.items import BEHAVIORS, BEHAVIORS_INDEX, behavior_pk, behavior_sk
@@ -36,6 +37,26 @@ class DynamoBehaviorRepository:
             behavior = BEHAVIORS.from_item(item)
             latest[behavior.name] = behavior  # index order is name, then version: the last one wins
         return list(latest.values())
+
+    def versions_page(
+        self, name: str, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[StoredBehavior], str | None]:
+        start = None if cursor is None else behavior_sk(cursor_version(name, cursor))
+        pk = behavior_pk(name)
+        # One version more than asked tells whether a next page exists, so the last page has no cursor.
+        # Each Query reads at most that many items; DynamoDB may stop one short at 1 MB, so go on from there.
+        found: list[StoredBehavior] = []
+        while len(found) <= limit:
+            items, last = self._table.query_page(
+                pk, limit=limit + 1 - len(found), start_after_sk=start, ascending=False
+            )
+            found += [BEHAVIORS.from_item(item) for item in items]
+            if last is None:
+                break
+            start = last
+        versions = found[:limit]
+        more = len(found) > limit
+        return versions, versions_cursor(name, versions[-1].version) if more else None
 
     def put(self, behavior: StoredBehavior, event: HistoryEvent) -> None:
         # Prevents: two concurrent uploads both claiming the same version number.

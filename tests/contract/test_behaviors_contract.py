@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from koipond.errors import ConflictError, NotFoundError
+from koipond.errors import BadRequestError, ConflictError, NotFoundError
 from koipond.memory.behaviors import MemoryBehaviorRepository
 from koipond.models.behavior import BehaviorDocument, StoredBehavior
+from koipond.models.cursors import encode_cursor
 from koipond.models.history import EventKind
 from koipond.services.ports.behaviors import BehaviorRepository
 from koipond.store.behaviors import DynamoBehaviorRepository
@@ -74,3 +75,51 @@ def test_a_put_appends_its_event(behaviors: WithHistory[BehaviorRepository]) -> 
     appended = event("behavior:avg", EventKind.BEHAVIOR_PUT)
     behaviors.repo.put(behavior("avg", 1), appended)
     assert behaviors.history.list_events("behavior:avg") == [appended]
+
+
+def all_versions(repo: BehaviorRepository, name: str, limit: int) -> list[list[int]]:
+    pages, cursor = [], None
+    while True:
+        versions, cursor = repo.versions_page(name, limit=limit, cursor=cursor)
+        pages.append([b.version for b in versions])
+        if cursor is None:
+            return pages
+
+
+@pytest.mark.parametrize(
+    ("limit", "pages"), [(2, [[5, 4], [3, 2], [1]]), (5, [[5, 4, 3, 2, 1]]), (50, [[5, 4, 3, 2, 1]])]
+)
+def test_versions_are_listed_newest_first_a_page_at_a_time(
+    behaviors: WithHistory[BehaviorRepository], limit: int, pages: list[list[int]]
+) -> None:
+    for version in range(1, 6):
+        put(behaviors.repo, "avg", version)
+    put(behaviors.repo, "avg-b", 1)  # a name that sorts right after: never part of avg's listing
+    assert all_versions(behaviors.repo, "avg", limit) == pages
+
+
+def test_a_page_holds_whole_stored_versions(behaviors: WithHistory[BehaviorRepository]) -> None:
+    put(behaviors.repo, "avg", 1)
+    assert behaviors.repo.versions_page("avg", limit=10) == ([behavior("avg", 1)], None)
+
+
+def test_a_behavior_never_stored_lists_no_versions(behaviors: WithHistory[BehaviorRepository]) -> None:
+    put(behaviors.repo, "avg", 1)
+    assert behaviors.repo.versions_page("nope", limit=10) == ([], None)
+
+
+def test_a_cursor_of_another_behavior_or_of_its_history_is_refused(behaviors: WithHistory[BehaviorRepository]) -> None:
+    for version in (1, 2, 3):
+        put(behaviors.repo, "avg", version)
+        put(behaviors.repo, "other", version)
+    _, cursor = behaviors.repo.versions_page("other", limit=1)
+    assert cursor is not None
+    history_cursor = encode_cursor("behavior:avg", "2", newest_first=True)
+    for wrong in (
+        cursor,
+        history_cursor,
+        "not-a-cursor",
+        encode_cursor("behavior-versions:avg", "0", newest_first=True),
+    ):
+        with pytest.raises(BadRequestError, match="not valid for this behavior's versions"):
+            behaviors.repo.versions_page("avg", limit=1, cursor=wrong)

@@ -27,6 +27,8 @@ CONTRACT_OPERATIONS = [
     ("put", "/v1/behaviors/{name}"),
     ("get", "/v1/behaviors/{name}"),
     ("get", "/v1/behaviors"),
+    ("get", "/v1/behaviors/{name}/versions"),
+    ("get", "/v1/behaviors/{name}/diff"),
     ("post", "/v1/keys"),
     ("get", "/v1/keys"),
     ("delete", "/v1/keys/{key_id}"),

@@ -37,6 +37,8 @@ NEEDS: dict[tuple[str, str], str] = {
     ("get", "/v1/behaviors"): "viewer",
     ("get", "/v1/behaviors/{name}"): "any",
     ("put", "/v1/behaviors/{name}"): "operator",
+    ("get", "/v1/behaviors/{name}/versions"): "viewer",
+    ("get", "/v1/behaviors/{name}/diff"): "viewer",
     ("get", "/v1/whoami"): "any",
     ("get", "/v1/keys"): "admin",
     ("post", "/v1/keys"): "admin",
@@ -82,7 +84,7 @@ PATH_VALUES = {
     "deploy_id": "dp-0123456789abcdef",
     "rollout_id": "ro-0000000000",
 }
-QUERY_VALUES = {"service": "chat-api"}
+QUERY_VALUES = {"service": "chat-api", "from": "1"}
 GUARD_QUERY = {"label": "p99", "query": "up", "threshold": 1.0, "comparator": "GreaterThan"}
 # A schema-valid body for each route that takes one: only valid requests reach a route's role check.
 BODIES: dict[tuple[str, str], Any] = {

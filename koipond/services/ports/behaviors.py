@@ -25,6 +25,25 @@ class BehaviorRepository(Protocol):
         """The latest version of every behavior, by name."""
         ...
 
+    def versions_page(
+        self, name: str, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[StoredBehavior], str | None]:
+        """One page of ``name``'s versions, newest first.
+
+        Args:
+            name: the behavior.
+            limit: most versions returned (at least 1).
+            cursor: the ``next_cursor`` of the previous page; None for the first page.
+
+        Returns:
+            The versions (none for a behavior never stored), and the cursor of the next page (None when
+            no version is left).
+
+        Raises:
+            BadRequestError: the cursor is not one of this behavior's listing.
+        """
+        ...
+
     def put(self, behavior: StoredBehavior, event: HistoryEvent) -> None:
         """Store a new version, with its history event.
 

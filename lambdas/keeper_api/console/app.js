@@ -8,6 +8,7 @@ const PAGES = [
   { path: "tests", title: "Tests", load: () => import("./tests.js") },
   { path: "rollouts", title: "Rollouts", load: () => import("./rollouts.js") },
   { path: "deploys", title: "Deploys", load: () => import("./deploys.js") },
+  { path: "behaviors", title: "Behaviors", load: () => import("./behaviors.js") },
   { path: "charts", title: "Charts", load: () => import("./charts.js") },
   { path: "schools", title: "Schools", load: () => import("./schools.js") },
   { path: "guard", title: "Guard", load: () => import("./guard.js") },

@@ -7,9 +7,17 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from koipond.api.behaviors import BehaviorDocument, BehaviorListOut, BehaviorOut
+from koipond.api.behaviors import (
+    BehaviorDiffOut,
+    BehaviorDocument,
+    BehaviorListOut,
+    BehaviorOut,
+    BehaviorVersionListOut,
+    BehaviorVersionOut,
+)
 from koipond.composition import get_keeper
 from koipond.models.behavior import BEHAVIOR_NAME_PATTERN
+from koipond.models.cursors import MAX_CURSOR_CHARS
 from lambdas.keeper_api.errors import documented
 from lambdas.keeper_api.routes.callers import BehaviorReader, Operator, Viewer
 
@@ -42,3 +50,42 @@ def get_behavior(
 @router.get("/behaviors", summary="Latest version of every behavior", responses=documented(), tags=["behaviors"])
 def list_behaviors(_: Viewer) -> BehaviorListOut:
     return BehaviorListOut(behaviors=[BehaviorOut.of(b) for b in get_keeper().behaviors.list_latest()])
+
+
+@router.get(
+    "/behaviors/<name>/versions",
+    summary="A behavior's versions, newest first, a page at a time",
+    responses=documented(404),
+    tags=["behaviors"],
+)
+def list_behavior_versions(
+    name: BehaviorName,
+    _: Viewer,
+    limit: Annotated[int, Query(ge=1, le=100, description="Most versions in this page.")] = 20,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=MAX_CURSOR_CHARS, pattern=r"^[A-Za-z0-9_-]+$", description="next_cursor of the last page."),
+    ] = None,
+) -> BehaviorVersionListOut:
+    versions, next_cursor = get_keeper().behaviors.versions(name, limit=limit, cursor=cursor)
+    return BehaviorVersionListOut(
+        name=name, versions=[BehaviorVersionOut.of(v) for v in versions], next_cursor=next_cursor
+    )
+
+
+@router.get(
+    "/behaviors/<name>/diff",
+    summary="What changed between two versions of a behavior",
+    responses=documented(404),
+    tags=["behaviors"],
+)
+def diff_behavior_versions(
+    name: BehaviorName,
+    _: Viewer,
+    from_: Annotated[int, Query(alias="from", ge=1, description="The version to compare from (before).")],
+    to: Annotated[
+        int | None, Query(ge=1, description="The version to compare to (after); the latest if left out.")
+    ] = None,
+) -> BehaviorDiffOut:
+    before, after, found = get_keeper().behaviors.diff(name, from_, to)
+    return BehaviorDiffOut.of_versions(before, after, found)
