@@ -8,6 +8,7 @@ from typing import Any
 from constructs import Node
 
 from koipond import envvars
+from koipond.models.behavior_source import parse_locations
 from koipond.settings import Settings
 from koipond.tokens.mint_origins import MintOrigins
 from koipond.tokens.models import DEFAULT_MAX_RECEIVE_COUNT
@@ -42,6 +43,9 @@ class StageConfig:
     # The only origins (scheme://host:port, comma-separated) the token worker may send the mint token to;
     # none by default, so every token job is refused until an admin names the service that mints.
     token_mint_origins: str = _default("token_mint_origins")
+    # The only S3 locations (s3://bucket/prefix, comma-separated) behavior sources may read usage exports from;
+    # the release tick may read exactly these, the Keeper refuses sources elsewhere. None by default.
+    behavior_source_locations: str = _default("behavior_source_locations")
     guard_schedule: str = "rate(1 minute)"
     token_renew_schedule: str = "cron(17 3 * * ? *)"  # noqa: S105 - a schedule, not a secret
     prometheus_url: str = ""
@@ -75,10 +79,19 @@ class StageConfig:
         return cls(**values)
 
     def __post_init__(self) -> None:
+        try:
+            parse_locations(self.behavior_source_locations)
+        except ValueError as exc:
+            raise ValueError(f"{PREFIX}behaviorSourceLocations: {exc}") from exc
         if bad := MintOrigins.parse(self.token_mint_origins).invalid:
             raise ValueError(
                 f"{PREFIX}tokenMintOrigins: entry {', '.join(map(str, bad))} is not an origin (scheme://host:port)"
             )
+
+    def behavior_source_environment(self) -> dict[str, str]:
+        """``KOIPOND_BEHAVIOR_SOURCE_LOCATIONS`` for the Keeper and the release tick; unset (none allowed)."""
+        locations = self.behavior_source_locations
+        return {envvars.BEHAVIOR_SOURCE_LOCATIONS: locations} if locations else {}
 
     def mint_origins_environment(self) -> dict[str, str]:
         """``KOIPOND_TOKEN_MINT_ORIGINS`` for the Keeper and the token worker; unset (none allowed) by default."""

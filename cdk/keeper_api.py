@@ -48,7 +48,7 @@ class KeeperApi(Construct):
             "Function",
             lambda_name="keeper_api",
             handler="lambda_handler",
-            environment=token_environment(config, table, storage, queues),
+            environment={**token_environment(config, table, storage, queues), **config.behavior_source_environment()},
             # API Gateway gives up after 30 s; a poll is answered in well under a second.
             timeout=Duration.seconds(29),
             log_retention_days=config.log_retention_days,

@@ -35,6 +35,12 @@ REVIEWED = [
         applies_to=["Resource::<TokenStorageBucketE8399F55.Arn>/tokens/*"],
     ),
     NagPackSuppression(
+        id="AwsSolutions-IAM5",
+        reason="Behavior sources read usage exports (s3:GetObject only) under the locations an admin configured in "
+        "koipond:behaviorSourceLocations: each bucket/prefix is the scope, and the Keeper refuses any other key.",
+        applies_to=[RegexAppliesTo(regex="/^Resource::arn:<AWS::Partition>:s3:::[a-z0-9.-]+/.*\\*$/")],
+    ),
+    NagPackSuppression(
         id="AwsSolutions-APIG4",
         reason="The Keeper authenticates every route except /healthz itself (hashed bearer API keys with roles, "
         "koipond.services.auth); Schools and deploy tools call it with those keys, not IAM or Cognito.",

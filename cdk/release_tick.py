@@ -1,8 +1,8 @@
-"""The release tick on AWS: a Lambda an EventBridge schedule runs (rollout steps, notification delivery)."""
+"""The release tick on AWS: a Lambda an EventBridge schedule runs (rollouts, behavior sources, notifications)."""
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
@@ -14,6 +14,7 @@ from cdk.guard import guard_environment
 from cdk.secrets import PlatformSecrets
 from cdk.token_pipeline import TokenQueues
 from koipond import envvars
+from koipond.models.behavior_source import parse_locations
 
 
 class ReleaseTick(Construct):
@@ -38,6 +39,7 @@ class ReleaseTick(Construct):
             environment={
                 **guard_environment(config, table),
                 envvars.TOKEN_DLQ_NAME: queues.dlq.queue_name,
+                **config.behavior_source_environment(),
             },
             # Shorter than the schedule's period, so two ticks never overlap.
             timeout=Duration.seconds(50),
@@ -48,6 +50,15 @@ class ReleaseTick(Construct):
         self.function.add_to_role_policy(
             iam.PolicyStatement(actions=["sqs:GetQueueUrl", "sqs:GetQueueAttributes"], resources=[queues.dlq.queue_arn])
         )
+        # Usage exports of behavior sources: read-only, and only under the configured locations.
+        locations = parse_locations(config.behavior_source_locations)
+        if locations:
+            self.function.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["s3:GetObject"],
+                    resources=[f"arn:{Aws.PARTITION}:s3:::{loc.bucket}/{loc.prefix}*" for loc in locations],
+                )
+            )
         PlatformSecrets.let_read(notifications, self.function, envvars.NOTIFICATION_SECRET)
         self.rule = run_on_schedule(
             self,

@@ -34,6 +34,9 @@ TOKEN_BACKOFF_BASE_SECONDS = "KOIPOND_TOKEN_BACKOFF_BASE_SECONDS"
 TOKEN_BACKOFF_CAP_SECONDS = "KOIPOND_TOKEN_BACKOFF_CAP_SECONDS"
 # The only origins (scheme://host:port, comma-separated) the mint token may ever be sent to; unset: none.
 TOKEN_MINT_ORIGINS = "KOIPOND_TOKEN_MINT_ORIGINS"
+# The only S3 locations (s3://bucket/prefix, comma-separated) behavior sources may read usage exports from;
+# unset: none, so every S3 source is refused. The release tick's IAM grants read of exactly these.
+BEHAVIOR_SOURCE_LOCATIONS = "KOIPOND_BEHAVIOR_SOURCE_LOCATIONS"
 # Caps on token jobs: users per job, jobs still running per caller, batches the worker queues per plan step.
 TOKEN_MAX_USERS_PER_JOB = "KOIPOND_TOKEN_MAX_USERS_PER_JOB"
 TOKEN_MAX_RUNNING_JOBS = "KOIPOND_TOKEN_MAX_RUNNING_JOBS"

@@ -14,6 +14,7 @@ KoipondError
 │   └── TransactionConflictError  writes kept racing another transaction; retrying is safe (503)
 ├── TokenMintError             a token provider could not mint a batch (token worker: retried)
 ├── PrometheusQueryError       Prometheus could not be read (deploy verdicts: retried next tick)
+├── SourceUnreadableError      a behavior source's S3 object cannot be read (re-derivation: retried next schedule)
 └── ConfigurationError         settings are missing or contradictory           (500)
 
 LostLeaseError                 the allocator's lease or an assignment moved under it (never reaches a caller)
@@ -95,6 +96,12 @@ class PrometheusQueryError(KoipondError):
     """Prometheus was down, refused a query, or is not configured; the message says which."""
 
     code = "prometheus_unavailable"
+
+
+class SourceUnreadableError(KoipondError):
+    """A behavior source's usage export cannot be read: missing, refused, too large, not text."""
+
+    code = "source_unreadable"
 
 
 class ConfigurationError(KoipondError):

@@ -7,12 +7,13 @@ from functools import lru_cache
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from koipond import envvars
 from koipond.aws_clients import aws_client
 from koipond.errors import ConfigurationError
+from koipond.models.behavior_source import parse_locations
 from koipond.models.guard import DEFAULT_CLUSTER, PrometheusCluster
 from koipond.models.history import DEFAULT_RETENTION_DAYS
 from koipond.tokens.models import MAX_USER_INDEX, MAX_USERS_PER_JOB
@@ -75,6 +76,11 @@ class Settings(BaseSettings):
     token_backoff_cap_seconds: int = Field(
         default=900, ge=1, le=43_200, description=f"{envvars.TOKEN_BACKOFF_CAP_SECONDS}: longest retry delay."
     )
+    behavior_source_locations: str = Field(
+        default="",
+        description=f"{envvars.BEHAVIOR_SOURCE_LOCATIONS}: comma-separated s3://bucket/prefix locations behavior "
+        "sources may read usage exports from; empty refuses every S3 source.",
+    )
     token_mint_origins: str = Field(
         default="",
         description=f"{envvars.TOKEN_MINT_ORIGINS}: comma-separated origins (scheme://host:port) the mint token may"
@@ -118,6 +124,12 @@ class Settings(BaseSettings):
         le=3650,
         description=f"{envvars.HISTORY_RETENTION_DAYS}: days high-volume history events (reallocations) are kept.",
     )
+
+    @field_validator("behavior_source_locations")
+    @classmethod
+    def _locations(cls, text: str) -> str:
+        parse_locations(text)  # its ValueError names the bad entry
+        return text
 
 
 def guard_clusters(settings: Settings) -> dict[str, PrometheusCluster]:

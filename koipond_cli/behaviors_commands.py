@@ -27,6 +27,7 @@ from koipond.models.behavior_preview import (
 from koipond_cli.behaviors_derive import derive_command
 from koipond_cli.behaviors_diff import diff_command, versions_command
 from koipond_cli.behaviors_io import load_or_explain, number
+from koipond_cli.behaviors_source import source_group
 from koipond_cli.context import CliState, console, emit, emit_rows, err_console, keeper_call, table_of, wire_time
 
 
@@ -198,3 +199,4 @@ def _right_align(table: Table, *columns: int) -> None:
 behaviors_group.add_command(derive_command)
 behaviors_group.add_command(versions_command)
 behaviors_group.add_command(diff_command)
+behaviors_group.add_command(source_group)

@@ -20,7 +20,8 @@ _EVENTS_TITLE = "history"
 
 
 def _behavior(test: LoadTestOut) -> str:
-    return f"{test.behavior['name']} v{test.behavior['version']}"
+    following = " (follows latest)" if test.behavior.get("follow_latest") else ""
+    return f"{test.behavior['name']} v{test.behavior['version']}{following}"
 
 
 @click.group("test")
@@ -31,7 +32,11 @@ def test_group() -> None:
 @test_group.command("start")
 @click.option("--name", required=True, help="Human-readable name, e.g. 'nightly average users'.")
 @click.option("--target", required=True, help="Base URL of the service under test.")
-@click.option("--behavior", required=True, help="Behavior name, or NAME@VERSION to pin one.")
+@click.option(
+    "--behavior",
+    required=True,
+    help="Behavior name, NAME@VERSION to pin one, or NAME@latest to follow each new version.",
+)
 @click.option("--workspace", default="pond", show_default=True, help="Workspace whose users the koi act as.")
 @click.option("--koi", type=click.IntRange(min=1), required=True, help="Number of simulated clients.")
 @click.option(
@@ -72,9 +77,10 @@ def start(
 ) -> None:
     """Start a load test; it runs until stopped unless --duration is given."""
     behavior_name, _, version = behavior.partition("@")
-    if version and not version.isdigit():
-        raise click.BadParameter(f"version must be a number, got {version!r}", param_hint="--behavior")
-    ref: Any = {"name": behavior_name, "version": int(version)} if version else behavior_name
+    if version and not (version.isdigit() or version == "latest"):
+        raise click.BadParameter(f"version must be a number or latest, got {version!r}", param_hint="--behavior")
+    pinned = version if version == "latest" else int(version) if version else None
+    ref: Any = {"name": behavior_name, "version": pinned} if pinned else behavior_name
     spec = {
         "name": name,
         "target": target,

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from koipond.api.behavior_sources import BehaviorSourceListOut, BehaviorSourceOut
 from koipond.api.behaviors import (
     BehaviorDiffOut,
     BehaviorDocument,
@@ -234,6 +235,23 @@ class KeeperClient:
         params: dict[str, Any] = {"from": before} | ({"to": after} if after else {})
         answer = self.request("GET", f"/v1/behaviors/{name}/diff", params=params)
         return _parse(BehaviorDiffOut, answer, "a behavior diff")
+
+    def put_behavior_source(self, name: str, source: Mapping[str, Any]) -> BehaviorSourceOut:
+        """Set where behavior ``name``'s rates come from (``koipond.models.behavior_source.BehaviorSource``)."""
+        answer = self.request("PUT", f"/v1/behaviors/{name}/source", json=dict(source))
+        return _parse(BehaviorSourceOut, answer, "a behavior source")
+
+    def get_behavior_source(self, name: str) -> BehaviorSourceOut:
+        answer = self.request("GET", f"/v1/behaviors/{name}/source")
+        return _parse(BehaviorSourceOut, answer, "a behavior source")
+
+    def delete_behavior_source(self, name: str) -> BehaviorSourceOut:
+        answer = self.request("DELETE", f"/v1/behaviors/{name}/source")
+        return _parse(BehaviorSourceOut, answer, "a behavior source")
+
+    def list_behavior_sources(self) -> list[BehaviorSourceOut]:
+        answer = self.request("GET", "/v1/behavior-sources")
+        return _parse(BehaviorSourceListOut, answer, "a list of behavior sources").sources
 
     def whoami(self) -> WhoAmIOut:
         return _parse(WhoAmIOut, self.request("GET", "/v1/whoami"), "a key's identity")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, Field
+from pydantic import AnyHttpUrl, BaseModel, Field, field_validator
 
 from koipond.api.fields import MAX_KOI, NAME_PATTERN, Request
 from koipond.errors import BadRequestError
-from koipond.models.tests import LoadTest, LoadTestStatus, ResumePolicy
+from koipond.models.tests import BehaviorRef, LoadTest, LoadTestStatus, ResumePolicy
 from koipond.models.text import Reason, Tag
 
 WORKSPACE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -17,13 +17,36 @@ WORKSPACE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 
 class BehaviorRefIn(Request):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
-    version: int | None = Field(default=None, ge=1)
+    version: int | Literal["latest"] | None = Field(
+        default=None,
+        description="A version to pin; omitted: the latest at start, pinned; 'latest': follow every new version.",
+    )
+
+    @field_validator("version")
+    @classmethod
+    def _positive(cls, version: int | str | None) -> int | str | None:
+        if isinstance(version, int) and version < 1:
+            raise ValueError(f"a version is 1 or more, got {version}")
+        return version
+
+    def domain(self) -> BehaviorRef:
+        """The domain reference: ``version: latest`` follows the behavior (starting on its latest version)."""
+        if self.version == "latest":
+            return BehaviorRef(name=self.name, follow_latest=True)
+        return BehaviorRef(name=self.name, version=self.version)
 
 
 class CreateTestRequest(Request):
     name: str = Field(pattern=NAME_PATTERN, description="Human-readable name, shown in lists and history.")
     target: AnyHttpUrl = Field(description="Base URL of the service under test, e.g. http://127.0.0.1:8800.")
-    behavior: str | BehaviorRefIn = Field(description="Behavior name (latest version) or {name, version}.")
+    behavior: str | BehaviorRefIn = Field(
+        description="Behavior name (its latest version, pinned), or {name, version}: a version number to pin, "
+        "or 'latest' to follow each new version (koi move onto it in batches)."
+    )
+
+    def behavior_ref(self) -> BehaviorRef:
+        return BehaviorRef(name=self.behavior) if isinstance(self.behavior, str) else self.behavior.domain()
+
     workspace: str = Field(pattern=WORKSPACE_PATTERN, description="Workspace (tenant) of the koi's users.")
     koi: int = Field(strict=True, ge=1, le=MAX_KOI, description="Number of simulated clients; koi i acts as user i.")
     shed_percent: float = Field(default=0, ge=0, le=100, description="Share of koi to hold back (partial shutdown).")

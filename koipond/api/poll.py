@@ -4,19 +4,26 @@
 already runs (``known_version``); when that is still current the answer leaves the assignments out, so a
 steady poll costs the same whatever the School holds. Assignments carry koi ranges only: what a test
 runs (behavior, target, workspace) never changes after it starts, and a School reads it once per test
-with ``POST /v1/schools/{id}/test-specs``.
+with ``POST /v1/schools/{id}/test-specs``; except the behavior version of a test that follows its
+behavior's latest version, whose spec says so and how often to read it again (``refresh_seconds``).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from koipond.models.schools import LoadTestAssignment, PollAnswer
 from koipond.models.tests import LoadTest
+from koipond.services.behavior_moves import BehaviorChange, FollowedBehavior
 
 MAX_SPECS_PER_REQUEST = 100  # one BatchGetItem
+# How often a School reads again the spec of a test that follows its behavior's latest version: a new
+# version is published at most hourly (a source's schedule), so a minute's delay is nothing, and the
+# reads stay one batched request a minute per School.
+FOLLOW_REFRESH_SECONDS = 60.0
 
 # Answers are read by Schools of other versions: unknown fields pass (a newer Keeper may add some),
 # missing or renamed ones fail. Field names and order are the JSON Schools have always read.
@@ -110,8 +117,32 @@ class LoadTestSpecsRequest(BaseModel):
     )
 
 
+class BehaviorChangeOut(BaseModel):
+    """A new version a following test's koi are moving onto, a batch per interval.
+
+    A School decides each koi's version with ``koipond.services.behavior_moves.version_of_koi``.
+    """
+
+    model_config = _ANSWER
+
+    from_version: int = Field(ge=1)
+    to_version: int = Field(ge=1)
+    started_at: datetime
+    batch_fraction: float = Field(gt=0, le=1, description="Share of the koi moved per interval.")
+    interval_seconds: float = Field(gt=0)
+
+    @classmethod
+    def from_domain(cls, change: BehaviorChange) -> BehaviorChangeOut:
+        return cls.model_validate(change, from_attributes=True)
+
+    def domain(self) -> BehaviorChange:
+        return BehaviorChange(**self.model_dump())
+
+
 class LoadTestSpec(BaseModel):
-    """What a test's koi run; fixed when the test starts, so a School may keep it as long as it likes."""
+    """What a test's koi run. Fixed when the test starts, so a School may keep it as long as it likes, except
+    for a test that follows its behavior's latest version: its spec names the latest version (and the change
+    under way) and a School reads it again every ``refresh_seconds``."""
 
     model_config = _ANSWER
 
@@ -121,16 +152,29 @@ class LoadTestSpec(BaseModel):
     target: str
     workspace: str
     tags: list[str]
+    follow_latest: bool = False
+    behavior_change: BehaviorChangeOut | None = Field(
+        default=None, description="While koi move onto the version named in behavior: from which one, and how fast."
+    )
+    refresh_seconds: float | None = Field(
+        default=None, description="Read this spec again at least this often (tests that follow the latest version)."
+    )
 
     @classmethod
-    def from_domain(cls, test: LoadTest) -> LoadTestSpec:
+    def from_domain(cls, test: LoadTest, followed: FollowedBehavior | None = None) -> LoadTestSpec:
+        """The spec of ``test``; ``followed`` is its behavior's latest version when the test follows it."""
+        version = followed.version if followed is not None else test.behavior.version
+        change = followed.change if followed is not None else None
         return cls(
             test_id=test.id,
             test_name=test.name,
-            behavior=BehaviorRef(name=test.behavior.name, version=test.behavior.version),
+            behavior=BehaviorRef(name=test.behavior.name, version=version),
             target=test.target,
             workspace=test.workspace,
             tags=list(test.tags),
+            follow_latest=test.behavior.follow_latest,
+            behavior_change=None if change is None else BehaviorChangeOut.from_domain(change),
+            refresh_seconds=FOLLOW_REFRESH_SECONDS if test.behavior.follow_latest else None,
         )
 
 

@@ -13,12 +13,14 @@ from koipond.clock import Clock, SystemClock
 from koipond.composition.notifications import build_notifications
 from koipond.composition.process_wide import ProcessWide
 from koipond.composition.tokens import build_token_job_service
+from koipond.models.behavior_source import parse_locations
 from koipond.notifications.kinds import Notifier
 from koipond.notifications.service import NotificationService
 from koipond.notifications.store import intent_index_keys
 from koipond.prometheus import ApiClientPrometheusReader
 from koipond.services.allocator import AllocatorService, AllocatorTiming
 from koipond.services.auth import AuthService
+from koipond.services.behavior_sources import BehaviorSourceService
 from koipond.services.behaviors import BehaviorService
 from koipond.services.charts import ChartService
 from koipond.services.continuous import ContinuousTestService
@@ -29,8 +31,10 @@ from koipond.services.loadtests import LoadTestService
 from koipond.services.polling import PollService
 from koipond.services.release_tick import TickStep
 from koipond.services.rollouts import RolloutService
+from koipond.services.usage_rates import SourceReaders
 from koipond.settings import Settings, guard_clusters
 from koipond.store.assignments import DynamoAssignmentRepository
+from koipond.store.behavior_sources import DynamoBehaviorSourceRepository
 from koipond.store.behaviors import DynamoBehaviorRepository
 from koipond.store.deploys import DynamoDeployRepository
 from koipond.store.estop import DynamoEmergencyStopRepository
@@ -42,6 +46,7 @@ from koipond.store.pond_changes import DynamoPondChanges
 from koipond.store.rollouts import DynamoRolloutRepository
 from koipond.store.schools import DynamoSchoolRepository
 from koipond.store.table import DynamoTable
+from koipond.store.usage_exports import S3UsageObjects
 from koipond.store.writes import DynamoUnitOfWork
 from koipond.tokens.jobs import TokenJobService
 
@@ -60,6 +65,7 @@ class Keeper:
     allocator: AllocatorService
     auth: AuthService
     behaviors: BehaviorService
+    behavior_sources: BehaviorSourceService
     guard: GuardService
     tokens: TokenJobService
     # The outbox. Transitions notify through their history events (koipond.notifications.intents), which
@@ -117,7 +123,8 @@ def build_keeper(
         auth.ensure_bootstrap_admin(settings.admin_token.get_secret_value())
     clusters = guard_clusters(settings)
     prometheus = ApiClientPrometheusReader(clusters, settings.guard_timeout_seconds)
-    tokens = build_token_job_service(settings, table, aws or AwsClients(settings), clock)
+    clients = aws or AwsClients(settings)
+    tokens = build_token_job_service(settings, table, clients, clock)
     notifications = build_notifications(settings, table, clock, lambda: tokens.dlq(sample=0))
     notifier = notifications.outbox
     guard_repo = DynamoGuardRepository(table, history)
@@ -139,6 +146,18 @@ def build_keeper(
         allocator=allocator,
         auth=auth,
         behaviors=BehaviorService(behaviors_repo, clock),
+        behavior_sources=BehaviorSourceService(
+            DynamoBehaviorSourceRepository(table),
+            behaviors_repo,
+            history,
+            SourceReaders(
+                S3UsageObjects(lambda: clients.s3),
+                prometheus,
+                parse_locations(settings.behavior_source_locations),
+                frozenset(clusters),
+            ),
+            clock,
+        ),
         guard=guard,
         tokens=tokens,
         notifier=notifier,
@@ -164,6 +183,7 @@ def release_tick_steps(keeper: Keeper) -> dict[str, TickStep]:
         "continuous": keeper.continuous.tick,
         "rollouts": keeper.rollouts.tick,
         "deploys": keeper.deploys.tick,
+        "behavior_sources": keeper.behavior_sources.tick,
         "token_dlq": keeper.notifications.token_dlq.check,
         "notifications": keeper.notifications.deliverer.deliver_due,
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from koipond.clock import Clock
+from koipond.memory.behavior_sources import MemoryBehaviorSourceRepository, MemoryInstantQueries, MemoryUsageObjects
 from koipond.memory.behaviors import MemoryBehaviorRepository
 from koipond.memory.changes import MemoryPondChanges
 from koipond.memory.estop import MemoryEmergencyStopRepository
@@ -16,11 +17,14 @@ from koipond.memory.history import MemoryHistoryRepository
 from koipond.memory.loadtests import MemoryLoadTestRepository
 from koipond.memory.rollouts import MemoryRolloutRepository
 from koipond.memory.writes import MemoryUnitOfWork
+from koipond.models.behavior_source import parse_locations
+from koipond.services.behavior_sources import BehaviorSourceService
 from koipond.services.continuous import ContinuousTestService
 from koipond.services.emergency_stop import EmergencyStopService
 from koipond.services.loadtests import LoadTestService
 from koipond.services.rollouts import RolloutService
-from koipond.settings import Settings
+from koipond.services.usage_rates import SourceReaders
+from koipond.settings import Settings, guard_clusters
 
 
 @dataclass(frozen=True)
@@ -35,10 +39,14 @@ class MemoryPond:
     rollout_store: MemoryRolloutRepository
     behavior_store: MemoryBehaviorRepository
     guard_store: MemoryGuardRepository
+    source_store: MemoryBehaviorSourceRepository
+    usage_objects: MemoryUsageObjects
+    prometheus: MemoryInstantQueries
     tests: LoadTestService
     estop: EmergencyStopService
     rollouts: RolloutService
     continuous: ContinuousTestService
+    behavior_sources: BehaviorSourceService
 
 
 def build_memory_pond(settings: Settings, clock: Clock) -> MemoryPond:
@@ -56,6 +64,11 @@ def build_memory_pond(settings: Settings, clock: Clock) -> MemoryPond:
     rollout_store = MemoryRolloutRepository(writes, history, test_store)
     behaviors = MemoryBehaviorRepository(writes, history)
     guard = MemoryGuardRepository(writes, history)
+    sources = MemoryBehaviorSourceRepository(writes)
+    objects, prometheus = MemoryUsageObjects(), MemoryInstantQueries()
+    readers = SourceReaders(
+        objects, prometheus, parse_locations(settings.behavior_source_locations), frozenset(guard_clusters(settings))
+    )
     tests = LoadTestService(
         test_store, history, estop_store, behaviors, clock, settings.max_koi_per_test, settings.max_running_tests
     )
@@ -68,8 +81,12 @@ def build_memory_pond(settings: Settings, clock: Clock) -> MemoryPond:
         rollout_store=rollout_store,
         behavior_store=behaviors,
         guard_store=guard,
+        source_store=sources,
+        usage_objects=objects,
+        prometheus=prometheus,
         tests=tests,
         estop=EmergencyStopService(estop_store, history, tests, clock),
         rollouts=RolloutService(rollout_store, tests, guard, estop_store, clock, settings.max_koi_per_test, writes),
         continuous=ContinuousTestService(tests, history, guard, estop_store, clock),
+        behavior_sources=BehaviorSourceService(sources, behaviors, history, readers, clock),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from koipond.errors import ConflictError, NotFoundError
 from koipond.memory.history import MemoryHistoryRepository
-from koipond.memory.writes import MemoryUnitOfWork, put_new
+from koipond.memory.writes import MemoryUnitOfWork, MemoryWrite, put_new
 from koipond.models.behavior import StoredBehavior
 from koipond.models.behavior_cursors import cursor_version, versions_cursor
 from koipond.models.history import HistoryEvent
@@ -60,3 +60,7 @@ class MemoryBehaviorRepository:
             raise ConflictError(
                 f"behavior {behavior.name!r} version {behavior.version} was just stored by someone else; retry"
             )
+
+    def stage_put(self, behavior: StoredBehavior) -> MemoryWrite:
+        # Prevents: a re-derived version and an upload (or two ticks) claiming the same version number.
+        return put_new(self._versions, (behavior.name, behavior.version), behavior)

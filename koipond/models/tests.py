@@ -22,6 +22,8 @@ class BehaviorRef(BaseModel):
 
     name: str
     version: int | None = Field(default=None, ge=1)
+    follow_latest: bool = False
+    """Run the latest version, moving koi onto each new one in batches; ``version`` is the one it started on."""
 
 
 class ResumePolicy(BaseModel):

@@ -13,6 +13,8 @@ into one outbox notification per route with :func:`plan_notifications`.
 | ``deploy_judged``                  | the release tick | deploy_verdict           | ``deploy#<id>#<outcome>``    |
 | ``test_stopped``, ``test_shed``    | the guard        | automatic_shutdown       | ``guard#<label>#<event id>`` |
 | ``test_resumed``                   | automatic resume | automatic_resume         | ``auto-resume#<event id>``   |
+| ``behavior_rederived``             | the release tick | behavior_rederived       | ``behavior#<name>#v<n>``     |
+| ``behavior_rederive_failed``       | the release tick | behavior_rederive_failed | ``behavior#<event id>``      |
 
 The guard stops the tests of one breach one transaction at a time; their events (same kind, same reason)
 become one notification listing the tests, so a breach over 500 tests is one Slack message, not 500.
@@ -76,6 +78,10 @@ def notification_kind(event: HistoryEvent) -> NotificationKind | None:
         return _ROLLOUT_KINDS[event.kind]
     if event.kind is EventKind.DEPLOY_JUDGED:
         return NotificationKind.DEPLOY_VERDICT
+    if event.kind is EventKind.BEHAVIOR_REDERIVED:
+        return NotificationKind.BEHAVIOR_REDERIVED
+    if event.kind is EventKind.BEHAVIOR_REDERIVE_FAILED:
+        return NotificationKind.BEHAVIOR_REDERIVE_FAILED
     if event.kind in {EventKind.TEST_STOPPED, EventKind.TEST_SHED} and event.actor == GUARD_ACTOR:
         return NotificationKind.AUTOMATIC_SHUTDOWN
     if event.kind is EventKind.TEST_RESUMED and event.actor == AUTO_RESUME_ACTOR:
@@ -198,6 +204,39 @@ def _deploy_verdict(event: HistoryEvent, _: Mapping[str, LoadTestFacts]) -> Rend
     return text, fields, f"deploy#{deploy_id}#{outcome}"
 
 
+def _behavior_rederived(event: HistoryEvent, _: Mapping[str, LoadTestFacts]) -> Rendered:
+    details = event.details
+    name = event.subject.removeprefix("behavior:")
+    version = int(details.get("version") or 0)
+    changes = [str(change) for change in details.get("changes") or []]
+    source = str(details.get("source", ""))
+    text = (
+        f"Behavior {name} re-derived from {source}: version {version} published "
+        f"(was {details.get('previous_version')}). Changed: {'; '.join(changes)}. Tests that follow its latest "
+        "version move onto it in batches."
+    )
+    fields = {
+        "behavior": name,
+        "version": str(version),
+        "previous_version": str(details.get("previous_version", "")),
+        "source": source,
+        "changes": "; ".join(changes),
+    }
+    # One notice per published version: a version is published once.
+    return text, fields, f"behavior#{name}#v{version}"
+
+
+def _behavior_rederive_failed(event: HistoryEvent, _: Mapping[str, LoadTestFacts]) -> Rendered:
+    details = event.details
+    name = event.subject.removeprefix("behavior:")
+    source = str(details.get("source", ""))
+    reason = event.reason or ""
+    retry = str(details.get("next_due_at", ""))
+    text = f"Behavior {name} could not be re-derived from {source}: {reason} No new version; next try at {retry}."
+    fields = {"behavior": name, "source": source, "reason": reason, "next_due_at": retry}
+    return text, fields, f"behavior#{event.id}"
+
+
 def _automatic_resume(event: HistoryEvent, tests: Mapping[str, LoadTestFacts]) -> Rendered:
     facts = tests.get(event.subject)
     name = facts.name if facts else event.subject
@@ -236,4 +275,6 @@ _RENDERERS: dict[NotificationKind, Callable[[HistoryEvent, Mapping[str, LoadTest
     NotificationKind.ROLLOUT_PAUSED: _rollout,
     NotificationKind.DEPLOY_VERDICT: _deploy_verdict,
     NotificationKind.AUTOMATIC_RESUME: _automatic_resume,
+    NotificationKind.BEHAVIOR_REDERIVED: _behavior_rederived,
+    NotificationKind.BEHAVIOR_REDERIVE_FAILED: _behavior_rederive_failed,
 }

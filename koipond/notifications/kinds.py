@@ -23,6 +23,8 @@ class NotificationKind(StrEnum):
     EMERGENCY_STOP_OFF = "emergency_stop_off"
     TOKEN_DLQ_NOT_EMPTY = "token_dlq_not_empty"  # noqa: S105 (an event name, not a secret)
     DEPLOY_VERDICT = "deploy_verdict"
+    BEHAVIOR_REDERIVED = "behavior_rederived"
+    BEHAVIOR_REDERIVE_FAILED = "behavior_rederive_failed"
 
 
 class Notifier(Protocol):

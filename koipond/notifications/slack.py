@@ -27,6 +27,8 @@ _TITLES = {
     NotificationKind.EMERGENCY_STOP_OFF: "Emergency stop lifted",
     NotificationKind.TOKEN_DLQ_NOT_EMPTY: "Token dead-letter queue not empty",
     NotificationKind.DEPLOY_VERDICT: "Deploy verdict",
+    NotificationKind.BEHAVIOR_REDERIVED: "Behavior re-derived",
+    NotificationKind.BEHAVIOR_REDERIVE_FAILED: "Behavior could not be re-derived",
 }
 
 

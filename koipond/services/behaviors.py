@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -13,6 +14,8 @@ from koipond.models.behavior import BehaviorDocument, StoredBehavior
 from koipond.models.behavior_cursors import cursor_version
 from koipond.models.behavior_diff import BehaviorDiff, diff_behaviors
 from koipond.models.history import EventKind
+from koipond.models.tests import LoadTest
+from koipond.services.behavior_moves import FollowedBehavior, follow
 from koipond.services.history import new_event
 from koipond.services.ports.behaviors import BehaviorRepository
 
@@ -54,6 +57,21 @@ class BehaviorService:
         """
         older, newer = self._behaviors.get(name, before), self._behaviors.get(name, after)
         return older, newer, diff_behaviors(older.document, newer.document)
+
+    def followed_by(self, tests: Sequence[LoadTest]) -> dict[str, FollowedBehavior]:
+        """What each test that follows its behavior's latest version runs now, by test id (one read per behavior)."""
+        latest: dict[str, StoredBehavior] = {}
+        followed: dict[str, FollowedBehavior] = {}
+        now = self._clock.now()
+        for test in tests:
+            ref = test.behavior
+            if not ref.follow_latest:
+                continue
+            if ref.name not in latest:
+                latest[ref.name] = self._behaviors.get(ref.name)
+            stored = latest[ref.name]
+            followed[test.id] = follow(stored.version, stored.created_at, ref.version, now)
+        return followed
 
     def put(self, name: str, document: dict[str, Any], actor: str) -> StoredBehavior:
         """Validate ``document`` and store it as the next version of ``name``.

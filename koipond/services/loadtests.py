@@ -100,7 +100,8 @@ class LoadTestService:
         return self._history.page(test_id, limit=limit, cursor=cursor, newest_first=newest_first, now=self._clock.now())
 
     def create(self, spec: NewLoadTest, actor: str) -> LoadTest:
-        """Start a test; the behavior is pinned to its latest version when none is given.
+        """Start a test; the behavior is pinned to its latest version when none is given (a test that follows the
+        latest version starts on it).
 
         Raises:
             EmergencyStopActiveError: the emergency stop is active.
@@ -275,7 +276,7 @@ class LoadTestService:
             raise BadRequestError(
                 f"{exc.message}; upload it first (PUT /v1/behaviors/{ref.name})", exc.details
             ) from exc
-        return BehaviorRef(name=stored.name, version=stored.version)
+        return BehaviorRef(name=stored.name, version=stored.version, follow_latest=ref.follow_latest)
 
     def _refuse_during_estop(self, what: str) -> None:
         estop = self._estop.get()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from koipond.errors import ConflictError, NotFoundError
 from koipond.models.behavior import StoredBehavior
 from koipond.models.behavior_cursors import cursor_version, versions_cursor
@@ -9,6 +11,9 @@ from koipond.models.history import HistoryEvent
 from koipond.store.history import DynamoHistoryRepository
 from koipond.store.items import BEHAVIORS, BEHAVIORS_INDEX, behavior_pk, behavior_sk
 from koipond.store.table import NEW_ITEM, ConditionFailed, DynamoTable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 
 class DynamoBehaviorRepository:
@@ -70,3 +75,7 @@ class DynamoBehaviorRepository:
             raise ConflictError(
                 f"behavior {behavior.name!r} version {behavior.version} was just stored by someone else; retry"
             ) from exc
+
+    def stage_put(self, behavior: StoredBehavior) -> TransactWriteItemTypeDef:
+        # Prevents: a re-derived version and an upload (or two ticks) claiming the same version number.
+        return self._table.put_action(BEHAVIORS.to_item(behavior), NEW_ITEM)

@@ -114,6 +114,10 @@ def test_a_school_reads_specs_once_per_test_and_hears_of_unknown_ones(keeper_ove
         "target": "http://127.0.0.1:8800",
         "workspace": "pond",
         "tags": ["nightly"],
+        # A pinned test: nothing to follow, nothing to read again.
+        "follow_latest": False,
+        "behavior_change": None,
+        "refresh_seconds": None,
     }
     assert answer.body["missing"] == ["lt-none"]
 

@@ -6,6 +6,7 @@ from typing import Protocol
 
 from koipond.models.behavior import StoredBehavior
 from koipond.models.history import HistoryEvent
+from koipond.services.ports.writes import StagedWrite
 
 
 class BehaviorRepository(Protocol):
@@ -50,4 +51,8 @@ class BehaviorRepository(Protocol):
         Raises:
             ConflictError: that version exists already (two uploads raced; re-read and retry).
         """
+        ...
+
+    def stage_put(self, behavior: StoredBehavior) -> StagedWrite:
+        """A write storing a new version, only if that version does not exist yet (for ``also=`` of another write)."""
         ...

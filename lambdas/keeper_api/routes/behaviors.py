@@ -1,4 +1,4 @@
-"""Behaviors: upload (validated; each upload is a new version) and read."""
+"""Behaviors: upload (validated; each upload is a new version) and read; their sources (re-derived on a schedule)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from koipond.api.behavior_sources import BehaviorSource, BehaviorSourceListOut, BehaviorSourceOut
 from koipond.api.behaviors import (
     BehaviorDiffOut,
     BehaviorDocument,
@@ -16,6 +17,7 @@ from koipond.api.behaviors import (
     BehaviorVersionOut,
 )
 from koipond.composition import get_keeper
+from koipond.models import behavior_source as domain_source
 from koipond.models.behavior import BEHAVIOR_NAME_PATTERN
 from koipond.models.cursors import MAX_CURSOR_CHARS
 from lambdas.keeper_api.errors import documented
@@ -89,3 +91,39 @@ def diff_behavior_versions(
 ) -> BehaviorDiffOut:
     before, after, found = get_keeper().behaviors.diff(name, from_, to)
     return BehaviorDiffOut.of_versions(before, after, found)
+
+
+@router.put(
+    "/behaviors/<name>/source",
+    summary="Set where a behavior's rates come from; the release tick derives it again on its schedule",
+    responses=documented(404, 409),
+    tags=["behaviors"],
+)
+def put_behavior_source(name: BehaviorName, body: BehaviorSource, principal: Operator) -> BehaviorSourceOut:
+    source = domain_source.BehaviorSource.model_validate(body.model_dump())
+    return BehaviorSourceOut.of(get_keeper().behavior_sources.put(name, source, principal.name))
+
+
+@router.get(
+    "/behaviors/<name>/source",
+    summary="A behavior's source: when it runs next and what its last run found",
+    responses=documented(404),
+    tags=["behaviors"],
+)
+def get_behavior_source(name: BehaviorName, _: Viewer) -> BehaviorSourceOut:
+    return BehaviorSourceOut.of(get_keeper().behavior_sources.get(name))
+
+
+@router.delete(
+    "/behaviors/<name>/source",
+    summary="Stop deriving a behavior again (its versions stay); answers the source as it was",
+    responses=documented(404),
+    tags=["behaviors"],
+)
+def delete_behavior_source(name: BehaviorName, principal: Operator) -> BehaviorSourceOut:
+    return BehaviorSourceOut.of(get_keeper().behavior_sources.delete(name, principal.name))
+
+
+@router.get("/behavior-sources", summary="Every behavior's source, by name", responses=documented(), tags=["behaviors"])
+def list_behavior_sources(_: Viewer) -> BehaviorSourceListOut:
+    return BehaviorSourceListOut(sources=[BehaviorSourceOut.of(s) for s in get_keeper().behavior_sources.list_all()])

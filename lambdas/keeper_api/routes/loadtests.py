@@ -19,7 +19,7 @@ from koipond.api.loadtests import (
 )
 from koipond.composition import get_keeper
 from koipond.models.cursors import MAX_CURSOR_CHARS
-from koipond.models.tests import BehaviorRef, LoadTest, LoadTestStatus
+from koipond.models.tests import LoadTest, LoadTestStatus
 from koipond.services.loadtests import LoadTestChange, NewLoadTest
 from lambdas.keeper_api.errors import documented
 from lambdas.keeper_api.routes.callers import Operator, Viewer
@@ -34,13 +34,10 @@ def _out(test: LoadTest) -> LoadTestOut:
 
 @router.post("/tests", summary="Start a load test", responses=documented(409, ok={201: "Started"}), tags=["tests"])
 def create_test(body: CreateTestRequest, principal: Operator) -> tuple[LoadTestOut, int]:
-    behavior = (
-        BehaviorRef(name=body.behavior) if isinstance(body.behavior, str) else BehaviorRef(**body.behavior.model_dump())
-    )
     spec = NewLoadTest(
         name=body.name,
         target=str(body.target).rstrip("/"),
-        behavior=behavior,
+        behavior=body.behavior_ref(),
         workspace=body.workspace,
         koi=body.koi,
         shed_percent=body.shed_percent,

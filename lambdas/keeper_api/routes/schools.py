@@ -31,13 +31,18 @@ def poll(school_id: SchoolId, body: PollRequest, _: OwnSchool) -> PollResponse:
 
 @router.post(
     "/schools/<school_id>/test-specs",
-    summary="What the named tests run (behavior, target, workspace): fixed per test, so a School reads each once",
+    summary="What the named tests run (behavior, target, workspace): fixed per test, so a School reads each once "
+    "(a test that follows its behavior's latest version: again every refresh_seconds)",
     responses=documented(),
     tags=["schools"],
 )
 def specs_of_tests(school_id: SchoolId, body: LoadTestSpecsRequest, _: OwnSchool) -> LoadTestSpecsResponse:
-    found, missing = get_keeper().polls.specs_of_tests(body.test_ids)
-    return LoadTestSpecsResponse(specs=[LoadTestSpec.from_domain(t) for t in found], missing=missing)
+    keeper = get_keeper()
+    found, missing = keeper.polls.specs_of_tests(body.test_ids)
+    followed = keeper.behaviors.followed_by(found)
+    return LoadTestSpecsResponse(
+        specs=[LoadTestSpec.from_domain(t, followed.get(t.id)) for t in found], missing=missing
+    )
 
 
 @router.get("/schools", summary="Known Schools with liveness and load", responses=documented(), tags=["schools"])
