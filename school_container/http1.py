@@ -79,25 +79,64 @@ def split_url(url: str, params: Mapping[str, str] | None = None) -> tuple[Origin
     return Origin(parts.scheme, parts.hostname, port), target
 
 
+def request_head(method: str, origin: Origin, target: str) -> bytes:
+    """The request line and ``Host`` header of a request, CRLF-terminated (the part a client may cache).
+
+    Raises:
+        InvalidRequestError: the method or target holds CR or LF (it would smuggle a header or a request).
+    """
+    head = f"{method} {target} HTTP/1.1\r\nHost: {origin.host_header}\r\n"
+    if head.count("\n") != 2 or head.count("\r") != 2:
+        raise InvalidRequestError("CR or LF inside the request line")
+    return head.encode("latin-1")
+
+
+def header_lines(headers: Mapping[str, str]) -> bytes:
+    """``Name: value`` lines, each CRLF-terminated, as ``request_tail`` takes them.
+
+    Raises:
+        InvalidRequestError: a header holds CR or LF (it would smuggle a header or a request).
+    """
+    text = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
+    if text.count("\n") != len(headers) or text.count("\r") != len(headers):
+        raise InvalidRequestError("CR or LF inside a header")
+    return text.encode("latin-1")
+
+
+def bearer_line(token: str) -> bytes:
+    """``header_lines({"Authorization": f"Bearer {token}"})``, without the dict and the join (one per koi call).
+
+    Raises:
+        InvalidRequestError: the token holds CR or LF.
+    """
+    if "\r" in token or "\n" in token:
+        raise InvalidRequestError("CR or LF inside a header")
+    return b"Authorization: Bearer " + token.encode("latin-1") + b"\r\n"
+
+
+def request_tail(method: str, lines: bytes, body: bytes | None) -> bytes:
+    """Everything after ``request_head``: the header ``lines`` (from ``header_lines``), the framing, the body."""
+    if body is not None or method in _METHODS_WITH_BODY:
+        # Sent even when 0: nginx answers a POST without a length with 411.
+        lines += b"Content-Length: %d\r\n" % (len(body) if body else 0)
+    return lines + b"\r\n" + body if body else lines + b"\r\n"
+
+
 def encode_request(method: str, origin: Origin, target: str, headers: Mapping[str, str], body: bytes | None) -> bytes:
     """The bytes of one request. Keep-alive is HTTP/1.1's default, so no ``Connection`` header is sent.
 
     Raises:
         InvalidRequestError: a header or the target holds CR or LF (it would smuggle a header or a request).
     """
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {origin.host_header}"]
-    lines.extend(f"{name}: {value}" for name, value in headers.items())
-    if body is not None or method in _METHODS_WITH_BODY:
-        # Sent even when 0: nginx answers a POST without a length with 411.
-        lines.append(f"Content-Length: {len(body) if body else 0}")
-    if any("\r" in line or "\n" in line for line in lines):
-        raise InvalidRequestError("CR or LF inside the request line or a header")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+    return request_head(method, origin, target) + request_tail(method, header_lines(headers), body)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Response:
-    """One whole response; header names are lower-cased, in the order they came."""
+    """One whole response; header names are lower-cased, in the order they came. Read-only by convention.
+
+    Not a frozen dataclass: one is built per call, and a frozen one takes three times as long to build.
+    """
 
     status: int
     headers: tuple[tuple[bytes, bytes], ...]
@@ -115,8 +154,8 @@ class ResponseParser:
     __slots__ = (
         "_body",
         "_body_size",
-        "_close_delimited",
         "_done",
+        "_head_done",
         "_head_size",
         "_headers",
         "_in_message",
@@ -132,7 +171,7 @@ class ResponseParser:
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
         self._body_size = self._head_size = 0
-        self._in_message = self._close_delimited = False
+        self._in_message = self._head_done = False
         self._done: list[Response] = []
         self.failure: HttpError | None = None
         # Whether, in the last feed, a message began after a response completed (even an interim 1xx).
@@ -162,17 +201,30 @@ class ResponseParser:
         """The response a close completes (a close-delimited body), or None; a cut response sets ``failure``."""
         if self.failure is not None or not self._in_message:
             return None
-        if self._close_delimited:
+        if self._head_done and self._close_delimited():
             self._in_message = False
             return self._response(keep_alive=False)
         self.failure = EarlyCloseError("the connection closed in the middle of a response")
         return None
 
+    def _close_delimited(self) -> bool:
+        """Whether the current response's body ends at EOF: no length, not chunked (RFC 9112 §6.3)."""
+        status = self._parser.get_status_code()
+        if status < 200 or status in _BODYLESS_STATUSES:
+            return False
+        for name, value in self._headers:
+            if name == b"content-length" or (
+                name == b"transfer-encoding" and value.rstrip().lower().endswith(b"chunked")
+            ):
+                return False
+        return True
+
     # --- httptools callbacks (an exception raised here comes back out of feed_data as its context) ----
 
     def on_message_begin(self) -> None:
-        self.more_followed = self.more_followed or bool(self._done)
-        self._in_message = True
+        if self._done:
+            self.more_followed = True
+        self._in_message, self._head_done = True, False
         self._headers, self._body = [], []
         self._body_size = self._head_size = 0
 
@@ -183,13 +235,8 @@ class ResponseParser:
         self._headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
-        status = self._parser.get_status_code()
-        # Framed by a length, or by chunks when chunked is the last coding (RFC 9112 §6.3); else by EOF.
-        framed = any(
-            name == b"content-length" or (name == b"transfer-encoding" and value.rstrip().lower().endswith(b"chunked"))
-            for name, value in self._headers
-        )
-        self._close_delimited = not framed and status >= 200 and status not in _BODYLESS_STATUSES
+        # How the body is framed matters only if the connection ends before the response does: worked out then.
+        self._head_done = True
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
@@ -199,8 +246,12 @@ class ResponseParser:
 
     def on_message_complete(self) -> None:
         self._in_message = False
-        if self._parser.get_status_code() >= 200:  # 1xx are interim: the real answer follows
-            self._done.append(self._response(self._parser.should_keep_alive()))
+        parser = self._parser
+        status = parser.get_status_code()
+        if status >= 200:  # 1xx are interim: the real answer follows
+            body = self._body
+            whole = body[0] if len(body) == 1 else b"".join(body)
+            self._done.append(Response(status, tuple(self._headers), whole, parser.should_keep_alive()))
 
     def _response(self, keep_alive: bool) -> Response:
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)

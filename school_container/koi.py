@@ -185,7 +185,7 @@ class Koi:
                 following = self._steady.next_after(scheduled.at)
                 if following:
                     self._push(following)
-            await self._perform(scheduled)
+            await self._perform(scheduled, now)
 
     def _runner_done(self, runner: asyncio.Task[None]) -> None:
         self._runner = None
@@ -294,9 +294,9 @@ class Koi:
             if isinstance(sent, int | float) and event.get("user") != workspace.user_id(self.index):
                 metrics.ws_lag.observe(max(0.0, time.time() - sent))
 
-    async def _perform(self, scheduled: ScheduledAction) -> None:
+    async def _perform(self, scheduled: ScheduledAction, start: float) -> None:
+        """Make the call of ``scheduled``, which starts at ``start`` (now, Unix seconds)."""
         action = self._ctx.actions[scheduled.action]
-        start = time.time()
         self._ctx.metrics.schedule_lag.observe(max(0.0, start - scheduled.at))
         if action.variables:
             facts = KoiFacts(

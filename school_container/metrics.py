@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, values
 
 from koipond import metric_names as mn
+from school_container.lockfree_metrics import LockFreeCounter, LockFreeHistogram
 
 # Latency buckets from 5 ms to 30 s: koi latencies are measured from the scheduled time, so a
 # saturated target shows up as long tails here rather than as fewer requests.
@@ -18,22 +19,34 @@ MAX_METHODS = 200
 EVENT_TYPES = frozenset({"hello", "message", "reaction_added", "malformed"})
 
 
+def _per_call_families() -> tuple[Any, Any]:
+    """The counter and histogram classes of the metrics counted on every call and event.
+
+    Lock-free ones (``lockfree_metrics``, the same samples) unless prometheus_client runs in
+    multiprocess mode, whose values live in shared files only its own classes write.
+    """
+    if values.ValueClass is values.MutexValue:
+        return LockFreeCounter, LockFreeHistogram
+    return Counter, Histogram
+
+
 class SchoolMetrics:
     """Every metric a School exports; one instance per process."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.calls = Counter(
+        fast_counter, fast_histogram = _per_call_families()
+        self.calls = fast_counter(
             mn.SCHOOL_WEB_API_CALLS,
             "Web API calls by method and outcome.",
             [mn.METHOD_LABEL, mn.STATUS_LABEL],
             registry=r,
         )
-        self.failures = Counter(
+        self.failures = fast_counter(
             mn.SCHOOL_WEB_API_CALL_FAILURES, "Web API calls that did not succeed.", [mn.METHOD_LABEL], registry=r
         )
-        self.duration = Histogram(
+        self.duration = fast_histogram(
             mn.SCHOOL_WEB_API_CALL_DURATION_SECONDS,
             "Web API call latency, from the call's scheduled time to its answer.",
             [mn.METHOD_LABEL],
@@ -48,17 +61,17 @@ class SchoolMetrics:
             mn.SCHOOL_WEBSOCKET_DISCONNECTS, "Websockets closed by the target or the network.", registry=r
         )
         self.ws_connections = Gauge(mn.SCHOOL_WEBSOCKET_CONNECTIONS, "Open websockets.", registry=r)
-        self.ws_events = Counter(
+        self.ws_events = fast_counter(
             mn.SCHOOL_WEBSOCKET_EVENTS, "Websocket events received, by type.", [mn.TYPE_LABEL], registry=r
         )
-        self.ws_lag = Histogram(
+        self.ws_lag = fast_histogram(
             mn.SCHOOL_WEBSOCKET_EVENT_LAG_SECONDS,
             "End-to-end lag of message events: a koi's send to another koi's receipt.",
             buckets=LAG_BUCKETS,
             registry=r,
         )
         self.koi = Gauge(mn.SCHOOL_KOI, "Koi swimming, by test.", [mn.TEST_LABEL], registry=r)
-        self.schedule_lag = Histogram(
+        self.schedule_lag = fast_histogram(
             mn.SCHOOL_SCHEDULE_LAG_SECONDS,
             "How late actions start relative to their scheduled time (the School's own overload).",
             buckets=LAG_BUCKETS,
@@ -93,6 +106,7 @@ class SchoolMetrics:
         return method
 
     def record_call(self, method: str, status: str, seconds: float) -> None:
+        """Count one call of ``method`` that ended as ``status``, ``seconds`` after it was scheduled."""
         # Label children are looked up once per (method, status): `.labels()` on every call cost a
         # noticeable share of a koi's per-call work at thousands of calls a second.
         key = (method, status)

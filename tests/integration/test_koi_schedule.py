@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from aiohttp import web
 
 from koipond.models.behavior import BehaviorDocument
 from school_container.koi import Koi, LoadTestContext
 from school_container.metrics import SchoolMetrics
 from school_container.timers import KoiClock
-from school_container.web_api import ReqwestWebApi
+from school_container.web_api import AiohttpWebApi, NativeWebApi, ReqwestWebApi
 from tests.integration.local_http import local_server
 
 KOI = 20
@@ -33,7 +34,9 @@ BEHAVIOR = BehaviorDocument.model_validate(
 )
 
 
-async def swim_and_stop(seconds: float) -> tuple[list[tuple[str, str]], SchoolMetrics, KoiClock, int]:
+async def swim_and_stop(
+    seconds: float, client: type[AiohttpWebApi]
+) -> tuple[list[tuple[str, str]], SchoolMetrics, KoiClock, int]:
     seen: list[tuple[str, str]] = []
 
     async def handler(request: web.Request) -> web.Response:
@@ -41,7 +44,7 @@ async def swim_and_stop(seconds: float) -> tuple[list[tuple[str, str]], SchoolMe
         return web.json_response({"ok": True})
 
     async with local_server(handler, "/api/{name}") as base:
-        metrics, clock, api = SchoolMetrics(), KoiClock(), ReqwestWebApi(8)
+        metrics, clock, api = SchoolMetrics(), KoiClock(), client(8)
         ctx = LoadTestContext("t-sched", "ws", base, BEHAVIOR, api, metrics, 0.0, clock=clock)
         tasks = [asyncio.create_task(Koi(ctx, i, f"token-{i}").swim()) for i in range(KOI)]
         await asyncio.sleep(seconds)
@@ -56,8 +59,9 @@ async def swim_and_stop(seconds: float) -> tuple[list[tuple[str, str]], SchoolMe
     return seen, metrics, clock, late
 
 
-def test_koi_call_on_schedule_and_stop_cleanly() -> None:
-    seen, metrics, clock, late = asyncio.run(swim_and_stop(4.0))
+@pytest.mark.parametrize("client", [ReqwestWebApi, NativeWebApi])
+def test_koi_call_on_schedule_and_stop_cleanly(client: type[AiohttpWebApi]) -> None:
+    seen, metrics, clock, late = asyncio.run(swim_and_stop(4.0, client))
     assert late == 0
     assert len(clock) == 0  # every stopped koi took its entry off the School-wide clock
 
@@ -68,9 +72,12 @@ def test_koi_call_on_schedule_and_stop_cleanly() -> None:
     pings = sample("koi_pond_school_web_api_calls_total", method="ping", status="ok")
     posts = sample("koi_pond_school_web_api_calls_total", method="post", status="ok")
     assert joins == KOI * 2
-    # ~2 actions a second per koi for ~4 s: far from zero, and every one counted once on both sides.
+    # ~2 actions a second per koi for ~4 s: far from zero, and every answered one counted once on both sides.
     assert pings > KOI
     assert posts > KOI
-    assert len([p for p, _ in seen if p in ("/api/ping", "/api/post")]) == pings + posts
-    assert sample("koi_pond_school_schedule_lag_seconds_count") == pings + posts
+    # Beyond those, each koi may have had its one call started (its lag counted) or even on the wire when it
+    # stopped: aborted, so the server may have seen it, and no answer counts it.
+    arrived = len([p for p, _ in seen if p in ("/api/ping", "/api/post")])
+    assert pings + posts <= arrived <= pings + posts + KOI
+    assert pings + posts <= sample("koi_pond_school_schedule_lag_seconds_count") <= pings + posts + KOI
     assert {auth for _, auth in seen} == {f"Bearer token-{i}" for i in range(KOI)}

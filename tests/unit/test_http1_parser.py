@@ -19,7 +19,9 @@ from school_container.http1 import (
     Origin,
     Response,
     ResponseParser,
+    bearer_line,
     encode_request,
+    header_lines,
     split_url,
 )
 from school_container.http_client import CallTimeoutError, ConnectError
@@ -265,3 +267,53 @@ def test_every_failure_counts_as_a_known_call_status() -> None:
         "connect_error",
         "bad_response",
     )
+
+
+def reference_request(method: str, origin: Origin, target: str, headers: dict[str, str], body: bytes | None) -> bytes:
+    """The request bytes as the first version of the client wrote them, line by line."""
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {origin.host_header}"]
+    lines.extend(f"{name}: {value}" for name, value in headers.items())
+    if body is not None or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(body) if body else 0}")
+    if any("\r" in line or "\n" in line for line in lines):
+        raise InvalidRequestError("CR or LF")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+
+
+header_text = st.text(st.characters(min_codepoint=1, max_codepoint=0xFF), max_size=30)
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "G\rET"]),
+    st.text(st.characters(min_codepoint=0x21, max_codepoint=0xFF), max_size=30).map(lambda t: "/" + t)
+    | st.just("/a\nb"),
+    st.dictionaries(header_names, header_text, max_size=4),
+    st.none() | st.binary(max_size=50),
+)
+def test_requests_are_the_bytes_the_first_version_wrote(
+    method: str, target: str, headers: dict[str, str], body: bytes | None
+) -> None:
+    origin = Origin("http", "example.test", 8080)
+    try:
+        expected_bytes: bytes | type[InvalidRequestError] = reference_request(method, origin, target, headers, body)
+    except InvalidRequestError:
+        expected_bytes = InvalidRequestError
+    if expected_bytes is InvalidRequestError:
+        with pytest.raises(InvalidRequestError):
+            encode_request(method, origin, target, headers, body)
+    else:
+        assert encode_request(method, origin, target, headers, body) == expected_bytes
+
+
+@given(header_text)
+def test_the_bearer_line_is_the_authorization_header_line(token: str) -> None:
+    try:
+        expected_line: bytes | None = header_lines({"Authorization": f"Bearer {token}"})
+    except InvalidRequestError:
+        expected_line = None
+    if expected_line is None:
+        with pytest.raises(InvalidRequestError):
+            bearer_line(token)
+    else:
+        assert bearer_line(token) == expected_line

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from school_container.timers import KoiClock, TimerQueue
+from school_container.timers import MIN_WAKE_SECONDS, KoiClock, TimerQueue, wake_delay
 
 times = st.floats(min_value=0, max_value=1000, allow_nan=False)
 # A run: timers pushed at times, some cancelled, then popped at increasing "now"s.
@@ -111,3 +111,14 @@ def test_a_failing_callback_is_reported_and_the_others_still_run() -> None:
     fired, reported = asyncio.run(run())
     assert fired == ["next"]
     assert [str(e) for e in reported] == ["koi bug"]
+
+
+@given(times, times)
+def test_the_clock_never_asks_the_loop_for_a_wake_up_it_cannot_keep(at: float, now: float) -> None:
+    """Under a millisecond the loop wakes on its next turn and finds nothing due: a spin, not a sleep."""
+    delay = wake_delay(at, now)
+    if at <= now:
+        assert delay == 0.0
+    else:
+        assert delay >= max(at - now, MIN_WAKE_SECONDS)
+        assert delay <= max(at - now, MIN_WAKE_SECONDS)
