@@ -274,18 +274,30 @@ SCHOOL_MAIN = "school_container.main"
 @click.command("school")
 @click.option("--id", "school_id", help="Stable School id (default: the host name) [env KOIPOND_SCHOOL_ID].")
 @click.option(
-    "--capacity", type=click.IntRange(0, 1_000_000), help="Most koi to run [env KOIPOND_SCHOOL_CAPACITY, 5000]."
+    "--capacity",
+    type=click.IntRange(0, 1_000_000),
+    help="Most koi to run, all workers together [env KOIPOND_SCHOOL_CAPACITY, 5000].",
 )
 @click.option("--metrics-port", type=click.IntRange(0, 65535), help="Port of /metrics, /healthz, /readyz [9100].")
 @click.option("--failsafe", type=float, help="Seconds to keep koi running while the Keeper is unreachable [60].")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    help="Worker processes hosting koi, koi split among them by index; 1 runs them in this process "
+    "[env KOIPOND_SCHOOL_WORKERS, default: the CPUs the container may use].",
+)
 def school_command(
-    school_id: str | None, capacity: int | None, metrics_port: int | None, failsafe: float | None
+    school_id: str | None, capacity: int | None, metrics_port: int | None, failsafe: float | None, workers: int | None
 ) -> None:
     """Run a School: poll the Keeper and run its share of koi until SIGTERM.
 
     Needs KOIPOND_KEEPER_URL and KOIPOND_TOKEN (a key with the school role); with the bundled target,
     KOIPOND_TARGET_ADMIN_TOKEN lets koi mint their users' tokens from the origins listed in
     KOIPOND_TOKEN_MINT_ORIGINS (scheme://host:port, comma-separated; no other target ever receives it).
+
+    One School uses every core it may: this process polls the Keeper as one School (one id, one
+    capacity for all its workers, one /metrics summing them), and --workers processes host the koi;
+    a worker that dies is restarted with its koi.
     """
     import importlib
 
@@ -296,6 +308,7 @@ def school_command(
         "school_capacity": capacity,
         "metrics_port": metrics_port,
         "failsafe_seconds": failsafe,
+        "school_workers": workers,
     }
     main = importlib.import_module(SCHOOL_MAIN)
     try:

@@ -62,6 +62,8 @@ class PondConfig:
     target_port: int = 0
     schools: int = 0
     school_capacity: int = 5000
+    # Worker processes per School: 1 (koi in the School's own process) keeps a test pond cheap.
+    school_workers: int = 1
     state_dir: Path = Path(".pond")
     # Keep the embedded AWS's state in state_dir/aws and restore it on start (`koipond up`). Off by
     # default: tests and the demo start from an empty pond and never write a state dir of their own.
@@ -240,6 +242,8 @@ class LocalPond:
             str(self.config.school_capacity),
             "--metrics-port",
             str(port),
+            "--workers",
+            str(self.config.school_workers),
         ]
         url = f"http://{self.config.host}:{port}"
         school = PondProcess(school_id, args, env, self.logs / f"{school_id}.log", f"{url}/healthz")

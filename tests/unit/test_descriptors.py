@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from school_container.descriptors import RESERVED_DESCRIPTORS, koi_room, raise_open_file_limit
-from school_container.main import koi_capacity
+from school_container.main import SPLIT_SLACK, koi_capacity
 from school_container.settings import SchoolSettings
 
 
@@ -48,3 +48,11 @@ def test_the_soft_limit_is_raised_to_the_hard_one() -> None:
         assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_several_workers_advertise_the_sum_of_their_rooms(caplog: pytest.LogCaptureFixture) -> None:
+    room = 1024 - 100 - RESERVED_DESCRIPTORS
+    with caplog.at_level(logging.WARNING, "koipond.school"):
+        assert koi_capacity(settings(100_000, 100), open_file_limit=1024, workers=3) == 3 * (room - SPLIT_SLACK)
+    assert "3 worker(s)" in caplog.text
+    assert koi_capacity(settings(1000, 100), open_file_limit=1024, workers=3) == 1000, "the setting is the School's"

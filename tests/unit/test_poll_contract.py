@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from koipond.api.poll import LoadTestSpecsRequest, LoadTestSpecsResponse, PollResponse
 from koipond.models.schools import PollAnswer
 from school_container.keeper_link import KeeperLink
+from school_container.koi_host import KoiHost
 from school_container.metrics import SchoolMetrics
 from school_container.school import School
 from school_container.tokens import TokenSource
@@ -148,7 +149,8 @@ def school_against(keeper: ScriptedKeeper) -> tuple[School, KeeperLink, SchoolMe
     link = KeeperLink("http://keeper.test", "school-token", "s1", transport=httpx.MockTransport(keeper))
     metrics = SchoolMetrics()
     # Neither koi traffic nor tokens are reached: no poll here assigns a koi.
-    school = School(link, cast(WebApi, None), cast(TokenSource, None), metrics, 800, 60.0, 0.0)
+    host = KoiHost(cast(WebApi, None), cast(TokenSource, None), metrics, 0.0)
+    school = School(link, host, metrics, 800, 60.0)
     return school, link, metrics
 
 

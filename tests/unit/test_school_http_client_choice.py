@@ -1,4 +1,4 @@
-"""The School's HTTP client is chosen by one setting, and pyreqwest stays the default for now."""
+"""The School's HTTP client is chosen by one setting: its own (native) by default, pyreqwest as the fallback."""
 
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ def settings(monkeypatch: pytest.MonkeyPatch, choice: str | None) -> SchoolSetti
     return SchoolSettings()  # type: ignore[call-arg]
 
 
-def test_pyreqwest_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert type(web_api_for(settings(monkeypatch, None))) is ReqwestWebApi
+def test_native_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert type(web_api_for(settings(monkeypatch, None))) is NativeWebApi
 
 
-def test_native_is_chosen_by_its_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert type(web_api_for(settings(monkeypatch, "native"))) is NativeWebApi
+def test_pyreqwest_is_chosen_by_its_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert type(web_api_for(settings(monkeypatch, "pyreqwest"))) is ReqwestWebApi
 
 
 def test_an_unknown_client_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

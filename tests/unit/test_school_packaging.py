@@ -7,8 +7,7 @@ from typing import cast
 
 import yaml
 
-from school_container.main import probe_app
-from school_container.metrics import SchoolMetrics
+from school_container.main import Exposition, probe_app
 from school_container.school import School
 from school_container.settings import SchoolSettings
 
@@ -24,7 +23,7 @@ def container() -> dict:  # type: ignore[type-arg]
 
 
 def test_probes_hit_routes_the_school_serves() -> None:
-    app = probe_app(cast(School, None), SchoolMetrics())  # routes only; no request is served here
+    app = probe_app(cast(School, None), cast(Exposition, None))  # routes only; no request is served here
     served = {route.resource.canonical for route in app.router.routes() if route.resource is not None}
     spec = container()
     assert spec["livenessProbe"]["httpGet"]["path"] in served
