@@ -112,7 +112,7 @@ bench: env ## benchmarks: the School vs wrk, k6, Locust on this machine, ratios 
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get install -y -q $(BENCH_APT) || { apt-get update -q && apt-get install -y -q $(BENCH_APT); } || exit 1; \
 	fi
-	@status=0; for b in bench/bench_throughput.py bench/bench_idle_koi.py bench/bench_scale.py bench/bench_keeper.py; do \
+	@status=0; for b in bench/bench_throughput.py bench/bench_idle_koi.py bench/bench_scale.py bench/bench_workers.py bench/bench_koi_per_core.py bench/bench_keeper.py; do \
 	  echo "== $$b"; $(BIN)/python $$b || status=1; done; exit $$status
 
 bench-keeper: env ## the Keeper bench alone: DynamoDB units per poll and allocator pass, a pond of simulated Schools (BENCH_QUICK=1: short)
