@@ -37,6 +37,8 @@ TOKEN_MINT_ORIGINS = "KOIPOND_TOKEN_MINT_ORIGINS"
 # The only S3 locations (s3://bucket/prefix, comma-separated) behavior sources may read usage exports from;
 # unset: none, so every S3 source is refused. The release tick's IAM grants read of exactly these.
 BEHAVIOR_SOURCE_LOCATIONS = "KOIPOND_BEHAVIOR_SOURCE_LOCATIONS"
+BEHAVIOR_MOVE_BATCH_PERCENT = "KOIPOND_BEHAVIOR_MOVE_BATCH_PERCENT"
+BEHAVIOR_MOVE_INTERVAL_SECONDS = "KOIPOND_BEHAVIOR_MOVE_INTERVAL_SECONDS"
 # Caps on token jobs: users per job, jobs still running per caller, batches the worker queues per plan step.
 TOKEN_MAX_USERS_PER_JOB = "KOIPOND_TOKEN_MAX_USERS_PER_JOB"
 TOKEN_MAX_RUNNING_JOBS = "KOIPOND_TOKEN_MAX_RUNNING_JOBS"

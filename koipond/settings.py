@@ -81,6 +81,19 @@ class Settings(BaseSettings):
         description=f"{envvars.BEHAVIOR_SOURCE_LOCATIONS}: comma-separated s3://bucket/prefix locations behavior "
         "sources may read usage exports from; empty refuses every S3 source.",
     )
+    behavior_move_batch_percent: float = Field(
+        default=10.0,
+        gt=0,
+        le=100,
+        description=f"{envvars.BEHAVIOR_MOVE_BATCH_PERCENT}: share of a following test's koi moved onto a new"
+        " behavior version per interval.",
+    )
+    behavior_move_interval_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description=f"{envvars.BEHAVIOR_MOVE_INTERVAL_SECONDS}: time between two batches of that move.",
+    )
     token_mint_origins: str = Field(
         default="",
         description=f"{envvars.TOKEN_MINT_ORIGINS}: comma-separated origins (scheme://host:port) the mint token may"

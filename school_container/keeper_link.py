@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import random
+import time
 
 import httpx
 from pydantic import ValidationError
@@ -44,6 +46,8 @@ class KeeperLink:
         )
         self._behaviors: dict[tuple[str, int | None], BehaviorDocument] = {}
         self._specs: dict[str, LoadTestSpec] = {}
+        self._fetched_at: dict[str, float] = {}  # monotonic time each spec was read
+        self._clock = time.monotonic
         self.failures = 0
 
     async def poll(self, capacity: int, running: dict[str, int], known_version: int | None) -> PollResponse:
@@ -70,8 +74,22 @@ class KeeperLink:
         ceiling = min(MAX_BACKOFF_SECONDS, interval * 2 ** min(self.failures, 10))
         return rng.uniform(interval / 2, max(interval / 2, ceiling))
 
+    def _stale(self, test_id: str, now: float) -> bool:
+        """Whether a spec must be read (again): never read, or it follows its behavior's latest version and
+        its ``refresh_seconds`` have passed (a pinned test's spec never changes)."""
+        spec = self._specs.get(test_id)
+        if spec is None:
+            return True
+        refresh = spec.refresh_seconds if spec.follow_latest else None
+        return refresh is not None and now - self._fetched_at.get(test_id, -math.inf) >= refresh
+
+    def follows_latest(self, test_ids: list[str]) -> bool:
+        """Whether any of the tests follows its behavior's latest version (its koi may move between versions)."""
+        return any(spec.follow_latest for spec in self.known_specs(test_ids).values())
+
     async def fetch_specs(self, test_ids: list[str]) -> list[str]:
-        """Fetch what the given tests run, once per test (a test's spec never changes): see :meth:`known_specs`.
+        """Fetch what the given tests run, once per test, and again every ``refresh_seconds`` for a test that
+        follows its behavior's latest version: see :meth:`known_specs`.
 
         Returns:
             The ids the Keeper says do not exist.
@@ -79,7 +97,8 @@ class KeeperLink:
         Raises:
             KeeperUnreachableError: a fetch failed; specs fetched before it are kept.
         """
-        wanted = sorted(set(test_ids) - set(self._specs))
+        now = self._clock()
+        wanted = sorted(i for i in set(test_ids) if self._stale(i, now))
         missing: list[str] = []
         for offset in range(0, len(wanted), MAX_SPECS_PER_REQUEST):
             request = LoadTestSpecsRequest(test_ids=wanted[offset : offset + MAX_SPECS_PER_REQUEST])
@@ -92,6 +111,7 @@ class KeeperLink:
             except (httpx.HTTPError, ValueError) as exc:
                 raise KeeperUnreachableError(f"test specs: {type(exc).__name__}: {exc}") from exc
             self._specs.update((spec.test_id, spec) for spec in answer.specs)
+            self._fetched_at.update((spec.test_id, now) for spec in answer.specs)
             missing.extend(answer.missing)
         return missing
 
@@ -102,6 +122,7 @@ class KeeperLink:
     def forget_specs(self, keep: set[str]) -> None:
         """Drop the specs of tests no longer assigned nor running, so the cache follows the School's work."""
         self._specs = {i: spec for i, spec in self._specs.items() if i in keep}
+        self._fetched_at = {i: at for i, at in self._fetched_at.items() if i in keep}
 
     async def behavior(self, name: str, version: int | None) -> BehaviorDocument:
         """A behavior document, cached: a stored version never changes."""

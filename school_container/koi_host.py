@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from school_container.koi import Koi, LoadTestContext
 from school_container.metrics import SchoolMetrics
-from school_container.orders import SOLE, KoiOrder, Slot, share_of
+from school_container.orders import SOLE, KoiOrder, Lane, Slot, share_of
 from school_container.reconcile import Desired, plan_changes
 from school_container.timers import KoiClock
 from school_container.tokens import TokenSource, TokenUnavailableError
@@ -38,10 +40,17 @@ class KoiHosting(Protocol):
 
 
 @dataclass
-class RunningTest:
+class RunningLane:
+    """The koi of one test running one behavior version (a test has two while its koi move to a new one)."""
+
+    test_id: str
     identity: tuple[str, ...]
     context: LoadTestContext
     koi: dict[int, asyncio.Task[None]] = field(default_factory=dict)
+
+
+def lane_key(test_id: str, version: int) -> str:
+    return f"{test_id}@{version}"
 
 
 class KoiHost:
@@ -54,87 +63,112 @@ class KoiHost:
         metrics: SchoolMetrics,
         startup_spread_seconds: float,
         slot: Slot = SOLE,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._web_api = web_api
         self._tokens = tokens
         self._metrics = metrics
         self._spread = startup_spread_seconds
         self._slot = slot
-        self._tests: dict[str, RunningTest] = {}
+        self._now = now
+        self._lanes: dict[str, RunningLane] = {}  # by lane_key
         self._clock = KoiClock()  # one timer queue for every koi of every test on this host
 
     @property
     def koi_count(self) -> int:
-        return sum(len(t.koi) for t in self._tests.values())
+        return sum(len(lane.koi) for lane in self._lanes.values())
 
     def counts(self) -> dict[str, int]:
-        return {test_id: len(t.koi) for test_id, t in self._tests.items()}
+        """Koi running per test (over its versions)."""
+        counts: dict[str, int] = {}
+        for lane in self._lanes.values():
+            counts[lane.test_id] = counts.get(lane.test_id, 0) + len(lane.koi)
+        return counts
 
     async def running(self) -> dict[str, int]:
         return self.counts()
 
     async def apply(self, orders: Sequence[KoiOrder]) -> dict[str, int]:
-        """Start and stop exactly the koi of this host's share that differ from ``orders``; leave the rest alone."""
-        running = {tid: frozenset(t.koi) for tid, t in self._tests.items()}
-        identities = {tid: t.identity for tid, t in self._tests.items()}
+        """Start and stop exactly the koi of this host's share that differ from ``orders``; leave the rest alone.
+
+        Koi are reconciled per lane (a test's koi on one behavior version), so while a following test's koi
+        move to a new version only the batch that moves now restarts.
+        """
+        running = {key: frozenset(lane.koi) for key, lane in self._lanes.items()}
+        identities = {key: lane.identity for key, lane in self._lanes.items()}
         desired: dict[str, Desired] = {}
-        runnable: dict[str, KoiOrder] = {}
+        runnable: dict[str, tuple[KoiOrder, Lane]] = {}
+        now = self._now()
         for order in orders:
             if order.runnable:
-                runnable[order.test_id] = order
-                desired[order.test_id] = Desired(order.test_id, share_of(order.ranges, self._slot), order.identity)
-            elif order.test_id in running:  # what it runs could not be read now: keep what runs, start nothing
-                desired[order.test_id] = Desired(order.test_id, running[order.test_id], identities[order.test_id])
+                for lane in order.lanes(share_of(order.ranges, self._slot), now):
+                    key = lane_key(order.test_id, lane.version)
+                    runnable[key] = (order, lane)
+                    desired[key] = Desired(key, lane.koi, order.identity(lane.version))
+            else:  # what it runs could not be read now: keep what runs, start nothing
+                for key, held in self._lanes.items():
+                    if held.test_id == order.test_id:
+                        desired[key] = Desired(key, running[key], identities[key])
         plan = plan_changes(running, identities, desired)
-        for test_id, indexes in plan.stop.items():
-            await self._stop_koi(test_id, indexes)
-        for test_id, indexes in plan.start.items():
-            await self._start_koi(runnable[test_id], desired[test_id], indexes)
+        for key, indexes in plan.stop.items():
+            await self._stop_koi(key, indexes)
+        for key, indexes in plan.start.items():
+            await self._start_koi(key, *runnable[key], desired[key], indexes)
         return self.counts()
 
-    async def _start_koi(self, order: KoiOrder, want: Desired, indexes: frozenset[int]) -> None:
-        spec, behavior, test_id = order.spec, order.behavior, order.test_id
-        if spec is None or behavior is None:
+    async def _start_koi(self, key: str, order: KoiOrder, lane: Lane, want: Desired, indexes: frozenset[int]) -> None:
+        spec, test_id = order.spec, order.test_id
+        if spec is None:
             return  # only runnable orders are planned to start
         try:
             tokens = await self._tokens.tokens_for(spec.target, spec.workspace, sorted(indexes))
         except TokenUnavailableError as exc:
             log.error("cannot start %d koi of %s: %s", len(indexes), test_id, exc)
             return
-        running = self._tests.get(test_id)
-        if running is None:
+        existing = self._lanes.get(key)
+        if existing is None:
             context = LoadTestContext(
                 test_id=test_id,
                 workspace=spec.workspace,
                 target=spec.target.rstrip("/"),
-                behavior=behavior,
+                behavior=lane.behavior,
                 web_api=self._web_api,
                 metrics=self._metrics,
                 startup_spread_seconds=self._spread,
                 clock=self._clock,
             )
-            running = self._tests[test_id] = RunningTest(identity=want.identity, context=context)
+            existing = self._lanes[key] = RunningLane(test_id=test_id, identity=want.identity, context=context)
         for index in indexes:
-            koi = Koi(running.context, index, tokens[index])
+            koi = Koi(existing.context, index, tokens[index])
             task = asyncio.create_task(koi.swim(), name=f"koi-{test_id}-{index}")
-            task.add_done_callback(functools.partial(self._koi_ended, test_id, index))
-            running.koi[index] = task
-        self._metrics.koi.labels(test_id).set(len(running.koi))
+            task.add_done_callback(functools.partial(self._koi_ended, key, index))
+            existing.koi[index] = task
+        self._count(test_id)
 
-    def _koi_ended(self, test_id: str, index: int, task: asyncio.Task[None]) -> None:
+    def _count(self, test_id: str) -> None:
+        """Set the test's koi gauge to its koi over every lane (removed when none is left)."""
+        koi = self.counts().get(test_id)
+        if koi is None:
+            with contextlib.suppress(KeyError):  # never set: none of its koi started
+                self._metrics.koi.remove(test_id)
+        else:
+            self._metrics.koi.labels(test_id).set(koi)
+
+    def _koi_ended(self, key: str, index: int, task: asyncio.Task[None]) -> None:
         """A koi that died on its own (a bug, not a stop) is forgotten, so the next apply restarts it."""
         if task.cancelled():
             return
-        running = self._tests.get(test_id)
+        running = self._lanes.get(key)
         if running is not None and running.koi.get(index) is task:
             del running.koi[index]
-            self._metrics.koi.labels(test_id).set(len(running.koi))
+            self._metrics.koi.labels(running.test_id).set(self.counts().get(running.test_id, 0))
         error = task.exception()
         self._metrics.koi_crashes.inc()
-        log.error("koi %d of %s ended unexpectedly: %r", index, test_id, error)
+        log.error("koi %d of %s ended unexpectedly: %r", index, key, error)
 
-    async def _stop_koi(self, test_id: str, indexes: frozenset[int]) -> None:
-        running = self._tests[test_id]
+    async def _stop_koi(self, key: str, indexes: frozenset[int]) -> None:
+        running = self._lanes[key]
+        test_id = running.test_id
         tasks = [running.koi.pop(i) for i in indexes if i in running.koi]
         for task in tasks:
             task.cancel()
@@ -149,17 +183,15 @@ class KoiHost:
                     STOP_TIMEOUT_SECONDS,
                     _where(next(iter(stuck))),
                 )
-        if running.koi:
-            self._metrics.koi.labels(test_id).set(len(running.koi))
-        else:
-            del self._tests[test_id]
-            self._metrics.koi.remove(test_id)
+        if not running.koi and self._lanes.get(key) is running:
+            del self._lanes[key]
+        self._count(test_id)
 
     async def stop_all(self, reason: str) -> None:
-        if self._tests:
+        if self._lanes:
             log.warning("stopping all %d koi: %s", self.koi_count, reason)
-        for test_id in list(self._tests):
-            await self._stop_koi(test_id, frozenset(self._tests[test_id].koi))
+        for key in list(self._lanes):
+            await self._stop_koi(key, frozenset(self._lanes[key].koi))
 
 
 def _where(task: asyncio.Task[Any]) -> str:

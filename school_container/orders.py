@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from koipond.api.poll import LoadTestSpec, PollRange
 from koipond.models.behavior import BehaviorDocument
+from koipond.services.behavior_moves import version_of_koi
 
 Range = tuple[int, int]  # half-open [start, end) of koi indexes
 
@@ -38,24 +40,52 @@ class KoiOrder:
 
     ``spec`` and ``behavior`` are None when the poller could not read them now: the host keeps what it
     runs of the test and starts none of it (never stop koi for a failed read; the next poll tries again).
+    ``previous`` is the document of the version a following test's koi are moving from (the spec's
+    ``behavior_change``), None when no move is under way or it could not be read (then every koi runs
+    ``behavior``).
     """
 
     test_id: str
     ranges: tuple[Range, ...]
     spec: LoadTestSpec | None = None
     behavior: BehaviorDocument | None = None
+    previous: BehaviorDocument | None = None
 
     @property
     def runnable(self) -> bool:
         return self.spec is not None and self.behavior is not None
 
-    @property
-    def identity(self) -> tuple[str, ...]:
-        """Behavior name+version, target, workspace: what a koi is built from (a change restarts the test's koi)."""
+    def identity(self, version: int) -> tuple[str, ...]:
+        """Behavior name+version, target, workspace: what a koi is built from (a change restarts the koi)."""
         if self.spec is None:
             raise ValueError(f"the spec of {self.test_id} is unknown")
-        behavior = self.spec.behavior
-        return (behavior.name, str(behavior.version), self.spec.target, self.spec.workspace)
+        return (self.spec.behavior.name, str(version), self.spec.target, self.spec.workspace)
+
+    def lanes(self, koi: frozenset[int], now: datetime) -> list[Lane]:
+        """``koi`` split by the behavior version each runs at ``now``: one lane, or two while a move is under way.
+
+        A koi's version comes from :func:`koipond.services.behavior_moves.version_of_koi` alone, so every
+        host (and every School) moves the same koi in the same batch, and a moved koi never moves back.
+        """
+        if self.spec is None or self.behavior is None:
+            raise ValueError(f"the spec of {self.test_id} is unknown")
+        current = self.spec.behavior.version or 0  # None (the latest, read once) is one lane of its own
+        change = self.spec.behavior_change
+        if change is None or self.previous is None or change.to_version != current:
+            return [Lane(current, koi, self.behavior)]
+        move = change.domain()
+        moved = frozenset(i for i in koi if version_of_koi(i, move, current, now) == current)
+        lanes = [Lane(current, moved, self.behavior), Lane(move.from_version, koi - moved, self.previous)]
+        return [lane for lane in lanes if lane.koi]
+
+
+@dataclass(frozen=True)
+class Lane:
+    """Koi of one test that run one behavior version."""
+
+    version: int
+    koi: frozenset[int]
+    behavior: BehaviorDocument
 
 
 def ranges_of(ranges: Iterable[PollRange]) -> tuple[Range, ...]:
@@ -97,6 +127,7 @@ def orders_to_wire(orders: Sequence[KoiOrder]) -> list[dict[str, Any]]:
             "ranges": [list(r) for r in o.ranges],
             "spec": o.spec.model_dump(mode="json") if o.spec is not None else None,
             "behavior": o.behavior.model_dump(mode="json") if o.behavior is not None else None,
+            "previous": o.previous.model_dump(mode="json") if o.previous is not None else None,
         }
         for o in orders
     ]
@@ -109,6 +140,7 @@ def orders_from_wire(data: Sequence[Mapping[str, Any]]) -> tuple[KoiOrder, ...]:
             ranges=tuple((int(start), int(end)) for start, end in o["ranges"]),
             spec=LoadTestSpec.model_validate(o["spec"]) if o["spec"] is not None else None,
             behavior=BehaviorDocument.model_validate(o["behavior"]) if o["behavior"] is not None else None,
+            previous=BehaviorDocument.model_validate(o["previous"]) if o.get("previous") is not None else None,
         )
         for o in data
     )

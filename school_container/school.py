@@ -39,9 +39,9 @@ class School:
         # (no assignments) means "keep running this one".
         self._assigned: Sequence[PollAssignment] = ()
         self._assigned_version: int | None = None
-        # What each assigned test's koi run, read once per test (a test's behavior never changes while it
-        # runs; "latest" is read when the test first comes to this School), so every host gets the same.
-        self._behaviors: dict[str, BehaviorDocument] = {}
+        # Behavior documents by (name, version), read once each (a stored version never changes), so every
+        # host gets the same; a test that follows its behavior's latest version may need two at once.
+        self._behaviors: dict[tuple[str, int | None], BehaviorDocument] = {}
         self._last_contact = time.monotonic()
         self._rng = random.Random()  # noqa: S311 - poll jitter, not security
         self.interval = 5.0
@@ -85,8 +85,10 @@ class School:
             return
         if answer.assignments is not None:
             self._assigned, self._assigned_version = answer.assignments, answer.allocation_version
-        elif self.koi_count == sum(a.koi for a in self._assigned):
-            return  # unchanged, and every koi of it runs: nothing to do
+        elif self.koi_count == sum(a.koi for a in self._assigned) and not self._link.follows_latest(
+            [a.test_id for a in self._assigned]
+        ):
+            return  # unchanged, every koi of it runs, and none may move to a new behavior version: nothing to do
         # Also when unchanged: koi that crashed or could not start last time are started again.
         await self.reconcile(self._assigned)
 
@@ -101,11 +103,19 @@ class School:
         orders = []
         for a in assignments:
             spec = specs.get(a.test_id)
-            orders.append(KoiOrder(a.test_id, ranges_of(a.ranges), spec, await self._behavior_of(spec)))
+            change = None if spec is None else spec.behavior_change
+            current = None if spec is None else await self._behavior_of(spec, spec.behavior.version)
+            previous = None if spec is None or change is None else await self._behavior_of(spec, change.from_version)
+            orders.append(KoiOrder(a.test_id, ranges_of(a.ranges), spec, current, previous))
         self._running = await self._hosts.apply(orders)
         keep = set(test_ids) | set(self._running)
         self._link.forget_specs(keep)
-        self._behaviors = {i: document for i, document in self._behaviors.items() if i in keep}
+        in_use = {
+            (spec.behavior.name, version)
+            for spec in self._link.known_specs(list(keep)).values()
+            for version in (spec.behavior.version, spec.behavior_change.from_version if spec.behavior_change else None)
+        }
+        self._behaviors = {key: document for key, document in self._behaviors.items() if key in in_use}
 
     async def _specs_of(self, test_ids: list[str]) -> dict[str, LoadTestSpec]:
         try:
@@ -117,17 +127,17 @@ class School:
             log.error("the Keeper assigned koi of tests it does not know: %s", ", ".join(missing))
         return self._link.known_specs(test_ids)
 
-    async def _behavior_of(self, spec: LoadTestSpec | None) -> BehaviorDocument | None:
-        if spec is None:
-            return None
-        document = self._behaviors.get(spec.test_id)
+    async def _behavior_of(self, spec: LoadTestSpec, version: int | None) -> BehaviorDocument | None:
+        """Version ``version`` of the spec's behavior (None: the latest), or None when it cannot be read now."""
+        key = (spec.behavior.name, version)
+        document = self._behaviors.get(key)
         if document is None:
             try:
-                document = await self._link.behavior(spec.behavior.name, spec.behavior.version)
+                document = await self._link.behavior(*key)
             except KeeperUnreachableError as exc:
-                log.error("cannot start koi of %s: %s", spec.test_id, exc)
+                log.error("cannot start koi of %s (behavior %s v%s): %s", spec.test_id, key[0], version, exc)
                 return None
-            self._behaviors[spec.test_id] = document
+            self._behaviors[key] = document
         return document
 
     async def stop_everything(self, reason: str) -> None:

@@ -20,10 +20,6 @@ from koipond.models.tests import LoadTest
 from koipond.services.behavior_moves import BehaviorChange, FollowedBehavior
 
 MAX_SPECS_PER_REQUEST = 100  # one BatchGetItem
-# How often a School reads again the spec of a test that follows its behavior's latest version: a new
-# version is published at most hourly (a source's schedule), so a minute's delay is nothing, and the
-# reads stay one batched request a minute per School.
-FOLLOW_REFRESH_SECONDS = 60.0
 
 # Answers are read by Schools of other versions: unknown fields pass (a newer Keeper may add some),
 # missing or renamed ones fail. Field names and order are the JSON Schools have always read.
@@ -174,7 +170,7 @@ class LoadTestSpec(BaseModel):
             tags=list(test.tags),
             follow_latest=test.behavior.follow_latest,
             behavior_change=None if change is None else BehaviorChangeOut.from_domain(change),
-            refresh_seconds=FOLLOW_REFRESH_SECONDS if test.behavior.follow_latest else None,
+            refresh_seconds=followed.refresh_seconds if followed is not None and test.behavior.follow_latest else None,
         )
 
 

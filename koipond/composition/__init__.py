@@ -145,7 +145,12 @@ def build_keeper(
         polls=polls,
         allocator=allocator,
         auth=auth,
-        behaviors=BehaviorService(behaviors_repo, clock),
+        behaviors=BehaviorService(
+            behaviors_repo,
+            clock,
+            settings.behavior_move_batch_percent / 100,
+            settings.behavior_move_interval_seconds,
+        ),
         behavior_sources=BehaviorSourceService(
             DynamoBehaviorSourceRepository(table),
             behaviors_repo,

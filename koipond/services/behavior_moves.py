@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 DEFAULT_BATCH_FRACTION = 0.1
 DEFAULT_INTERVAL_SECONDS = 60.0
+# How often a School reads again the spec of a following test, at most: a new version is published at most
+# hourly (a source's schedule), so a minute's delay is nothing, and the reads stay one batched request a
+# minute per School. Never longer than the move's interval, so no School misses a batch boundary.
+FOLLOW_REFRESH_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -80,10 +84,12 @@ def version_of_koi(koi_index: int, change: BehaviorChange | None, current_versio
 
 @dataclass(frozen=True)
 class FollowedBehavior:
-    """What a test following its behavior runs now: the latest version, and the change onto it while under way."""
+    """What a test following its behavior runs now: the latest version, the change onto it while under way,
+    and how often a School must read this again."""
 
     version: int
     change: BehaviorChange | None = None
+    refresh_seconds: float = FOLLOW_REFRESH_SECONDS
 
 
 def follow(
@@ -106,11 +112,15 @@ def follow(
 
     Returns:
         The latest version; with a change from the version before it while its batches are still moving,
-        unless the test started on the latest version (its koi have run nothing else).
+        unless the test started on the latest version (its koi have run nothing else). The first batch moves
+        one refresh after the version was published: by then every School has read the new spec, so none
+        learns of the change late and moves two batches at once.
     """
-    change = BehaviorChange(latest_version - 1, latest_version, published_at, batch_fraction, interval_seconds)
+    refresh = min(FOLLOW_REFRESH_SECONDS, interval_seconds)
+    starts = published_at + timedelta(seconds=refresh)
+    change = BehaviorChange(latest_version - 1, latest_version, starts, batch_fraction, interval_seconds)
     if started_on is None or latest_version <= started_on:
-        return FollowedBehavior(latest_version)
+        return FollowedBehavior(latest_version, None, refresh)
     # One interval of margin after the last batch: a School whose clock runs behind still moves its last batch.
-    finished = (now - published_at).total_seconds() > change.seconds_to_finish + interval_seconds
-    return FollowedBehavior(latest_version, None if finished else change)
+    finished = (now - starts).total_seconds() > change.seconds_to_finish + interval_seconds
+    return FollowedBehavior(latest_version, None if finished else change, refresh)

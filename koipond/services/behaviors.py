@@ -15,7 +15,7 @@ from koipond.models.behavior_cursors import cursor_version
 from koipond.models.behavior_diff import BehaviorDiff, diff_behaviors
 from koipond.models.history import EventKind
 from koipond.models.tests import LoadTest
-from koipond.services.behavior_moves import FollowedBehavior, follow
+from koipond.services.behavior_moves import DEFAULT_BATCH_FRACTION, DEFAULT_INTERVAL_SECONDS, FollowedBehavior, follow
 from koipond.services.history import new_event
 from koipond.services.ports.behaviors import BehaviorRepository
 
@@ -23,9 +23,17 @@ _RETRIES_ON_RACE = 3
 
 
 class BehaviorService:
-    def __init__(self, behaviors: BehaviorRepository, clock: Clock) -> None:
+    def __init__(
+        self,
+        behaviors: BehaviorRepository,
+        clock: Clock,
+        move_batch_fraction: float = DEFAULT_BATCH_FRACTION,
+        move_interval_seconds: float = DEFAULT_INTERVAL_SECONDS,
+    ) -> None:
         self._behaviors = behaviors
         self._clock = clock
+        # How fast a following test's koi move onto a new version: a share of them per interval.
+        self._move = (move_batch_fraction, move_interval_seconds)
 
     def get(self, name: str, version: int | None = None) -> StoredBehavior:
         return self._behaviors.get(name, version)
@@ -70,7 +78,7 @@ class BehaviorService:
             if ref.name not in latest:
                 latest[ref.name] = self._behaviors.get(ref.name)
             stored = latest[ref.name]
-            followed[test.id] = follow(stored.version, stored.created_at, ref.version, now)
+            followed[test.id] = follow(stored.version, stored.created_at, ref.version, now, *self._move)
         return followed
 
     def put(self, name: str, document: dict[str, Any], actor: str) -> StoredBehavior:

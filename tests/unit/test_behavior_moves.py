@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from koipond.services.behavior_moves import (
+    FOLLOW_REFRESH_SECONDS,
     BehaviorChange,
     batches_moved,
     follow,
@@ -75,5 +76,14 @@ def test_a_test_that_started_on_the_latest_version_has_no_change_to_make() -> No
     assert follow(3, START, 3, START).change is None
     under_way = follow(4, START, 3, START + timedelta(seconds=30))
     assert under_way.version == 4
-    assert under_way.change == BehaviorChange(3, 4, START)
+    # The first batch moves one refresh after publishing: every School has read the new spec by then.
+    assert under_way.change == BehaviorChange(3, 4, START + timedelta(seconds=FOLLOW_REFRESH_SECONDS))
+    assert under_way.refresh_seconds == FOLLOW_REFRESH_SECONDS
     assert follow(4, START, 3, START + timedelta(hours=1)).change is None  # long finished
+
+
+def test_schools_read_a_following_spec_at_least_once_per_batch_interval() -> None:
+    fast = follow(4, START, 3, START, batch_fraction=0.5, interval_seconds=5.0)
+    assert fast.refresh_seconds == 5.0
+    assert fast.change is not None
+    assert fast.change.started_at == START + timedelta(seconds=5)

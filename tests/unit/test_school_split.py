@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -89,7 +91,10 @@ def test_orders_survive_the_pipe_to_a_worker() -> None:
     )
     orders = (KoiOrder("lt-1", ((0, 10), (20, 25)), spec, behavior), KoiOrder("lt-2", ((5, 6),)))
     assert orders_from_wire(orders_to_wire(orders)) == orders
-    assert orders[0].identity == ("b", "None", "http://t", "w")
+    # version None (the latest, read once) is one lane of its own, keyed 0
+    [lane] = orders[0].lanes(frozenset(range(3)), datetime.now(UTC))
+    assert (lane.version, lane.koi) == (0, frozenset(range(3)))
+    assert orders[0].identity(lane.version) == ("b", "0", "http://t", "w")
     assert not orders[1].runnable
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from koipond.api.poll import FOLLOW_REFRESH_SECONDS, LoadTestSpec
+from koipond.api.poll import LoadTestSpec
 from koipond.models.tests import BehaviorRef
-from koipond.services.behavior_moves import version_of_koi
+from koipond.services.behavior_moves import FOLLOW_REFRESH_SECONDS, version_of_koi
 from koipond.services.behaviors import BehaviorService
 from koipond.services.loadtests import NewLoadTest
 from tests.unit.services.behavior_source_fixtures import BASE_BEHAVIOR, pond_with_base
@@ -28,7 +28,7 @@ def test_a_following_test_starts_on_the_latest_version_and_its_spec_moves_to_eac
     change = spec.behavior_change.domain()
     assert (change.from_version, change.to_version, change.batches) == (1, 2, 10)
     on_new = [version_of_koi(i, change, 2, clock.now()) for i in range(100)].count(2)
-    assert on_new == 20  # two batches of ten after 90 s
+    assert on_new == 10  # 90 s after publishing: one refresh (60 s) to tell every School, then one batch of ten
 
 
 def test_a_pinned_test_keeps_its_version_and_needs_no_refresh() -> None:
