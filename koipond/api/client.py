@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -43,6 +43,8 @@ from koipond.notifications.kinds import NotificationKind
 from koipond.notifications.models import NotificationStatus
 
 _Answer = TypeVar("_Answer", bound=BaseModel)
+PageT = TypeVar("PageT", bound=BaseModel)
+ItemT = TypeVar("ItemT")
 
 
 class KeeperApiError(KoipondError):
@@ -132,17 +134,11 @@ class KeeperClient:
 
     def test_events(self, test_id: str, *, limit: int | None = None, newest_first: bool = False) -> list[EventOut]:
         """A test's history, following the pages: all of it, or the first ``limit`` events in that order."""
-        events: list[EventOut] = []
         params: dict[str, Any] = {"order": "newest" if newest_first else "oldest"}
-        while limit is None or len(events) < limit:
-            params["limit"] = 500 if limit is None else min(500, limit - len(events))
-            answer = self.request("GET", f"/v1/tests/{test_id}/events", params=params)
-            page = _parse(EventListOut, answer, "a page of events")
-            events.extend(page.events)
-            if not page.next_cursor:
-                break
-            params["cursor"] = page.next_cursor
-        return events
+        path = f"/v1/tests/{test_id}/events"
+        return self._paged(
+            path, params, limit, 500, EventListOut, "a page of events", lambda page: (page.events, page.next_cursor)
+        )
 
     def start_rollout(
         self, test_id: str, stages: Sequence[Mapping[str, Any] | StageIn], reason: str | None = None
@@ -218,17 +214,38 @@ class KeeperClient:
 
     def behavior_versions(self, name: str, *, limit: int | None = None) -> list[BehaviorVersionOut]:
         """A behavior's versions newest first, following the pages: all of them, or the newest ``limit``."""
-        versions: list[BehaviorVersionOut] = []
-        params: dict[str, Any] = {}
-        while limit is None or len(versions) < limit:
-            params["limit"] = 100 if limit is None else min(100, limit - len(versions))
-            answer = self.request("GET", f"/v1/behaviors/{name}/versions", params=params)
-            page = _parse(BehaviorVersionListOut, answer, "a page of behavior versions")
-            versions.extend(page.versions)
-            if not page.next_cursor:
+        path = f"/v1/behaviors/{name}/versions"
+        what = "a page of behavior versions"
+        return self._paged(
+            path, {}, limit, 100, BehaviorVersionListOut, what, lambda page: (page.versions, page.next_cursor)
+        )
+
+    def _paged(
+        self,
+        path: str,
+        params: dict[str, Any],
+        limit: int | None,
+        page_size: int,
+        model: type[PageT],
+        what: str,
+        read: Callable[[PageT], tuple[Sequence[ItemT], str | None]],
+    ) -> list[ItemT]:
+        """Every item of a cursor-paged listing, or the first ``limit``: each page asks for what is still wanted.
+
+        Args:
+            read: a page's items and its ``next_cursor`` (None after the last page).
+        """
+        found: list[ItemT] = []
+        params = dict(params)
+        while limit is None or len(found) < limit:
+            params["limit"] = page_size if limit is None else min(page_size, limit - len(found))
+            page = _parse(model, self.request("GET", path, params=params), what)
+            items, cursor = read(page)
+            found.extend(items)
+            if not cursor:
                 break
-            params["cursor"] = page.next_cursor
-        return versions
+            params["cursor"] = cursor
+        return found
 
     def diff_behavior(self, name: str, before: int, after: int | None = None) -> BehaviorDiffOut:
         """What changed from version ``before`` of a behavior to version ``after`` (None: the latest)."""
