@@ -23,6 +23,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.metrics_core import Metric
 
+from koipond import metric_names as mn
 from koipond.backoff import full_jitter_seconds
 from school_container import metrics_merge
 from school_container.orders import KoiOrder, Slot, orders_to_wire, summed
@@ -37,8 +38,6 @@ EXIT_SECONDS = 5.0  # after its drain, how long a worker may take to exit before
 # A count or an exposition is answered at once; a worker that takes longer is stuck, and a poll or a
 # scrape goes on without it. Orders may take long (tokens for thousands of koi): they are awaited.
 QUICK_ANSWER_SECONDS = 10.0
-WORKER_RESTARTS = "koi_pond_school_worker_restarts_total"
-WORKERS_UP = "koi_pond_school_workers"
 
 
 class PoolMetrics:
@@ -46,9 +45,9 @@ class PoolMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.restarts = Counter(
-            WORKER_RESTARTS.removesuffix("_total"), "Worker processes restarted after they exited.", registry=registry
+            mn.SCHOOL_WORKER_RESTARTS, "Worker processes restarted after they exited.", registry=registry
         )
-        self.up = Gauge(WORKERS_UP, "Worker processes running.", registry=registry)
+        self.up = Gauge(mn.SCHOOL_WORKERS, "Worker processes running.", registry=registry)
 
 
 class WorkerProcess:
