@@ -96,13 +96,7 @@ class ActionRateOut(BaseModel):
 
     @classmethod
     def of(cls, rate: diff.ActionRate) -> ActionRateOut:
-        return cls(
-            action=rate.action,
-            method=rate.method,
-            path=rate.path,
-            per_koi_per_hour=rate.per_koi_per_hour,
-            requests_per_second=rate.requests_per_second,
-        )
+        return cls.model_validate(rate, from_attributes=True)  # requests_per_second is the rate's property
 
 
 class RateChangeOut(BaseModel):
@@ -144,15 +138,7 @@ class FieldChangeOut(BaseModel):
 
     @classmethod
     def of(cls, change: diff.FieldChange) -> FieldChangeOut:
-        return cls(
-            section=change.section,
-            subject=change.subject,
-            field=change.field,
-            where=change.where,
-            kind=change.kind,
-            before=change.before,
-            after=change.after,
-        )
+        return cls.model_validate(change, from_attributes=True)  # where is the change's property
 
 
 class BehaviorDiffOut(BaseModel):

@@ -14,13 +14,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from koipond.models.behavior import BEHAVIOR_NAME_PATTERN
 from koipond.models.behavior_diff import BehaviorDiff, RateChange
-from koipond.models.durations import format_duration, parse_duration
+from koipond.models.durations import DurationSeconds, format_duration
 from koipond.models.guard import DEFAULT_CLUSTER
 from koipond.models.text import unsafe_character_problem
 
@@ -35,18 +35,6 @@ LABEL_NAME_PATTERN = r"^[a-zA-Z_][a-zA-Z0-9_]{0,127}$"
 CLUSTER_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 _S3_ONLY = ("bucket", "key", "format", "percentile")
 _PROMETHEUS_ONLY = ("cluster", "query", "users_query", "users")
-
-
-def _seconds(value: object) -> object:
-    """``"1d"`` or ``"90m"`` as seconds; whole numbers pass through as seconds."""
-    if isinstance(value, str):
-        return parse_duration(value)  # its ValueError names the bad text
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected a duration such as '1d' or '12h', or whole seconds; got {value!r}")
-    return value
-
-
-Seconds = Annotated[int, BeforeValidator(_seconds)]
 
 
 class BehaviorSource(BaseModel):
@@ -79,10 +67,10 @@ class BehaviorSource(BaseModel):
     users_query: str | None = Field(default=None, min_length=1, max_length=MAX_QUERY_LENGTH)
     users: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     method_label: str = Field(default="method", pattern=LABEL_NAME_PATTERN)
-    window: Seconds | None = Field(
+    window: DurationSeconds | None = Field(
         default=None, ge=60, le=MAX_SCHEDULE_SECONDS, description="The export's length, or $window in queries."
     )
-    schedule: Seconds = Field(
+    schedule: DurationSeconds = Field(
         default=DEFAULT_SCHEDULE_SECONDS,
         ge=MIN_SCHEDULE_SECONDS,
         le=MAX_SCHEDULE_SECONDS,

@@ -12,6 +12,9 @@ between parts.
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from pydantic import BeforeValidator
 
 DURATION_UNITS: dict[str, int] = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 """Unit letter -> seconds."""
@@ -54,3 +57,18 @@ def format_duration(seconds: float) -> str:
         if count:
             out.append(f"{count}{unit}")
     return "".join(out)
+
+
+def _duration_seconds(value: object) -> object:
+    """``"7d"``, ``"90s"`` or ``"1h30m"`` as seconds; whole numbers pass through as seconds."""
+    if isinstance(value, str):
+        return parse_duration(value)  # its ValueError names the bad text
+    if isinstance(value, bool) or not isinstance(value, int):
+        # ValueError, not TypeError: pydantic turns only ValueError into a 422 naming the field.
+        raise ValueError(f"expected a duration such as '15m' or '7d', or whole seconds; got {value!r}")
+    return value
+
+
+# One way to write a duration in every document and request body (rollout holds, deploy windows, behavior
+# sources); ranges are the field's own business, checked where the field is.
+DurationSeconds = Annotated[int, BeforeValidator(_duration_seconds)]
