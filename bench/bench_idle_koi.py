@@ -4,7 +4,7 @@ The bundled target (``koipond target``) runs on core 1; each client on core 0. B
 the same way: RSS with one connection held, then with N held; ``(RSS(N) - RSS(1)) / (N - 1)`` is the
 cost of one more connected client.
 
-* School: real ``Koi`` objects (``LoadTestContext``, ``ReqwestWebApi``, ``SchoolMetrics``) of a generated
+* School: real ``Koi`` objects (``LoadTestContext``, ``NativeWebApi``, ``SchoolMetrics``) of a generated
   behavior whose only action has rate 0: each koi joins its channel, then holds its websocket idle.
   Each websocket is its own connection (the School's client, not pooled); HTTP calls share 64.
 * k6: N VUs, each holding one ``k6/ws`` websocket with a token minted by the target's admin endpoint.
@@ -60,7 +60,7 @@ async def _idle_koi_worker(target_url: str, secret: str, n: int) -> dict[str, ob
     from koipond.models.behavior import BehaviorDocument
     from school_container.koi import Koi, LoadTestContext
     from school_container.metrics import SchoolMetrics
-    from school_container.web_api import ReqwestWebApi
+    from school_container.web_api import NativeWebApi
     from slacklike_target.tokens import TokenAuthority
 
     behavior = BehaviorDocument.model_validate(
@@ -71,7 +71,7 @@ async def _idle_koi_worker(target_url: str, secret: str, n: int) -> dict[str, ob
         }
     )
     metrics = SchoolMetrics()
-    web_api = ReqwestWebApi(64)
+    web_api = NativeWebApi(64)
     authority = TokenAuthority(secret)
     ctx = LoadTestContext("bench-idle", WORKSPACE, target_url, behavior, web_api, metrics, connect_spread(n))
 

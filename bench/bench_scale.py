@@ -1,6 +1,6 @@
 """One School-side process on one core holding ~20,000 connected koi of ``behaviors/average_user.yaml``.
 
-The bundled target runs on core 1; the koi (real ``Koi`` objects on one ``ReqwestWebApi`` and
+The bundled target runs on core 1; the koi (real ``Koi`` objects on one ``NativeWebApi``, the School's default, and
 ``SchoolMetrics``, tokens minted by the target's admin endpoint through the School's
 ``MintingTokenSource``, on uvloop as the School runs) on core 0. Koi start spread over a start-up
 window, settle, then the ``koi_pond_school_schedule_lag_seconds`` histogram is read over a measurement
@@ -8,8 +8,7 @@ window: its p99 is how late the School starts actions when one core carries that
 
 Limits of this machine, stated rather than hidden: a process may hold at most RLIMIT_NOFILE (hard)
 descriptors, and each connected koi holds one websocket, so N is capped at that limit minus the HTTP
-pool and a margin. Websockets are the School's own client; HTTP calls go through pyreqwest, at most
-HTTP_POOL in flight.
+pool and a margin. Websockets and HTTP calls are the School's own clients, HTTP at most HTTP_POOL in flight.
 
 ``BENCH_QUICK=1``: 1,000 koi, 10 s spread, 20 s window. Otherwise up to 20,000 koi, 120 s spread,
 30 s settle, 120 s window (``BENCH_SCALE_KOI``, ``BENCH_SCALE_SPREAD``, ``BENCH_SCALE_WINDOW`` override).
@@ -46,7 +45,7 @@ from koipond import metric_names as mn
 
 WANTED_KOI = 20_000
 HTTP_POOL = 64  # HTTP connections beside the websockets: ~210 calls/s, ~20 in flight on average
-FD_MARGIN = 40  # stdio, the event loops' epoll and wake-up descriptors (uvloop and pyreqwest's), spare
+FD_MARGIN = 40  # stdio, the event loop's epoll and wake-up descriptors, spare
 LAG_TARGET_SECONDS = 0.050
 STOP_GRACE_SECONDS = 30.0
 WORKSPACE = "bench"
@@ -172,10 +171,10 @@ async def _scale_worker(
     from school_container.memory import freeze_survivors, tune_collector
     from school_container.metrics import SchoolMetrics
     from school_container.tokens import MintingTokenSource
-    from school_container.web_api import ReqwestWebApi
+    from school_container.web_api import NativeWebApi
 
     metrics = SchoolMetrics()
-    web_api = ReqwestWebApi(HTTP_POOL)  # websockets are not pooled: one connection per koi
+    web_api = NativeWebApi(HTTP_POOL)  # websockets are not pooled: one connection per koi
     behavior = load_behavior_file(ROOT / "behaviors" / "average_user.yaml")
     ctx = LoadTestContext("bench-scale", WORKSPACE, target_url, behavior, web_api, metrics, spread)
     origins = MintOrigins.parse(target_url)

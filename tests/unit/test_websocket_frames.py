@@ -151,6 +151,26 @@ def test_messages_come_out_whole_and_in_order_however_fragmented_and_split(
     assert reader.failure is None
 
 
+@given(
+    st.integers(min_value=0, max_value=15),
+    st.sampled_from([0, 126, 65_535, 65_536]).flatmap(lambda base: st.binary(min_size=base, max_size=base + 140)),
+    st.booleans(),
+    st.sampled_from([0, 0x40]),
+    st.sampled_from([None, b"abcd"]),
+    st.integers(min_value=1, max_value=70_000),
+)
+def test_a_frame_read_whole_comes_out_as_it_does_in_pieces(
+    opcode: int, payload: bytes, fin: bool, rsv: int, mask: bytes | None, limit: int
+) -> None:
+    """The one-frame fast path of ``feed`` answers exactly what the general loop does, failures included."""
+    frame = server_frame(opcode, payload, fin=fin, rsv=rsv, mask=mask)
+    whole, split = FrameReader(max_message_bytes=limit), FrameReader(max_message_bytes=limit)
+    cuts = [1, *range(2, len(frame), max(1, len(frame) // 16))]  # a prefix is never a whole frame: general path
+    assert whole.feed(frame) == feed_in_pieces(split, frame, cuts)
+    assert repr(whole.failure) == repr(split.failure)
+    assert (whole.failure and whole.failure.close_code) == (split.failure and split.failure.close_code)
+
+
 @pytest.mark.parametrize("size", [0, 125, 126, 65_535, 65_536, 70_000])
 def test_every_length_encoding_is_read(size: int) -> None:
     payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
