@@ -136,6 +136,13 @@ def keeper_command(host: str, port: int, workers: int) -> None:
 @click.option("--target-port", type=int, default=8800, show_default=True, help="Bundled target port (0: any).")
 @click.option("--schools", type=click.IntRange(0, 64), default=2, show_default=True, help="School processes to run.")
 @click.option("--capacity", type=click.IntRange(0, 1_000_000), default=5000, show_default=True, help="koi per School.")
+@click.option(
+    "--school-workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes per School hosting its koi (see koipond school --workers); one keeps a laptop quiet.",
+)
 @state_dir_option(".pond", STATE_DIR_HELP)
 @click.option("--ephemeral", is_flag=True, help=EPHEMERAL_HELP)
 @click.option(
@@ -164,6 +171,7 @@ def up_command(
     target_port: int,
     schools: int,
     capacity: int,
+    school_workers: int,
     state_dir: Path,
     ephemeral: bool,
     poll_interval: float,
@@ -190,6 +198,7 @@ def up_command(
         target_port=target_port or free_port(),
         schools=schools,
         school_capacity=capacity,
+        school_workers=school_workers,
         with_target=True,
         state_dir=state_dir,
         persistent=not ephemeral,

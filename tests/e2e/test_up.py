@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,10 +16,10 @@ from local_pond.processes import free_port
 from tests.e2e.conftest import REPO
 
 
-def start_up(tmp_path: Path, aws_port: int, keeper_port: int) -> subprocess.Popen[str]:
+def start_up(tmp_path: Path, aws_port: int, keeper_port: int, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "KOIPOND_ADMIN_TOKEN": "e2e-admin", "COLUMNS": "200"}
     ports = ["--aws-port", str(aws_port), "--keeper-port", str(keeper_port), "--target-port", "0"]
-    args = ["up", *ports, "--prometheus-port", "0", "--schools", "1", "--state-dir", str(tmp_path)]
+    args = ["up", *ports, "--prometheus-port", "0", "--schools", "1", "--state-dir", str(tmp_path), *extra]
     return subprocess.Popen(
         [sys.executable, "-m", "koipond_cli.main", *args],
         env=env,
@@ -61,12 +62,15 @@ def _answers(port: int) -> bool:
 
 def test_up_prints_urls_and_token_and_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
     aws_port, keeper_port = free_port(), free_port()
-    up = start_up(tmp_path, aws_port, keeper_port)
+    up = start_up(tmp_path, aws_port, keeper_port, "--school-workers", "2")
     try:
         output = wait_until_up(up)
         assert f"export KOIPOND_KEEPER_URL=http://127.0.0.1:{keeper_port}" in output
         assert "export KOIPOND_TOKEN=e2e-admin" in output
-        assert "school-1" in output
+        school_metrics = re.search(r"school-1\s+(http://\S+)/metrics", output)
+        assert school_metrics, output
+        health = httpx.get(f"{school_metrics.group(1)}/healthz", timeout=5).json()
+        assert len(health["workers"]) == 2  # --school-workers reached the School
         assert "Prometheus" in output
         behaviors = httpx.get(
             f"http://127.0.0.1:{keeper_port}/v1/behaviors", headers={"authorization": "Bearer e2e-admin"}
