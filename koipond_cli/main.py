@@ -10,6 +10,7 @@ from koipond_cli import (
     behaviors_commands,
     control_commands,
     pond_commands,
+    run_command,
     target_command,
     tests_commands,
     tokens_commands,
@@ -45,6 +46,7 @@ cli.add_command(control_commands.keys_group)
 cli.add_command(behaviors_commands.behaviors_group)
 cli.add_command(control_commands.schools_command)
 cli.add_command(target_command.target_command)
+cli.add_command(run_command.run_command)
 cli.add_command(tokens_commands.tokens_group)
 cli.add_command(verify_command)
 cli.add_command(deploy_group)
