@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from pydantic_core import to_jsonable_python
 
+from koipond import envvars
+from koipond.settings import Settings
 from local_pond.pond import LocalPond, PondConfig
 from tests.e2e.conftest import run_cli
 from tests.e2e.school_probe import samples, wait_for
@@ -51,6 +54,29 @@ def test_generate_with_the_cli_then_koi_swim_on_tokens_from_the_shards(token_pon
     assert "250 tokens of workspace shards from s3 shards" in token_pond.schools[0].log_path.read_text()
     with token_pond.client() as admin:
         admin.stop_test(test.id, "done")
+
+
+def test_koipond_run_swims_on_tokens_read_from_the_shards(token_pond: LocalPond, tmp_path: Path) -> None:
+    """``koipond run --token-bucket`` reads the pipeline's shards with the caller's credentials (no Keeper)."""
+    result = run_cli(token_pond, "tokens", "generate", "--workspace", "run-shards", "--users", "0-10",
+                     "--target", token_pond.target_url)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    behavior = tmp_path / "busy.json"
+    behavior.write_text(json.dumps(BUSY))
+    aws = {envvars.AWS_ENDPOINT: token_pond.aws_url, **token_pond.config.aws_key_pair.as_env()}
+    bucket = Settings(aws_endpoint=token_pond.aws_url).token_bucket
+    result = run_cli(token_pond, "run", str(behavior), "--json", "--target", token_pond.target_url,
+                     "--token-bucket", bucket, "--workspace", "run-shards", "--koi", "10", "--for", "4s",
+                     "--ramp", "0", "--threshold", "success_rate>=1", env_extra=aws)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["total"]["requests"] >= 10  # every koi joined its channels with its own token at least
+    assert summary["websocket"]["connects"] == 10
+    assert not TOKEN.search(result.stdout + result.stderr)
+    missing = run_cli(token_pond, "run", str(behavior), "--target", token_pond.target_url, "--token-bucket",
+                      bucket, "--workspace", "run-shards", "--koi", "120", env_extra=aws)  # fmt: skip
+    assert missing.returncode == 2  # shards hold whole hundreds (users 0-99): 100-119 have none, nothing swims
+    assert "cannot get tokens for 120 koi" in missing.stderr
 
 
 def test_a_poisoned_batch_lands_in_the_dlq_and_a_redrive_completes_the_job(token_pond: LocalPond) -> None:
