@@ -32,12 +32,12 @@ from koipond_cli.run_engine import (
     RunPlan,
     RunSetupError,
     TokenOptions,
-    action_labels,
     descriptor_room,
     fetch_tokens,
     run_load,
     token_source,
 )
+from koipond_cli.run_metrics import action_labels
 from koipond_cli.run_view import RunHeader, RunSummary, live_view, progress_line, summary_json, summary_view
 from school_container.file_tokens import FileTokenSource, TokenFileError
 from school_container.tokens import TokenSource

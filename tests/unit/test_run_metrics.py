@@ -12,7 +12,8 @@ from prometheus_client import generate_latest
 from koipond import metric_names as mn
 from koipond.models.behavior import BehaviorDocument
 from koipond.models.run_stats import RunStats
-from koipond_cli.run_engine import JOIN_LABEL, RunMetrics, RunPace, RunPlan, action_labels, run_load
+from koipond_cli.run_engine import RunPace, RunPlan, run_load
+from koipond_cli.run_metrics import JOIN_LABEL, RunMetrics, action_labels
 from school_container.file_tokens import FileTokenSource
 from school_container.web_api import CallOutcome
 from school_container.websocket import KoiSocket, OnMessage
