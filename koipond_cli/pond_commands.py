@@ -21,7 +21,6 @@ from local_pond.aws_state import SNAPSHOT_SECONDS
 from local_pond.lambda_runtime import DEFAULT_WORKERS
 from local_pond.pond import ADMIN_TOKEN_FILE, LocalPond, PondConfig, stored_admin_token
 from local_pond.processes import free_port
-from local_pond.token_worker import token_worker_command
 
 STATE_DIR_HELP = "Where the pond keeps its state (the embedded AWS's, in aws/), logs and Prometheus data."
 EPHEMERAL_HELP = "Keep the embedded AWS's state in memory only: a restart starts from an empty pond."
@@ -422,9 +421,3 @@ def scheduled_event(rule: str) -> dict[str, Any]:
         "resources": [f"arn:aws:events:local:123456789012:rule/koipond-{rule}"],
         "detail": {},
     }
-
-
-def register(group: Any) -> None:
-    group.add_command(token_worker_command)
-    for command in (aws_command, keeper_command, up_command, demo_command, school_command, guard_command, tick_command):
-        group.add_command(command)
