@@ -41,12 +41,9 @@ import operator
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Literal
 
 from koipond.models.run_stats import ActionStats, RunStats
-
-MetricKind = Literal["duration", "rate", "count", "per_second"]
+from koipond.models.threshold_values import UNITS, MetricKind, describe, describe_amount, extra_digits, write_limit
 
 _LATENCY = ("p50", "p90", "p95", "p99", "max")
 PER_ACTION_METRICS: Mapping[str, MetricKind] = {
@@ -75,23 +72,6 @@ OPERATORS: Mapping[str, Callable[[float, float], bool]] = {
 THRESHOLD_EXAMPLES = ("p99<500ms", "success_rate>=99%", "error_rate<1%", "rps>=40", "chat.postMessage:p99<300ms")
 """A few thresholds to quote in help and error messages."""
 
-# A unit -> (multiplier, divisor) to the stored value; dividing by an exact power of ten rounds once, so
-# "300ms" is the very float 0.3, and str() can write a limit back in the same unit.
-_DURATION_UNITS: Mapping[str, tuple[int, int]] = {
-    "": (1, 1000),
-    "us": (1, 1_000_000),
-    "µs": (1, 1_000_000),
-    "ms": (1, 1000),
-    "s": (1, 1),
-    "m": (60, 1),
-}
-_RATE_UNITS: Mapping[str, tuple[int, int]] = {"": (1, 1), "%": (1, 100)}
-_UNITS: Mapping[MetricKind, Mapping[str, tuple[int, int]]] = {
-    "duration": _DURATION_UNITS,
-    "rate": _RATE_UNITS,
-    "count": {"": (1, 1)},
-    "per_second": {"": (1, 1), "/s": (1, 1)},
-}
 _COMPARISON = re.compile(r"[<>=!]+")
 _ACTION = re.compile(r"[A-Za-z0-9_.:-]+", re.ASCII)
 _VALUE = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(.*)", re.ASCII | re.DOTALL)
@@ -102,7 +82,6 @@ _KIND_NAMES: Mapping[MetricKind, str] = {
     "count": "a count",
     "per_second": "a rate per second",
 }
-_MAX_EXTRA_DIGITS = 6
 
 
 class ThresholdError(ValueError):
@@ -133,11 +112,11 @@ class Threshold:
 
     def describe_value(self, value: float) -> str:
         """``value`` in the metric's natural unit: ``612 ms``, ``98.7 %``, ``41.2/s``, ``12``."""
-        return _describe(self.kind, value, 0)
+        return describe(self.kind, value, 0)
 
     def __str__(self) -> str:
         prefix = "" if self.action is None else f"{self.action}:"
-        return f"{prefix}{self.metric}{self.op}{_write_limit(self.kind, self.limit)}"
+        return f"{prefix}{self.metric}{self.op}{write_limit(self.kind, self.limit)}"
 
 
 @dataclass(frozen=True)
@@ -263,7 +242,7 @@ def _limit(text: str, metric: str, op: str, right: str) -> float:
         raise _error(text, f"{number!r} is not a number (e.g. {THRESHOLD_EXAMPLES[0]})")
     number, unit = match.group(1), match.group(2).strip().lower().replace("μ", "µ")
     kind = METRICS[metric]
-    scale = _UNITS[kind].get(unit)
+    scale = UNITS[kind].get(unit)
     if scale is None and _EXPONENT.match(unit):
         raise _error(text, "write the limit without an exponent (e.g. 1000, not 1e3)")
     if scale is None:
@@ -286,61 +265,6 @@ def _unit_problem(metric: str, kind: MetricKind, unit: str) -> str:
     if kind == "per_second":
         return f"{metric} takes no unit but /s, got {unit!r}"
     return f"{metric} is a count and takes no unit, got {unit!r}"
-
-
-def _plain(number: Decimal) -> str:
-    """Positional digits, no exponent, no trailing zeros: what the grammar's VALUE reads."""
-    digits = format(number, "f")
-    return digits.rstrip("0").rstrip(".") if "." in digits else digits
-
-
-def _write_limit(kind: MetricKind, limit: float) -> str:
-    """``limit`` in the unit people would write, when it reads back to the very same float; else exactly."""
-    exact = Decimal(repr(limit))
-    if kind == "duration":
-        unit = "s" if limit >= 1 else "ms" if limit >= 1e-3 else "us"
-    else:
-        unit = "%" if kind == "rate" else ""
-    multiplier, divisor = _UNITS[kind][unit]
-    written = _plain(exact * divisor / multiplier)
-    if float(written) * multiplier / divisor == limit:
-        return f"{written}{unit}"
-    return _plain(exact) + ("s" if kind == "duration" else "")
-
-
-def _describe(kind: MetricKind, value: float, extra: int) -> str:
-    """``value`` for people, with ``extra`` more decimals than usual (to tell two close values apart)."""
-    if kind == "rate":
-        return f"{_fixed(value * 100, 1 + extra)} %"
-    if kind == "per_second":
-        return f"{_fixed(value, 1 + extra)}/s"
-    if kind == "count":
-        return str(int(value)) if float(value).is_integer() else _rounded(value, 2 + extra)
-    if value == 0 or not math.isfinite(value):
-        return f"{value:g} ms" if value == 0 else f"{value} s"
-    size = abs(value)
-    scaled, unit = (value * 1e6, "µs") if size < 1e-3 else (value * 1e3, "ms") if size < 1 else (value, "s")
-    decimals = max(0, 2 - math.floor(math.log10(abs(scaled)))) + extra
-    return f"{_rounded(scaled, decimals)} {unit}"
-
-
-def _fixed(value: float, decimals: int) -> str:
-    """``value`` with ``decimals`` decimals, or as many more as it takes not to show a value that is not 0 as 0."""
-    if value and math.isfinite(value) and abs(value) < 10.0**-decimals:
-        decimals = 1 - math.floor(math.log10(abs(value)))
-    return f"{value:.{decimals}f}"
-
-
-def _rounded(value: float, decimals: int) -> str:
-    text = _fixed(value, decimals)
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _describe_amount(kind: MetricKind, amount: float, extra: int) -> str:
-    """How far over or under: in points for a rate, else in the metric's unit."""
-    if kind == "rate":
-        return f"{_fixed(amount * 100, 1 + extra)} points"
-    return _describe(kind, amount, extra)
 
 
 def _observed(threshold: Threshold, stats: RunStats) -> float | None:
@@ -391,23 +315,12 @@ def _evaluate_one(threshold: Threshold, stats: RunStats) -> ThresholdResult:
 def _detail(threshold: Threshold, observed: float, passed: bool) -> str:
     kind, limit = threshold.kind, threshold.limit
     amount = abs(observed - limit)
-    extra = _extra_digits(kind, observed, limit)
-    was, limit_text = _describe(kind, observed, extra), _describe(kind, limit, extra)
+    extra = extra_digits(kind, observed, limit)
+    was, limit_text = describe(kind, observed, extra), describe(kind, limit, extra)
     if passed:
         return f"{threshold.subject} was {was} (limit {threshold.op} {limit_text})"
     if observed == limit:
         return f"{threshold.subject} was {was}, at the limit of {limit_text} (must be {threshold.op} {limit_text})"
     direction = "over" if observed > limit else "under"
-    off = _describe_amount(kind, amount, extra)
+    off = describe_amount(kind, amount, extra)
     return f"{threshold.subject} was {was}: {off} {direction} the limit of {limit_text}"
-
-
-def _extra_digits(kind: MetricKind, observed: float, limit: float) -> int:
-    """The fewest extra decimals that show a different observed and limit, and a non-zero amount between them."""
-    amount = abs(observed - limit)
-    for extra in range(_MAX_EXTRA_DIGITS):
-        same = _describe(kind, observed, extra) == _describe(kind, limit, extra)
-        zero = not any(digit in "123456789" for digit in _describe_amount(kind, amount, extra))
-        if not (observed != limit and (same or zero)):
-            return extra
-    return _MAX_EXTRA_DIGITS
