@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
 import signal
 import subprocess
 import sys
@@ -208,3 +210,32 @@ def test_too_few_tokens_in_the_file_is_a_usage_error_naming_how_many(
     result = run("run", str(behavior), "--target", target, "--tokens", str(tokens), "--koi", "5")
     assert result.returncode == 2
     assert "2 missing" in result.stderr
+
+
+def test_on_a_terminal_the_live_view_refreshes_and_the_summary_follows(target: str, behavior: Path) -> None:
+    """Under a pseudo-terminal (as a person runs it): frames of the live view, then the summary."""
+    primary, secondary = pty.openpty()
+    env = {**environment(), "COLUMNS": "120", "LINES": "40", "TERM": "xterm"}
+    args = koipond("run", str(behavior), "--target", target, "--admin-token", ADMIN, "--koi", "5", "--for", "4s",
+                   "--ramp", "0", "--threshold", "p99<5s")  # fmt: skip
+    process = subprocess.Popen(args, env=env, cwd=REPO, stdout=secondary, stderr=secondary, stdin=subprocess.DEVNULL)
+    os.close(secondary)
+    screen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # EIO: the run ended and closed its end of the terminal
+                break
+            if not chunk:
+                break
+            screen += chunk
+    finally:
+        os.close(primary)
+        assert process.wait(timeout=30) == 0
+    text = screen.decode("utf-8", "replace")
+    elapsed = set(re.findall(r"(\d:\d\d) / 0:04   koi", text))  # each frame's title: "0:02 / 0:04   koi 5/5 ..."
+    assert len(elapsed) >= 3, text  # refreshed each second
+    assert "\x1b[" in text  # drawn with terminal control sequences, redrawn in place
+    assert "req/s" in text
+    assert re.search(r"PASS +p99<5s", text)  # the summary, after the live view
