@@ -115,6 +115,11 @@ class RunRefused(click.ClickException):
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout, no live view (as koipond --json run)."
 )
+@click.option(
+    "--summary-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the summary as JSON to this file (as k6's --summary-export), whatever is printed.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No live view or progress: only the summary.")
 @click.pass_context
 def run_command(
@@ -136,6 +141,7 @@ def run_command(
     metrics_port: int | None,
     metrics_host: str,
     as_json: bool,
+    summary_file: Path | None,
     quiet: bool,
 ) -> None:
     """Run FILE's behavior against --target with --koi koi for --for, in this process; no Keeper, no AWS.
@@ -167,7 +173,7 @@ def run_command(
 
     \b
     Exit status: 0 every threshold held; 1 one failed; 2 usage error (bad file, threshold, duration,
-    no tokens...), before any koi swims.
+    no tokens...), before any koi swims, or a --summary-file that could not be written.
     """
     state = ctx.find_object(CliState)
     machine = as_json or (state is not None and state.as_json)
@@ -185,6 +191,8 @@ def run_command(
         max_connections=max_connections or min(koi, MAX_CONNECTIONS),
     )
     checks = _thresholds(thresholds, action_labels(document))
+    if summary_file is not None and not summary_file.parent.is_dir():
+        raise RunRefused(f"--summary-file: the directory {summary_file.parent} does not exist")
     options = TokenOptions(tokens_file, admin_token, token_bucket, aws_endpoint, aws_region)
     header = RunHeader(str(file), plan.target, koi, plan.duration_seconds, plan.run_id, plan.workspace)
     endpoint = MetricsEndpoint(metrics_host, metrics_port) if metrics_port is not None else None
@@ -192,12 +200,26 @@ def run_command(
     outcome = _run(plan, options, header, checks, endpoint, screen, chatty=not (machine or quiet))
     results = evaluate(checks, outcome.stats)
     summary = RunSummary(header, outcome.stats, results, outcome.stopped_early, outcome.stop_reason)
+    summary_text = json.dumps(summary_json(summary), indent=2)
+    written = summary_file is None or _write_summary(summary_file, summary_text)
     if machine:
-        click.echo(json.dumps(summary_json(summary), indent=2))
+        click.echo(summary_text)
     else:
         _summary_console().print(summary_view(summary))
     if not summary.passed:
         ctx.exit(1)
+    if not written:
+        ctx.exit(2)  # the thresholds held, but the file a pipeline reads next is not there
+
+
+def _write_summary(file: Path, text: str) -> bool:
+    """Write the JSON summary; False (and said) when the file cannot be written."""
+    try:
+        file.write_text(text + "\n", encoding="utf-8")
+    except OSError as exc:
+        err_console.print(f"error: --summary-file {file}: {exc.strerror or exc}", soft_wrap=True)
+        return False
+    return True
 
 
 def _behavior(file: Path) -> BehaviorDocument:

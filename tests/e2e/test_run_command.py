@@ -134,12 +134,17 @@ def test_a_run_that_holds_its_thresholds_exits_0_and_serves_metrics_while_runnin
     assert ADMIN not in stdout + stderr
 
 
-def test_a_failed_threshold_exits_1_and_says_by_how_much(target: str, behavior: Path) -> None:
+def test_a_failed_threshold_exits_1_and_says_by_how_much(target: str, behavior: Path, tmp_path: Path) -> None:
+    exported = tmp_path / "summary.json"
     result = run(
         "run", str(behavior), "--target", target, "--admin-token", ADMIN, "--koi", "10", "--for", "3s",
         "--ramp", "1s", "--threshold", "p99<0.001ms", "--threshold", "success_rate>=0.9",
+        "--summary-file", str(exported),
     )  # fmt: skip
     assert result.returncode == 1, result.stderr
+    summary = json.loads(exported.read_text())  # the table on stdout, the same run as JSON in the file
+    assert [t["passed"] for t in summary["thresholds"]] == [False, True]
+    assert summary["total"]["requests"] > 0
     assert "FAIL" in result.stdout
     failed = next(line for line in result.stdout.splitlines() if "p99<0.001ms" in line)
     assert failed.startswith("FAIL")
@@ -161,6 +166,13 @@ def test_a_usage_error_exits_2_naming_it_before_any_koi_swims(
     assert named in result.stderr
     assert result.stdout == ""
     assert target_requests(target) == before  # not even a token was minted
+
+
+def test_a_summary_file_in_a_missing_directory_is_a_usage_error(target: str, behavior: Path, tmp_path: Path) -> None:
+    result = run("run", str(behavior), "--target", target, "--admin-token", ADMIN,
+                 "--summary-file", str(tmp_path / "absent" / "summary.json"))  # fmt: skip
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
 
 
 def test_no_token_source_is_a_usage_error_naming_the_three_ways(target: str, behavior: Path) -> None:
