@@ -1,91 +1,69 @@
 """Koi per core against k6 and Locust with the same user: the most users one core holds at schedule lag p99 <= 50 ms.
 
-Every tool runs ``behaviors/average_user.yaml`` on core 0 against a fresh bundled target on core 1:
+Every tool runs ``behaviors/average_user.yaml`` on core 0 against bundled targets on core 1:
 
 * School: real ``Koi`` objects, by ``bench_scale.py``'s worker (``koi_pond_school_schedule_lag_seconds``,
   p99 interpolated in the histogram's buckets: 1, 5, 10, 25, 50 ms, ...).
-* k6 (GOMAXPROCS=1) and Locust (one process, ``FastHttpUser`` + ``websocket-client``): scripts generated
-  from the same behavior file by ``bench/peers/`` (rates, methods, paths and templates carried as JSON,
-  templates parsed by the School's own parser). Each user waits a start-up delay, joins its 5 channels,
-  holds one websocket (a ping every 30 s) and draws its actions as the merged Poisson process of the
-  behavior's rates, one action at a time; lag = actual start - scheduled time, p99 over the window.
+* k6 (GOMAXPROCS=1) and Locust (``FastHttpUser`` + ``websocket-client``): scripts generated from the same
+  behavior file by ``bench/peers/`` (rates, methods, paths and templates carried as JSON, templates parsed by
+  the School's own parser). Each user waits a start-up delay, joins its 5 channels, holds one websocket (a
+  ping every 30 s) and draws its actions as the merged Poisson process of the behavior's rates, one action
+  at a time; lag = actual start - scheduled time, p99 over the window.
 
-For each tool: a small run (the RSS baseline), then N doubling from an estimate (the small run's CPU per
-user) and bisecting, one run per N: start-up spread (170 users/s), settle, measurement window. A run
-counts when lag p99 <= 50 ms and the target held all N websockets at the window's start and end; one
-that missed while other processes took over 25 % of core 0 is run once more (both are shown). RSS
-per user = (RSS(N) - RSS(small)) / (N - small), RSS at the window's end.
+Worlds. One process may open RLIMIT_NOFILE descriptors (hard); a peer user takes two (its websocket and its
+own keep-alive HTTP connection, as each tool pools per user), a koi one (HTTP goes through 64 shared
+connections), and a target holds the other end of each. So N users run as the fewest worlds of at most
+``(limit - 100) / 2`` users (9,950 here), each one tool process and one fresh bundled target, all the tool's
+processes pinned to core 0, every tool alike (``per_core_runs.py``). A world's size sets its fan-out (5 of
+500 channels a user, so size / 100 members a channel): the same N is the same load per user for every tool.
+A run counts when every process's lag p99 <= 50 ms and the targets held all N websockets at the window's
+start and end.
 
-Each tool has a descriptor ceiling: one process may open RLIMIT_NOFILE descriptors (hard), a koi takes
-one (its websocket; HTTP goes through 64 shared connections), a k6 VU or Locust user two (its websocket
-and its own keep-alive HTTP connection, as each tool pools per user). A tool still on time at its
-ceiling is reported as ">= N, bound by descriptors". Because fan-out per user grows with N (5 of 500
-channels each, so N/100 members a channel), CPU per user is compared at one N for all tools (the
-peers' ceiling; the School runs there too): N / core busy there is the users per core that CPU per user
-implies, a projection (optimistic for every tool alike), never reported as measured.
+For each tool: a small run (the RSS baseline), then N from an estimate (the small run's CPU per user), doubled
+while on time and bisected once late, one run per N; a miss while other processes took over 25 % of core 0
+is run again (both are shown). N stops at what the tool's RSS so far says fits in 70 % of the memory
+available at the start. Start-up spread 170 users/s for the whole run, whatever the number of processes;
+then settle and measure. RSS per user = (RSS(N) - RSS(small)) / (N - small), RSS at the window's end. CPU per
+user is also compared with every tool at one N (one world's worth).
 
-``BENCH_QUICK=1``: N <= 800, 10 s windows (a smoke run, no verdicts). Otherwise 40 s windows, up to 4 steps
-after the small run for a peer.
+``BENCH_QUICK=1``: N <= 800 in worlds of 400, 10 s windows (a smoke run, no verdicts). Otherwise 40 s
+windows, up to 5 steps after the small run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import bench_scale
-from common import ROOT, bundled_target, cpu_seconds, note, print_table, quick, raise_open_files, verdict
+from common import ROOT, Target, bundled_target, cpu_seconds, note, print_table, quick, raise_open_files, verdict
 from harness import run_bench, run_worker
 from peers.drive import Timing, run_peer
 from peers.spec import behavior_spec, users
+from per_core_runs import Run, combine, failed_run, memory_cap, world_sizes
 
 from koipond.behavior_files import load_behavior_file
 
 BEHAVIOR = ROOT / "behaviors" / "average_user.yaml"
 WORKSPACE = "bench"
-LAG_TARGET = bench_scale.LAG_TARGET_SECONDS
 GOALS = {"k6": 10.0, "locust": 5.0}  # School users per core >= goal x the peer's
 PEER_DESCRIPTORS_PER_USER = 2
 PEER_FD_MARGIN = 100
 QUICK_CAP = 800
+QUICK_WORLD = 400  # so that a quick run, too, has runs of two worlds
+MAX_USERS = 250_000  # 10x what one peer process can hold, and then some
+STEPS = 5
 DISTURBED = 0.25  # a run that missed while other processes took more of core 0 than this is run again
 NAMES = {"school": "School koi", "k6": "k6 VU (k6/ws)", "locust": "Locust FastHttpUser + websocket-client"}
-
-
-@dataclass
-class Run:
-    tool: str
-    n: int
-    lag_p50: float | None  # seconds
-    lag_p99: float | None
-    call_p99: float | None  # call end - scheduled time
-    actions: float  # actions started in the window
-    connected_start: int
-    connected_end: int
-    calls: float
-    failed: float
-    cpu: float  # share of core 0 the tool used in the window
-    others: float  # share of core 0 other processes took in the window
-    rss: int
-    ceiling: int
-    target_cpu: float = 0.0  # share of core 1 the target used (School: over the whole run)
-    error: str | None = None
-
-    @property
-    def held(self) -> int:
-        return min(self.connected_start, self.connected_end)
-
-    @property
-    def ok(self) -> bool:
-        on_time = self.lag_p99 is not None and self.lag_p99 <= LAG_TARGET
-        return self.error is None and on_time and self.held >= self.n
 
 
 def timing(n: int) -> Timing:
@@ -96,37 +74,32 @@ def timing(n: int) -> Timing:
     return Timing(spread=max(5.0, n / 170), settle=10.0, window=20.0 if n <= 500 else 40.0)
 
 
-def failed_run(tool: str, n: int, ceiling: int, error: str) -> Run:
-    return Run(tool, n, None, None, None, 0, 0, 0, 0, 0, 0.0, 0.0, 0, ceiling, error=error)
-
-
-def measure_school(n: int, ceiling: int) -> Run:
-    t = timing(n)
-    with bundled_target() as target:
-        args = [target.url, target.admin_token, str(n), str(t.spread), str(t.settle), str(t.window)]
-        target_cpu0, started = cpu_seconds(target.proc.pid), time.monotonic()
-        try:
-            r: dict[str, Any] = run_worker(Path(bench_scale.__file__), args, t.spread + t.settle + t.window + 300)
-        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-            return failed_run("school", n, ceiling, str(exc))
-        target_cpu = (cpu_seconds(target.proc.pid) - target_cpu0) / (time.monotonic() - started)
+def _school_world(n: int, total: int, target: Target) -> Run:
+    """One School process holding ``n`` koi against ``target``, timed as a run of ``total`` users."""
+    t = timing(total)
+    args = [target.url, target.admin_token, str(n), str(t.spread), str(t.settle), str(t.window)]
+    target_cpu0, started = cpu_seconds(target.proc.pid), time.monotonic()
+    try:
+        r: dict[str, Any] = run_worker(Path(bench_scale.__file__), args, t.spread + t.settle + t.window + 300)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        return failed_run("school", n, str(exc))
+    target_cpu = (cpu_seconds(target.proc.pid) - target_cpu0) / (time.monotonic() - started)
     return Run(
         "school", n, r["lag_p50"], r["lag_p99"], r["call_p99"], r["actions_per_second"] * t.window,
         int(r["connected_start"]), int(r["connected_end"]), r["calls_in_window"], r["failed_calls"],
-        r["cpu"], r["others_cpu"], int(r["rss_after"]), ceiling, target_cpu,
+        r["cpu"], r["others_cpu"], int(r["rss_after"]), target_cpu,
     )  # fmt: skip
 
 
-def measure_peer(tool: str, n: int, ceiling: int) -> Run:
+def _peer_world(tool: str, n: int, total: int, target: Target, users_of_world: list[dict[str, Any]]) -> Run:
+    """One peer process with ``users_of_world`` against ``target``, timed as a run of ``total`` users."""
     behavior = load_behavior_file(BEHAVIOR)
-    with bundled_target() as target:
-        try:
-            facts = users(target.mint(WORKSPACE, n), WORKSPACE, behavior)
-            m = run_peer(tool, target, behavior_spec(behavior), facts, timing(n))
-        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-            return failed_run(tool, n, ceiling, str(exc))
-        except SystemExit as exc:  # common.require: the tool is not installed
-            return failed_run(tool, n, ceiling, str(exc.code))
+    try:
+        m = run_peer(tool, target, behavior_spec(behavior), users_of_world, timing(total))
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        return failed_run(tool, n, str(exc))
+    except SystemExit as exc:  # common.require: the tool is not installed
+        return failed_run(tool, n, str(exc.code))
     s = m.summary
     if tool == "k6":  # k6's Trends are in ms, its counters {"count": ...}; absent when nothing was recorded
         lag, call = s.get("lag") or {}, s.get("call") or {}
@@ -139,34 +112,80 @@ def measure_peer(tool: str, n: int, ceiling: int) -> Run:
         p50, p99, count = (s["lag"][k] for k in ("p50", "p99", "count"))
         call_p99, calls, failed = s["call"]["p99"], s["calls"], s["failed"]
     return Run(tool, n, p50, p99, call_p99, count, m.connected_start, m.connected_end, calls, failed,
-               m.cpu, m.others, m.rss, ceiling, m.target_cpu)  # fmt: skip
+               m.cpu, m.others, m.rss, m.target_cpu)  # fmt: skip
+
+
+def measure(tool: str, n: int, world: int) -> Run:
+    """``n`` users of ``tool`` on core 0 as worlds of at most ``world`` users: a process and a target each.
+
+    The targets start, and the peers' users get their tokens, before any tool process does; then every
+    process runs at once, all timed as one run of ``n`` users (the same start-up rate per core whatever
+    the number of processes).
+    """
+    sizes = world_sizes(n, world)
+    with contextlib.ExitStack() as stack, ThreadPoolExecutor(len(sizes)) as pool:
+        try:
+            worlds = [(size, stack.enter_context(bundled_target())) for size in sizes]
+            if tool == "school":
+                futures = [pool.submit(_school_world, size, n, target) for size, target in worlds]
+            else:
+                behavior = load_behavior_file(BEHAVIOR)
+                facts = [users(target.mint(WORKSPACE, size), WORKSPACE, behavior) for size, target in worlds]
+                futures = [
+                    pool.submit(_peer_world, tool, size, n, target, f)
+                    for (size, target), f in zip(worlds, facts, strict=True)
+                ]
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            return failed_run(tool, n, str(exc), len(sizes))
+        return combine([f.result() for f in futures])
 
 
 def _between(low: int, high: int) -> int:
     return int(round(math.sqrt(low * high), -2))
 
 
-def search(measure: Callable[[int], Run], base: Run, first: int, ceiling: int, steps: int) -> list[Run]:
+def search(
+    run_at: Callable[[int], Run], base: Run, first: int, cap: Callable[[list[Run]], int], steps: int
+) -> list[Run]:
     """After the small run ``base``: from ``first``, doubling while on time and bisecting once late.
 
-    Stops at the ceiling, after ``steps`` runs, or once the largest N on time and the smallest N late
-    are within 20 % of each other.
+    Stops at ``cap(runs so far)``, after ``steps`` runs, or once the largest N on time and the smallest N
+    late are within 20 % of each other.
     """
     runs = [base]
     good, bad = (base.n, None) if base.ok else (None, base.n)
-    n = min(ceiling, first)
+    n = first
     for _ in range(steps):
-        runs += measured(measure, n)
+        limit = cap(runs)
+        n = min(n, limit)
+        if good is not None and n <= good:
+            break
+        runs += measured(run_at, n)
         if runs[-1].ok:
             good = max(good or 0, n)
         else:
             bad = min(bad or n, n)
-        if good is None or good >= ceiling or (bad is not None and bad <= good * 1.2):
+        if good is None or good >= limit or (bad is not None and bad <= good * 1.2):
             break
-        n = min(ceiling, 2 * good) if bad is None else _between(good, bad)
+        n = 2 * good if bad is None else _between(good, bad)
         if n in (good, bad):
             break
     return runs
+
+
+def available_memory() -> int:
+    """MemAvailable from /proc/meminfo, in bytes."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no MemAvailable in /proc/meminfo")
+
+
+def users_cap(runs: list[Run], available: int) -> int:
+    """The most users a run may have: the bench's cap, and what the tool's RSS so far says fits in memory."""
+    if quick():
+        return QUICK_CAP
+    return min(MAX_USERS, memory_cap(runs, available) or MAX_USERS)
 
 
 def _show(r: Run) -> None:
@@ -179,12 +198,12 @@ def _show(r: Run) -> None:
     )
 
 
-def first_peer_n(base: Run, ceiling: int) -> int:
+def first_n(base: Run) -> int:
     """Where the small run's CPU per user would fill half the core (fan-out makes it an overestimate)."""
     if quick():
         return 4 * base.n
     per_user = max(base.cpu, 0.005) / base.n
-    return max(2 * base.n, min(ceiling, int(round(0.5 / per_user, -2))))
+    return max(2 * base.n, int(round(0.5 / per_user, -2)))
 
 
 def measured(measure: Callable[[int], Run], n: int) -> list[Run]:
@@ -200,24 +219,26 @@ def measured(measure: Callable[[int], Run], n: int) -> list[Run]:
 
 def main() -> int:
     hard = raise_open_files()
-    koi_ceiling = hard - bench_scale.HTTP_POOL - bench_scale.FD_MARGIN
-    peer_ceiling = (hard - PEER_FD_MARGIN) // PEER_DESCRIPTORS_PER_USER
+    # A world is what one peer process, and one target, can hold: two descriptors a peer user.
+    world = (hard - PEER_FD_MARGIN) // PEER_DESCRIPTORS_PER_USER
     if quick():
-        koi_ceiling = peer_ceiling = QUICK_CAP
+        world = QUICK_WORLD
     small = 100 if quick() else 200
-    print(f"koi per core: average_user on core 0, a fresh bundled target on core 1 for each run, {timing(10_000)}")
-    school = functools.partial(measure_school, ceiling=koi_ceiling)
-    base = school(small)
-    _show(base)
-    results = {"school": search(school, base, koi_ceiling, koi_ceiling, 3)}
-    if not any(r.n == peer_ceiling for r in results["school"]):
-        results["school"] += measured(school, peer_ceiling)  # CPU per user at the peers' N
-    for tool in ("k6", "locust"):
-        measure = functools.partial(measure_peer, tool, ceiling=peer_ceiling)
-        base = measure(small)
+    available = available_memory()
+    print(f"koi per core: average_user on core 0, worlds of <= {world:,} users (a process and a target each), "
+          f"targets on core 1, {timing(10_000)}")  # fmt: skip
+    results: dict[str, list[Run]] = {}
+    caps: dict[str, int] = {}
+    for tool in ("school", "k6", "locust"):
+        run_at = functools.partial(measure, tool, world=world)
+        base = run_at(small)
         _show(base)
-        results[tool] = search(measure, base, first_peer_n(base, peer_ceiling), peer_ceiling, 2 if quick() else 4)
-    report(results, peer_ceiling)
+        cap = functools.partial(users_cap, available=available)
+        results[tool] = search(run_at, base, first_n(base), cap, 2 if quick() else STEPS)
+        caps[tool] = cap(results[tool])
+        if not any(r.n == world for r in results[tool]):
+            results[tool] += measured(run_at, world)  # CPU per user compared at one N
+    report(results, world, caps)
     broken = [tool for tool, runs in results.items() if all(r.error for r in runs)]
     for tool in broken:
         print(f"bench: {tool} failed to run: {results[tool][-1].error}", file=sys.stderr)
@@ -238,32 +259,38 @@ class Best:
     def users(self) -> int:
         return self.run.n if self.run else 0
 
-    @property
-    def at_ceiling(self) -> bool:
-        return self.run is not None and self.run.n >= self.run.ceiling
+    capped: bool = False  # on time at the most users the bench would run: a lower bound
 
     def rss_per_user(self, run: Run | None = None) -> float | None:
-        """(RSS(N) - RSS(small)) / (N - small), in bytes, at this tool's best N or at ``run``."""
+        """(RSS(N) - P RSS(small)) / (N - P small) over P processes, in bytes, at this tool's best N or at ``run``.
+
+        Each process is the small run's baseline plus its users: the baselines are not per user.
+        """
         run = run or self.run
-        if run is None or run.n <= self.base.n or not self.base.rss or not run.rss:
+        if run is None or not self.base.rss or not run.rss:
             return None
-        return (run.rss - self.base.rss) / (run.n - self.base.n)
+        users = run.n - run.processes * self.base.n
+        return (run.rss - run.processes * self.base.rss) / users if users > 0 else None
 
 
-def best_of(runs: list[Run]) -> Best:
+def best_of(runs: list[Run], cap: int) -> Best:
     on_time = [r for r in runs if r.ok]
     if not on_time:
         return Best(None, runs[0], "no N on time", disturbed=all(r.others > DISTURBED for r in runs))
     top = max(on_time, key=lambda r: r.n)
-    if top.n >= top.ceiling:
-        return Best(top, runs[0], "quick run's cap" if quick() else f"descriptors, core {top.cpu:.0%} busy")
+    if top.n >= cap:
+        why = "quick run's cap" if quick() else ("the bench's cap" if cap >= MAX_USERS else "memory")
+        return Best(top, runs[0], f"{why} ({cap:,} users), core {top.cpu:.0%} busy", capped=True)
     later = [r for r in runs if not r.ok and r.n > top.n]
     if not later:
         return Best(top, runs[0], "steps ran out")
     late_n = min(r.n for r in later)
-    others = min(r.others for r in later if r.n == late_n)
+    first_late = [r for r in later if r.n == late_n]
+    others = min(r.others for r in first_late)
     disturbed = others > DISTURBED
     bound = f"late at {late_n:,} with others at {others:.0%} of core 0" + (" (disturbed)" if disturbed else "")
+    if all(r.targets_saturated for r in first_late):
+        bound += f", the targets at {min(r.target_cpu for r in first_late):.0%} of core 1"
     return Best(top, runs[0], bound, disturbed)
 
 
@@ -271,35 +298,37 @@ def _ms(seconds: float | None) -> str:
     return f"{seconds * 1000:,.1f}" if seconds is not None else "-"
 
 
-def report(results: dict[str, list[Run]], common_n: int) -> None:
+def report(results: dict[str, list[Run]], common_n: int, caps: dict[str, int]) -> None:
     rows = [
-        (NAMES[r.tool], r.n, f"{_ms(r.lag_p50)} / {_ms(r.lag_p99)}", _ms(r.call_p99),
+        (NAMES[r.tool], r.n, r.processes, f"{_ms(r.lag_p50)} / {_ms(r.lag_p99)}", _ms(r.call_p99),
          f"{r.connected_start:,} / {r.connected_end:,}", f"{r.actions:,.0f}", f"{r.failed:,.0f} / {r.calls:,.0f}",
          f"{r.cpu:.0%}", f"{r.others:.0%}", f"{r.target_cpu:.0%}", f"{r.rss / 2**20:,.0f}",
          "yes" if r.ok else (r.error or "no")[:60])
         for runs in results.values() for r in runs
     ]  # fmt: skip
-    headers = ("tool (core 0)", "N", "lag p50 / p99 ms", "call p99 ms", "ws held start / end", "actions",
+    headers = ("tool (core 0)", "N", "worlds", "lag p50 / p99 ms", "call p99 ms", "ws held start / end", "actions",
                "failed / calls", "tool core", "others core 0", "target core 1", "RSS MiB", "on time")  # fmt: skip
     print_table("every run (measurement window)", headers, rows)
     note("call p99 is measured from the scheduled time (as the School's duration histogram): it holds the target's "
-         "answer time too (one Python process on core 1). target core 1: the target's share of core 1 in the window "
-         "(School: over its whole run, start-up included).")  # fmt: skip
-    best = {tool: best_of(runs) for tool, runs in results.items()}
+         "answer time too (Python processes on core 1). worlds: tool processes on core 0, each against its own target. "
+         "target core 1: the targets' share of core 1 in the window (School: over its whole run, start-up included). "
+         "lag: the worst of the processes.")  # fmt: skip
+    best = {tool: best_of(runs, caps[tool]) for tool, runs in results.items()}
     school = best["school"]
-    rows = []
+    summary = []
     for tool, b in best.items():
         kib = b.rss_per_user()
         ratio = f"{school.users / b.users:.1f}x" if b.users else "-"
         kib_ratio = f"{kib / s_kib:.1f}x" if kib and (s_kib := school.rss_per_user()) else "-"
-        rows.append(
-            (NAMES[tool], f">= {b.users:,}" if b.at_ceiling else f"{b.users:,}", b.bound, _ms(b.run and b.run.lag_p99),
+        summary.append(
+            (NAMES[tool], f">= {b.users:,}" if b.capped else f"{b.users:,}", b.bound,
+             _ms(b.run.lag_p99 if b.run else None),
              f"{b.run.others:.0%}" if b.run else "-", f"{kib / 1024:,.1f}" if kib else "-", ratio, kib_ratio)
         )  # fmt: skip
-    headers = ("tool", "users per core (measured)", "bound by", "lag p99 ms", "others core 0", "KiB per user",
+    best_headers = ("tool", "users per core (measured)", "bound by", "lag p99 ms", "others core 0", "KiB per user",
                "School users / this", "KiB this / School")  # fmt: skip
     print_table("users one core holds at lag p99 <= 50 ms, average_user (ratios: School's >= is a lower bound)",
-                headers, rows)  # fmt: skip
+                best_headers, summary)  # fmt: skip
     same_n = {
         tool: max((r for r in runs if r.n == common_n and not r.error), key=lambda r: r.ok, default=None)
         for tool, runs in results.items()
@@ -322,7 +351,7 @@ def compare_at(same_n: dict[str, Run | None], best: dict[str, Best], n: int) -> 
                      f"{kib / 1024:,.1f}" if kib else "-", ratio, f"{r.n / r.cpu:,.0f}"))  # fmt: skip
     headers = ("tool", "N", "lag p99 ms", "tool core", "others core 0", "KiB per user", "CPU this / School",
                "projection: N / core busy")  # fmt: skip
-    print_table(f"every tool at N = {n:,} (CPU per user compared at one N: fan-out per user grows with N)",
+    print_table(f"every tool at N = {n:,}, one world (CPU per user compared at one N: fan-out per user grows with it)",
                 headers, rows)  # fmt: skip
     return projection
 
@@ -339,8 +368,8 @@ def verdicts(best: dict[str, Best], projection: dict[str, float]) -> None:
             continue
         ratio = school.users / peer.users
         text = f"{ratio:.1f}x measured ({school.users:,} vs {peer.users:,})"
-        if school.at_ceiling:
-            text += ", the School's a lower bound (descriptors)"
+        if school.capped:
+            text += f", the School's a lower bound ({school.bound})"
         if peer.disturbed:
             text += f"; not demonstrated: {name} was {peer.bound}"
         if "school" in projection and tool in projection:
