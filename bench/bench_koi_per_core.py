@@ -37,7 +37,6 @@ import functools
 import math
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import bench_scale
-from common import ROOT, Target, bundled_target, cpu_seconds, note, print_table, quick, raise_open_files, verdict
+from common import ROOT, CpuSampler, Target, bundled_target, note, print_table, quick, raise_open_files, verdict
 from harness import run_bench, run_worker
 from peers.drive import Timing, run_peer
 from peers.spec import behavior_spec, users
@@ -78,12 +77,12 @@ def _school_world(n: int, total: int, target: Target) -> Run:
     """One School process holding ``n`` koi against ``target``, timed as a run of ``total`` users."""
     t = timing(total)
     args = [target.url, target.admin_token, str(n), str(t.spread), str(t.settle), str(t.window)]
-    target_cpu0, started = cpu_seconds(target.proc.pid), time.monotonic()
     try:
-        r: dict[str, Any] = run_worker(Path(bench_scale.__file__), args, t.spread + t.settle + t.window + 300)
+        with CpuSampler(target.proc.pid) as sampler:
+            r: dict[str, Any] = run_worker(Path(bench_scale.__file__), args, t.spread + t.settle + t.window + 300)
+        target_cpu = sampler.share(r["window_start"], r["window_end"])
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         return failed_run("school", n, str(exc))
-    target_cpu = (cpu_seconds(target.proc.pid) - target_cpu0) / (time.monotonic() - started)
     return Run(
         "school", n, r["lag_p50"], r["lag_p99"], r["call_p99"], r["actions_per_second"] * t.window,
         int(r["connected_start"]), int(r["connected_end"]), r["calls_in_window"], r["failed_calls"],
@@ -311,7 +310,7 @@ def report(results: dict[str, list[Run]], common_n: int, caps: dict[str, int]) -
     print_table("every run (measurement window)", headers, rows)
     note("call p99 is measured from the scheduled time (as the School's duration histogram): it holds the target's "
          "answer time too (Python processes on core 1). worlds: tool processes on core 0, each against its own target. "
-         "target core 1: the targets' share of core 1 in the window (School: over its whole run, start-up included). "
+         "target core 1: the targets' share of core 1 in the window. "
          "lag: the worst of the processes.")  # fmt: skip
     best = {tool: best_of(runs, caps[tool]) for tool, runs in results.items()}
     school = best["school"]

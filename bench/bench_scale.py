@@ -137,6 +137,7 @@ class Snapshot:
     def __init__(self, metrics: Any) -> None:
         registry = metrics.registry
         self.at, self.cpu = time.monotonic(), time.process_time()
+        self.wall = time.time()  # for the other side: the window in Unix time
         self.core_busy = core_busy_seconds(CLIENT_CORE)
         self.lag = buckets(metrics.schedule_lag)
         self.duration = buckets(metrics.duration)
@@ -209,6 +210,8 @@ async def _scale_worker(
     lag_p99, actions = quantile(0.99, first.lag, last.lag)
     return {
         "koi": n,
+        "window_start": first.wall,
+        "window_end": last.wall,
         "connected_start": first.connected,
         "connected_end": last.connected,
         "min_connected": min(first.connected, last.connected),

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -81,6 +82,39 @@ def core_busy_seconds(core: int) -> float:
             user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in line.split()[1:8])
             return (user + nice + system + irq + softirq) / CLK_TCK
     raise RuntimeError(f"no cpu{core} in /proc/stat")
+
+
+class CpuSampler:
+    """One process's CPU time, sampled in a thread, to read its share of a core over an interval known later."""
+
+    def __init__(self, pid: int, every: float = 0.5) -> None:
+        self.pid, self.every = pid, every
+        self.samples: list[tuple[float, float]] = []  # (Unix time, CPU seconds)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while True:
+            with contextlib.suppress(OSError):  # the process is gone
+                self.samples.append((time.time(), cpu_seconds(self.pid)))
+            if self._stop.wait(self.every):
+                return
+
+    def share(self, start: float, end: float) -> float:
+        """Share of one core used between the first and last samples inside ``[start, end]`` (Unix seconds)."""
+        inside = [s for s in self.samples if start <= s[0] <= end]
+        if len(inside) < 2 or inside[-1][0] <= inside[0][0]:
+            raise RuntimeError(f"fewer than two CPU samples of process {self.pid} in the window")
+        (t0, c0), (t1, c1) = inside[0], inside[-1]
+        return (c1 - c0) / (t1 - t0)
 
 
 def children(pid: int) -> list[int]:

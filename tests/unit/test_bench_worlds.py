@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,3 +76,16 @@ def test_memory_cap_goes_by_the_largest_run() -> None:
     runs[1].rss = 10_000 * 1024
     assert memory_cap(runs, available=1000 * 1024) == 700
     assert memory_cap([failed_run("k6", 100, "no")], available=1 << 30) is None
+
+
+def test_cpu_sampler_reads_a_share_of_a_past_window() -> None:
+    from common import CpuSampler
+
+    with CpuSampler(os.getpid(), every=0.05) as sampler:
+        start = time.time()
+        while time.time() - start < 0.5:  # busy: this process's own CPU time grows
+            pass
+        end = time.time()
+    assert 0.0 < sampler.share(start, end) <= 2.0  # of one core; the sampler thread may add a little
+    with pytest.raises(RuntimeError, match="fewer than two CPU samples"):
+        sampler.share(end + 60, end + 120)
