@@ -23,8 +23,8 @@ For each tool: a small run (the RSS baseline), then N from an estimate (the smal
 while on time and bisected once late, one run per N; a miss while other processes took over 25 % of core 0
 is run again (both are shown). N stops at what the tool's RSS so far says fits in 70 % of the memory
 available at the start. Start-up spread 170 users/s for the whole run, whatever the number of processes;
-then settle and measure. RSS per user = (RSS(N) - RSS(small)) / (N - small), RSS at the window's end. CPU per
-user is also compared with every tool at one N (one world's worth).
+then settle and measure. RSS per user = (RSS(N) - P RSS(small)) / (N - P small) over P processes, RSS at the
+window's end. CPU per user is also compared with every tool at one N (one world's worth).
 
 ``BENCH_QUICK=1``: N <= 800 in worlds of 400, 10 s windows (a smoke run, no verdicts). Otherwise 40 s
 windows, up to 5 steps after the small run.
