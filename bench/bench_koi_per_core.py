@@ -90,11 +90,12 @@ def _school_world(n: int, total: int, target: Target) -> Run:
     )  # fmt: skip
 
 
-def _peer_world(tool: str, n: int, total: int, target: Target, users_of_world: list[dict[str, Any]]) -> Run:
-    """One peer process with ``users_of_world`` against ``target``, timed as a run of ``total`` users."""
-    behavior = load_behavior_file(BEHAVIOR)
+def _peer_world(
+    tool: str, n: int, total: int, target: Target, spec: dict[str, Any], users_of_world: list[dict[str, Any]]
+) -> Run:
+    """One peer process with ``users_of_world`` of ``spec`` against ``target``, timed as a run of ``total`` users."""
     try:
-        m = run_peer(tool, target, behavior_spec(behavior), users_of_world, timing(total))
+        m = run_peer(tool, target, spec, users_of_world, timing(total))
     except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
         return failed_run(tool, n, str(exc))
     except SystemExit as exc:  # common.require: the tool is not installed
@@ -129,9 +130,10 @@ def measure(tool: str, n: int, world: int) -> Run:
                 futures = [pool.submit(_school_world, size, n, target) for size, target in worlds]
             else:
                 behavior = load_behavior_file(BEHAVIOR)
+                spec = behavior_spec(behavior)
                 facts = [users(target.mint(WORKSPACE, size), WORKSPACE, behavior) for size, target in worlds]
                 futures = [
-                    pool.submit(_peer_world, tool, size, n, target, f)
+                    pool.submit(_peer_world, tool, size, n, target, spec, f)
                     for (size, target), f in zip(worlds, facts, strict=True)
                 ]
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
@@ -228,11 +230,11 @@ def main() -> int:
           f"targets on core 1, {timing(10_000)}")  # fmt: skip
     results: dict[str, list[Run]] = {}
     caps: dict[str, int] = {}
+    cap = functools.partial(users_cap, available=available)
     for tool in ("school", "k6", "locust"):
         run_at = functools.partial(measure, tool, world=world)
         base = run_at(small)
         _show(base)
-        cap = functools.partial(users_cap, available=available)
         results[tool] = search(run_at, base, first_n(base), cap, 2 if quick() else STEPS)
         caps[tool] = cap(results[tool])
         if not any(r.n == world for r in results[tool]):

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_scale import quantile, share_within
+from bench_scale import LAG_TARGET_SECONDS, quantile, share_within
 from common import (
     CLIENT_CORE,
     SERVER_CORE,
@@ -63,7 +63,6 @@ from school_container.main import SPLIT_SLACK
 
 WANTED_KOI_PER_WORKER = 19_800
 HTTP_POOL = 64  # per worker, as bench_scale.py: ~210 calls/s per 20,000 koi
-LAG_TARGET_SECONDS = 0.050
 HELD_RATIO_GOAL = 1.9
 CAPACITY_HEADROOM = 100  # capacity asked beyond the koi; the School still caps it at its descriptors' room
 BUCKET = "koipond-tokens"

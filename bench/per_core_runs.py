@@ -5,14 +5,15 @@ process with one descriptor limit: so N users are split into worlds of at most `
 target and one tool process each (``world_sizes``), for every tool alike. A world's size sets its fan-out
 (a channel has ``size / 100`` members), so every tool meets the same load per user at the same N. The
 processes' figures are then summed, and a run is on time only when every process was (``combine``).
-Pure: no I/O, unit-tested in ``tests/unit/test_bench_worlds.py``.
+Pure (no I/O), unit-tested in ``tests/unit/test_bench_worlds.py``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-LAG_TARGET = 0.050  # seconds: lag p99 at or under this is "on time"
+from bench_scale import LAG_TARGET_SECONDS as LAG_TARGET  # lag p99 at or under this is "on time"
+
 TARGET_SATURATED = 0.90  # the targets took this much of core 1: a late run says more of them than of the tool
 MEMORY_SHARE = 0.7  # a run is started only when its projected RSS fits in this share of the available memory
 
