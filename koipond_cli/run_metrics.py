@@ -14,11 +14,9 @@ from koipond import metric_names as mn
 from koipond.models.behavior import BehaviorDocument
 from koipond.models.latency_digest import LatencyDigest
 from koipond.models.run_stats import ActionStats, LatencySummary, RunStats
+from school_container.koi import JOIN_LABEL
 from school_container.metrics import SchoolMetrics
 from school_container.prepared import prepare_actions
-
-# Every koi joins its channels first, under this label (school_container.koi).
-JOIN_LABEL = "conversations.join"
 
 
 class _Teed:

@@ -33,6 +33,9 @@ from school_container.web_api import WebApi, json_object, raise_if_stopping
 from school_container.websocket import KoiSocket
 from school_container.websocket_frames import WebsocketError
 
+JOIN_LABEL = "conversations.join"
+"""The method label of the channel joins every koi makes before its first action."""
+
 
 @dataclass
 class LoadTestContext:
@@ -126,9 +129,7 @@ class Koi:
         try:
             await asyncio.sleep(startup_delay(self._rng, self._ctx.startup_spread_seconds))
             for channel in self._channels:
-                await self._call(
-                    "conversations.join", "POST", "/api/conversations.join", None, {"channel": channel}, time.time()
-                )
+                await self._call(JOIN_LABEL, "POST", "/api/conversations.join", None, {"channel": channel}, time.time())
             self._start_schedule()
             await self._hold_websocket()
         except asyncio.CancelledError:
